@@ -1,0 +1,32 @@
+"""Errors a user can cause. The CLI prints their one-line message and exits 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class BenchError(Exception):
+    """A mistake in input (flag, suite file, data location) with a one-line message."""
+
+    exit_code = 2
+
+
+class UnknownNameError(BenchError):
+    """A name that is not in a registry; the message suggests the closest names."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], where: str = "") -> None:
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(known)}"
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}unknown {kind} {name!r}{hint}")
+        self.name = name
+
+
+class SuiteError(BenchError):
+    """A suite file that cannot be parsed or does not validate."""
+
+
+class DataError(BenchError):
+    """A data set that is missing or cannot be read."""

@@ -1,0 +1,169 @@
+"""Record types written to ``records.jsonl`` and the metrics they carry, with units.
+
+Records are plain JSON lines; every line has ``schema_version`` and ``type``. Anything that
+cannot be measured on the machine at hand is ``None`` (``null`` in JSON, "n/a" in reports).
+This module imports no torch: the reporting side reads records with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+Status = Literal["ok", "oom", "diverged", "error", "interrupted"]
+FINISHED_STATUSES: frozenset[str] = frozenset({"ok", "oom", "diverged", "error"})
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A figure a report or a comparison can show: its unit and which way is better."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+    label: str
+
+
+# Job-level metrics (columns of results.csv) that comparisons and reports know about.
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("test_acc", "%", True, "Final test accuracy"),
+        Metric("best_test_acc", "%", True, "Best test accuracy"),
+        Metric("train_loss", "", False, "Final train loss"),
+        Metric("test_loss", "", False, "Final test loss"),
+        Metric("epoch_time_s", "s", False, "Steady-state epoch time"),
+        Metric("first_epoch_time_s", "s", False, "First (warm-up) epoch time"),
+        Metric("images_per_s", "images/s", True, "Training throughput"),
+        Metric("peak_mem_mib", "MiB", False, "Peak GPU memory allocated"),
+        Metric("peak_mem_reserved_mib", "MiB", False, "Peak GPU memory reserved"),
+        Metric("peak_rss_mib", "MiB", False, "Peak process resident memory"),
+        Metric("gpu_util_pct", "%", True, "Mean GPU utilisation (train)"),
+        Metric("power_w", "W", False, "Mean GPU power (train)"),
+        Metric("energy_per_epoch_j", "J", False, "GPU energy per epoch"),
+        Metric("energy_j", "J", False, "GPU energy for the job"),
+        Metric("images_per_s_per_w", "images/s/W", True, "Throughput per watt"),
+        Metric("mfu", "fraction", True, "Model FLOP utilisation"),
+        Metric("time_to_target_s", "s", False, "Time to target accuracy"),
+        Metric("total_time_s", "s", False, "Job wall time"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of one phase of one job."""
+
+    job_id: str
+    suite: str
+    model: str
+    seed: int
+    variant: str
+    phase: str  # "train" for classify; "pretrain" / "finetune" for autoencode
+    epoch: int  # 1-based
+    train_loss: float | None
+    train_acc: float | None  # % ; None for reconstruction phases
+    test_loss: float | None
+    test_acc: float | None  # %
+    lr: float | None
+    epoch_time_s: float  # train + eval wall time
+    train_time_s: float
+    eval_time_s: float
+    data_wait_s: float | None
+    compute_s: float | None
+    images: int
+    images_per_s: float
+    peak_mem_mib: float | None = None
+    peak_mem_reserved_mib: float | None = None
+    peak_rss_mib: float | None = None
+    gpu_util_pct: float | None = None
+    gpu_mem_util_pct: float | None = None
+    power_w: float | None = None
+    energy_j: float | None = None
+    energy_method: str | None = None
+    sm_clock_mhz: float | None = None
+    temperature_c: float | None = None
+    time_utc: str = ""
+    schema_version: int = SCHEMA_VERSION
+    type: str = "epoch"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """The outcome of one job (one model × seed × variant) with its summary metrics."""
+
+    job_id: str
+    suite: str
+    model: str
+    seed: int
+    variant: str
+    status: str
+    error: str | None
+    dataset: str
+    recipe: str
+    device: str
+    precision: str
+    batch_size: int
+    epochs: int  # epochs completed (all phases)
+    family: str | None = None
+    year: int | None = None
+    salient_feature: str | None = None
+    input_size: list[int] | None = None
+    num_classes: int | None = None
+    params: int | None = None
+    trainable_params: int | None = None
+    macs: int | None = None  # forward, per image (fvcore: multiply-add = 1)
+    flops: int | None = None  # forward, per image (FlopCounterMode: multiply-add = 2)
+    train_step_flops: int | None = None  # forward + backward, per image
+    test_acc: float | None = None
+    best_test_acc: float | None = None
+    train_loss: float | None = None
+    test_loss: float | None = None
+    first_epoch_time_s: float | None = None
+    epoch_time_s: float | None = None  # steady state: median of epochs after the first
+    images_per_s: float | None = None  # steady state
+    peak_mem_mib: float | None = None
+    peak_mem_reserved_mib: float | None = None
+    peak_rss_mib: float | None = None
+    gpu_util_pct: float | None = None
+    power_w: float | None = None
+    energy_j: float | None = None
+    energy_per_epoch_j: float | None = None
+    energy_method: str | None = None
+    images_per_s_per_w: float | None = None
+    achieved_tflops: float | None = None
+    mfu: float | None = None
+    target_acc: float | None = None
+    time_to_target_s: float | None = None
+    energy_to_target_j: float | None = None
+    total_time_s: float | None = None
+    deterministic: bool = False
+    world_size: int = 1
+    confusion_matrix: list[list[int]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    started_utc: str = ""
+    finished_utc: str = ""
+    schema_version: int = SCHEMA_VERSION
+    type: str = "job"
+
+
+def to_json_dict(record: EpochRecord | JobRecord) -> dict[str, Any]:
+    """A record as a JSON-safe dict (non-finite floats become ``None``)."""
+    return {k: _finite(v) for k, v in dataclasses.asdict(record).items()}
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+RESULT_COLUMNS: tuple[str, ...] = tuple(
+    f.name
+    for f in dataclasses.fields(JobRecord)
+    if f.name not in {"confusion_matrix", "extra", "schema_version", "type"}
+)
