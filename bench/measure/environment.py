@@ -1,0 +1,112 @@
+"""What a run was measured on: versions, hardware, commit, and a stable machine id."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+
+
+def capture_environment(repo: Path | None = None) -> dict[str, Any]:
+    """Versions, hardware and source revision of this process."""
+    cuda = torch.cuda.is_available()
+    gpu_name = torch.cuda.get_device_name(0) if cuda else None
+    commit, dirty = git_revision(repo or Path.cwd())
+    cpu = cpu_model()
+    env: dict[str, Any] = {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "gpu_name": gpu_name,
+        "gpu_count": torch.cuda.device_count() if cuda else 0,
+        "driver": nvidia_driver(),
+        "cpu_model": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "ram_gib": ram_gib(),
+        "commit": commit,
+        "dirty": dirty,
+        "argv0": sys.argv[0],
+    }
+    env["machine_id"] = machine_id(env)
+    return env
+
+
+def machine_id(env: dict[str, Any]) -> str:
+    """A stable id for results that may be compared: ``BENCH_MACHINE_ID`` or one derived from
+    the hostname and hardware (``<gpu-or-cpu slug>-<8 hex>``)."""
+    if os.environ.get("BENCH_MACHINE_ID"):
+        return _slug(os.environ["BENCH_MACHINE_ID"])
+    key = f"{env['hostname']}|{env['cpu_model']}|{env['cpu_count']}|{env['gpu_name']}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:8]
+    kind = _slug(env["gpu_name"] or "cpu").removeprefix("nvidia-")[:24].strip("-")
+    return f"{kind}-{digest}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "machine"
+
+
+def git_revision(repo: Path) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the git work tree holding ``repo``; (None, None) outside one."""
+    try:
+        commit = _git(repo, "rev-parse", "HEAD")
+        dirty = bool(_git(repo, "status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return None, None
+    return commit, dirty
+
+
+def _git(repo: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=10
+    )
+    return out.stdout.strip()
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def ram_gib() -> float | None:
+    """Total physical memory in GiB."""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return round(pages / 2**30, 1)
+
+
+def nvidia_driver() -> str | None:
+    """The NVIDIA driver version through NVML, or None without one."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            version = pynvml.nvmlSystemGetDriverVersion()
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no library, no driver, no GPU: all mean "not measurable here"
+        return None
+    return version.decode() if isinstance(version, bytes) else str(version)

@@ -1,0 +1,47 @@
+"""Peak memory: CUDA allocated and reserved per phase, process resident memory per job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+MIB = 2**20
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def reset_cuda_peaks(device: torch.device) -> None:
+    """Start a new CUDA peak-memory window (no-op off CUDA)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def cuda_peaks_mib(device: torch.device) -> tuple[float | None, float | None]:
+    """(peak allocated, peak reserved) in MiB since the last reset; (None, None) off CUDA."""
+    if device.type != "cuda":
+        return None, None
+    return (
+        torch.cuda.max_memory_allocated(device) / MIB,
+        torch.cuda.max_memory_reserved(device) / MIB,
+    )
+
+
+def reset_rss_peak() -> bool:
+    """Reset the kernel's peak resident set size of this process (Linux); False if unsupported."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def rss_peak_mib() -> float | None:
+    """Peak resident set size (VmHWM) since the last reset, in MiB; None where unavailable."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None

@@ -1,0 +1,103 @@
+"""Run directories: durable appends, latest-record semantics, atomic tables."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from bench.records import RESULT_COLUMNS, EpochRecord, JobRecord
+from bench.store import RunStore, latest_epochs, new_run_dir, read_records
+
+
+def epoch(job: str, phase: str, n: int, loss: float) -> EpochRecord:
+    return EpochRecord(
+        job_id=job,
+        suite="s",
+        model="m",
+        seed=0,
+        variant="",
+        phase=phase,
+        epoch=n,
+        train_loss=loss,
+        train_acc=None,
+        test_loss=None,
+        test_acc=None,
+        lr=0.1,
+        epoch_time_s=1.0,
+        train_time_s=0.8,
+        eval_time_s=0.2,
+        data_wait_s=0.1,
+        compute_s=0.7,
+        images=10,
+        images_per_s=12.5,
+    )
+
+
+def job(job_id: str, status: str) -> JobRecord:
+    return JobRecord(
+        job_id=job_id,
+        suite="s",
+        model="m",
+        seed=0,
+        variant="",
+        status=status,
+        error=None,
+        dataset="digits",
+        recipe="classify",
+        device="cpu",
+        precision="fp32",
+        batch_size=8,
+        epochs=1,
+    )
+
+
+def test_run_dirs_are_numbered_per_machine(tmp_path: Path) -> None:
+    first = new_run_dir(tmp_path, "cpu-1234", "smoke", "abcdef0123")
+    second = new_run_dir(tmp_path, "cpu-1234", "smoke", None)
+    assert first.parent == tmp_path / "cpu-1234"
+    assert first.name.startswith("0001_smoke_abcdef01_")
+    assert second.name.startswith("0002_smoke_nogit_")
+
+
+def test_append_writes_complete_lines_and_results(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path, {"suite": {"name": "s"}})
+    store.append(epoch("a", "train", 1, 0.5))
+    store.append(job("a", "ok"))
+    lines = (tmp_path / "records.jsonl").read_text().splitlines()
+    assert [json.loads(line)["type"] for line in lines] == ["epoch", "job"]
+    assert all(json.loads(line)["schema_version"] == 1 for line in lines)
+    with (tmp_path / "results.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == list(RESULT_COLUMNS)
+    assert rows[0]["job_id"] == "a" and rows[0]["status"] == "ok"
+    assert json.loads((tmp_path / "run.json").read_text())["run_id"] == tmp_path.name
+
+
+def test_interrupted_jobs_are_not_finished_and_latest_record_wins(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path, {})
+    store.append(job("a", "ok"))
+    store.append(job("b", "interrupted"))
+    store.append(job("c", "diverged"))
+    assert store.finished_job_ids() == {"a", "c"}
+    store.append(job("b", "ok"))
+    assert store.finished_job_ids() == {"a", "b", "c"}
+
+
+def test_truncated_last_line_is_ignored(tmp_path: Path) -> None:
+    store = RunStore.create(tmp_path, {})
+    store.append(job("a", "ok"))
+    with (tmp_path / "records.jsonl").open("a") as handle:
+        handle.write('{"type": "job", "job_id": "b", "sta')
+    assert [r["job_id"] for r in read_records(tmp_path / "records.jsonl")] == ["a"]
+
+
+def test_resumed_attempt_replaces_earlier_epochs() -> None:
+    records = [
+        epoch("a", "train", 1, 0.9).__dict__,
+        epoch("a", "train", 2, 0.8).__dict__,
+        epoch("a", "train", 3, 0.7).__dict__,  # killed after this
+        epoch("a", "train", 1, 0.9).__dict__,  # new attempt
+        epoch("a", "train", 2, 0.8).__dict__,
+    ]
+    assert [(r["epoch"], r["train_loss"]) for r in latest_epochs(records)] == [(1, 0.9), (2, 0.8)]

@@ -1,0 +1,95 @@
+"""Job figures derived from epoch records."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bench.records import EpochRecord
+from bench.summary import summarize_epochs
+
+BASE = EpochRecord(
+    job_id="j",
+    suite="s",
+    model="m",
+    seed=0,
+    variant="",
+    phase="train",
+    epoch=1,
+    train_loss=1.0,
+    train_acc=50.0,
+    test_loss=1.0,
+    test_acc=50.0,
+    lr=0.1,
+    epoch_time_s=10.0,
+    train_time_s=9.0,
+    eval_time_s=1.0,
+    data_wait_s=1.0,
+    compute_s=8.0,
+    images=900,
+    images_per_s=100.0,
+)
+
+
+def epochs(*rows: dict) -> list[EpochRecord]:
+    return [dataclasses.replace(BASE, epoch=i + 1, **row) for i, row in enumerate(rows)]
+
+
+def test_first_epoch_apart_and_steady_state_median() -> None:
+    out = summarize_epochs(
+        epochs(
+            {"epoch_time_s": 30.0, "images_per_s": 30.0},
+            {"epoch_time_s": 10.0, "images_per_s": 100.0, "test_acc": 80.0},
+            {"epoch_time_s": 12.0, "images_per_s": 90.0, "test_acc": 85.0},
+            {"epoch_time_s": 11.0, "images_per_s": 95.0, "test_acc": 84.0},
+        )
+    )
+    assert out["first_epoch_time_s"] == 30.0
+    assert out["epoch_time_s"] == 11.0
+    assert out["images_per_s"] == 95.0
+    assert out["test_acc"] == 84.0 and out["best_test_acc"] == 85.0
+
+
+def test_single_epoch_has_no_steady_state() -> None:
+    out = summarize_epochs(epochs({}))
+    assert out["first_epoch_time_s"] == 10.0
+    assert out["epoch_time_s"] is None and out["images_per_s"] is None
+
+
+def test_unmeasured_gpu_figures_stay_none() -> None:
+    out = summarize_epochs(epochs({}, {}), train_step_flops=3_000_000, peak_tflops=None)
+    assert out["energy_j"] is None and out["power_w"] is None and out["mfu"] is None
+    assert out["achieved_tflops"] == pytest.approx(3e6 * 100.0 / 1e12)
+
+
+def test_energy_mfu_and_efficiency_when_measured() -> None:
+    out = summarize_epochs(
+        epochs({"energy_j": 100.0, "power_w": 50.0}, {"energy_j": 80.0, "power_w": 40.0}),
+        train_step_flops=2 * 10**9,
+        peak_tflops=0.001,
+    )
+    assert out["energy_j"] == 180.0 and out["energy_per_epoch_j"] == 90.0
+    assert out["images_per_s_per_w"] == pytest.approx(100.0 / 40.0)
+    assert out["mfu"] == pytest.approx(2e9 * 100.0 / 1e12 / 0.001)
+
+
+def test_time_to_target_counts_all_epochs_until_reached() -> None:
+    out = summarize_epochs(
+        epochs({"test_acc": 50.0}, {"test_acc": 91.0, "energy_j": 5.0}, {"test_acc": 95.0}),
+        target_acc=90.0,
+    )
+    assert out["time_to_target_s"] == 20.0
+    assert out["energy_to_target_j"] is None  # the first epoch's energy is unknown
+
+
+def test_accuracy_comes_from_the_finetune_phase_of_autoencode() -> None:
+    rows = epochs(
+        {"phase": "pretrain", "test_acc": None, "train_acc": None},
+        {"phase": "pretrain", "test_acc": None, "train_acc": None},
+        {"phase": "finetune", "test_acc": 40.0},
+        {"phase": "finetune", "test_acc": 45.0},
+    )
+    out = summarize_epochs(rows)
+    assert out["test_acc"] == 45.0 and out["best_test_acc"] == 45.0
+    assert out["epoch_time_s"] == 10.0 and out["epochs"] == 4
