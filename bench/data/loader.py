@@ -1,0 +1,100 @@
+"""``BatchLoader``: batches of an in-memory ``ImageSet``, prepared on the device, seeded per epoch.
+
+The images stay uint8 on the device (a quarter of the memory of float32); each batch is turned
+into float32 there, in this order: to [0, 1] → resize → random crop with zero padding (back to the
+same size) → random horizontal flip → normalise. Epoch ``e`` of a loader with seed ``s`` draws its
+order and its augmentation from a CPU generator seeded from ``(s, e)``: the same seed gives the
+same batches in every run and on every device, whichever epochs are read and in whatever order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from bench.data import transforms
+from bench.data.imageset import ImageSet
+
+
+class BatchLoader:
+    """One epoch of ``(inputs float32 [B, C, H, W], labels int64 [B])`` batches at a time.
+
+    ``shuffle``: a new random order each epoch (else the stored order). ``drop_last``: leave out
+    the final incomplete batch. ``resize``: as torchvision's ``Resize(resize)`` (an int sets the
+    smaller edge). ``mean``/``std``: normalise per channel (both or neither). ``crop_padding``:
+    random crop after zero padding by that many pixels (0 or None: no crop). ``hflip``: flip each
+    image left-right with probability 0.5. A training loader shuffles and augments; a test loader
+    does neither.
+    """
+
+    def __init__(
+        self,
+        data: ImageSet,
+        batch_size: int,
+        *,
+        device: torch.device | str = "cpu",
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        resize: int | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        crop_padding: int | None = None,
+        hflip: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std, or neither")
+        self.device = torch.device(device)
+        self.images = data.images.to(self.device)
+        self.labels = data.labels.to(self.device)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.resize = resize
+        self.mean, self.std = mean, std
+        self.crop_padding = crop_padding or 0
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        full, rest = divmod(len(self.labels), self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    @property
+    def num_images(self) -> int:
+        """Images per epoch (fewer than stored when ``drop_last`` leaves a batch out)."""
+        return min(len(self) * self.batch_size, len(self.labels))
+
+    def batches(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of epoch ``epoch``."""
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        order = None
+        if self.shuffle:
+            order = torch.randperm(len(self.labels), generator=generator).to(self.device)
+        for start in range(0, self.num_images, self.batch_size):
+            rows = slice(start, start + self.batch_size)
+            index = rows if order is None else order[rows]
+            yield self.prepare(self.images[index], generator), self.labels[index]
+
+    def prepare(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """uint8 images → the float inputs of a batch (see the module docstring for the order)."""
+        x = transforms.to_float(images)
+        if self.resize:
+            x = transforms.resize(x, self.resize)
+        if self.crop_padding:
+            x = transforms.random_crop(x, (x.shape[-2], x.shape[-1]), self.crop_padding, generator)
+        if self.hflip:
+            x = transforms.random_hflip(x, generator)
+        if self.mean is not None and self.std is not None:
+            x = transforms.normalize(x, self.mean, self.std)
+        return x
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 64-bit seed for ``(seed, epoch)``; distinct pairs give unrelated streams."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0])

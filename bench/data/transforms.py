@@ -1,0 +1,58 @@
+"""Batch transforms on image tensors [B, C, H, W], on whatever device the tensors are.
+
+Random choices (crop offsets, flips) are drawn from a CPU ``torch.Generator`` and then moved to the
+images' device, so one seed gives the same augmentation on the CPU and on a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images → float32 in [0, 1] (as torchvision's ``ToTensor``)."""
+    return TF.to_dtype(images, torch.float32, scale=True)
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``(x - mean) / std`` per channel (as torchvision's ``Normalize``)."""
+    return TF.normalize(x, mean=list(mean), std=list(std))
+
+
+def resize(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize with antialiasing, exactly torchvision's ``Resize(size)`` on tensors: an int
+    sets the smaller edge (keeping the aspect ratio), a pair sets (H, W)."""
+    target = [size] if isinstance(size, int) else list(size)
+    return TF.resize(x, target, interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+
+
+def random_crop(
+    x: torch.Tensor, size: int | tuple[int, int], padding: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Pad with zeros by ``padding`` on every side, then crop each image to ``size`` at its own
+    uniformly drawn offset (as torchvision's ``RandomCrop(size, padding)``, per image)."""
+    height, width = (size, size) if isinstance(size, int) else size
+    padded = F.pad(x, (padding, padding, padding, padding))
+    batch, channels, padded_h, padded_w = padded.shape
+    if padded_h < height or padded_w < width:
+        raise ValueError(f"crop {height}x{width} larger than padded image {padded_h}x{padded_w}")
+    top = torch.randint(padded_h - height + 1, (batch,), generator=generator).to(x.device)
+    left = torch.randint(padded_w - width + 1, (batch,), generator=generator).to(x.device)
+    rows = top[:, None] + torch.arange(height, device=x.device)
+    cols = left[:, None] + torch.arange(width, device=x.device)
+    return padded[
+        torch.arange(batch, device=x.device)[:, None, None, None],
+        torch.arange(channels, device=x.device)[None, :, None, None],
+        rows[:, None, :, None],
+        cols[:, None, None, :],
+    ]
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
+    """Flip each image left-right with probability ``p``."""
+    flip = (torch.rand(len(x), generator=generator) < p).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)

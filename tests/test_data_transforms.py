@@ -1,0 +1,93 @@
+"""Batch transforms: exact values on small known tensors, seeded randomness."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.transforms import v2
+
+from bench.data import transforms
+
+
+def generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_to_float_maps_uint8_to_the_unit_interval() -> None:
+    images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 1, 1, 3)
+    x = transforms.to_float(images)
+    assert x.dtype == torch.float32
+    assert x.flatten().tolist() == pytest.approx([0.0, 0.2, 1.0])
+
+
+def test_normalize_subtracts_mean_and_divides_by_std_per_channel() -> None:
+    x = torch.tensor([0.5, 1.0]).view(1, 2, 1, 1).expand(3, 2, 2, 2)
+    out = transforms.normalize(x, (0.5, 0.2), (0.25, 0.4))
+    assert torch.equal(out[:, 0], torch.zeros(3, 2, 2))
+    assert torch.allclose(out[:, 1], torch.full((3, 2, 2), 2.0))
+
+
+def test_resize_equals_torchvision_resize_per_image() -> None:
+    x = torch.rand(4, 3, 32, 32, generator=generator())
+    for size in (64, 20):
+        batch = transforms.resize(x, size)
+        assert batch.shape == (4, 3, size, size)
+        one_by_one = torch.stack([v2.Resize(size, antialias=True)(image) for image in x])
+        assert torch.allclose(batch, one_by_one, atol=1e-6)
+    assert transforms.resize(x, (16, 8)).shape == (4, 3, 16, 8)
+
+
+def test_random_crop_takes_a_window_of_the_zero_padded_image() -> None:
+    count, padding = 300, 1
+    x = (
+        (torch.arange(2 * 3 * 3, dtype=torch.float32) + 1)
+        .view(1, 2, 3, 3)
+        .expand(count, -1, -1, -1)
+    )
+    out = transforms.random_crop(x, 3, padding, generator())
+    padded = F.pad(x[0], (padding,) * 4)
+    windows = {
+        (top, left): padded[:, top : top + 3, left : left + 3]
+        for top in range(3)
+        for left in range(3)
+    }
+    offsets = []
+    for crop in out:
+        matches = [at for at, window in windows.items() if torch.equal(crop, window)]
+        assert len(matches) == 1
+        offsets.append(matches[0])
+    assert set(offsets) == set(windows)  # every offset is drawn
+    assert out[0].shape == (2, 3, 3)
+
+
+def test_random_crop_without_padding_at_full_size_is_the_identity() -> None:
+    x = torch.rand(5, 3, 8, 8, generator=generator())
+    assert torch.equal(transforms.random_crop(x, 8, 0, generator()), x)
+
+
+def test_random_crop_to_a_smaller_size() -> None:
+    x = torch.rand(6, 1, 8, 8, generator=generator())
+    assert transforms.random_crop(x, (4, 6), 0, generator()).shape == (6, 1, 4, 6)
+    with pytest.raises(ValueError, match="larger than padded image"):
+        transforms.random_crop(x, 11, 1, generator())
+
+
+def test_random_hflip_flips_each_image_or_leaves_it() -> None:
+    x = torch.rand(200, 2, 3, 4, generator=generator())
+    out = transforms.random_hflip(x, generator())
+    flipped = (out == x.flip(-1)).flatten(1).all(1)
+    kept = (out == x).flatten(1).all(1)
+    assert bool((flipped ^ kept).all())
+    assert 70 < int(flipped.sum()) < 130
+    assert torch.equal(transforms.random_hflip(x, generator(), p=1.0), x.flip(-1))
+    assert torch.equal(transforms.random_hflip(x, generator(), p=0.0), x)
+
+
+def test_same_generator_seed_gives_the_same_augmentation() -> None:
+    x = torch.rand(16, 3, 8, 8, generator=generator())
+    a = transforms.random_hflip(transforms.random_crop(x, 8, 2, generator(7)), generator(8))
+    b = transforms.random_hflip(transforms.random_crop(x, 8, 2, generator(7)), generator(8))
+    c = transforms.random_crop(x, 8, 2, generator(9))
+    assert torch.equal(a, b)
+    assert not torch.equal(transforms.random_crop(x, 8, 2, generator(7)), c)
