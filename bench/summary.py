@@ -26,7 +26,9 @@ def summarize_epochs(
     if not epochs:
         return {}
     supervised = [e for e in epochs if e.phase in SUPERVISED_PHASES]
-    accuracy_phase = [e for e in supervised if e.phase == supervised[-1].phase] if supervised else []
+    accuracy_phase = (
+        [e for e in supervised if e.phase == supervised[-1].phase] if supervised else []
+    )
     steady = [e for i, e in enumerate(epochs) if i > 0 and e.phase == epochs[i - 1].phase]
     last = accuracy_phase[-1] if accuracy_phase else epochs[-1]
     energies = [e.energy_j for e in epochs]
