@@ -15,7 +15,7 @@ from typing import NoReturn
 from bench import __version__
 from bench.errors import BenchError
 
-COMMANDS = ("list", "profile")
+COMMANDS = ("list", "profile", "compare", "baseline", "history")
 
 
 class OneLineParser(argparse.ArgumentParser):

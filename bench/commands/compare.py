@@ -1,0 +1,63 @@
+"""``bench compare``: a new run against a baseline; exit 1 when something regressed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("table", "md", "json", "junit")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``compare``."""
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare a run with a baseline; exit 1 on a regression",
+        description="Compare every metric of every model of NEW with BASE (run directories "
+        "or baseline files). Exit 0 when nothing regressed, 1 when something did, 2 for a "
+        "usage error. The rule is in docs/regressions.md.",
+    )
+    parser.add_argument("new", type=Path, metavar="NEW", help="the run to judge")
+    parser.add_argument("base", type=Path, metavar="BASE", help="the baseline")
+    parser.add_argument(
+        "--fail-on",
+        default="",
+        metavar="SPEC",
+        help="thresholds overriding the suite's, e.g. 'epoch_time_s:+10%%,test_acc:-1.0' "
+        "(relative %% or absolute; the sign names the bad direction)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    parser.add_argument(
+        "--allow-cross-machine",
+        action="store_true",
+        help="compare runs from different machine ids (flagged in the output)",
+    )
+    parser.add_argument(
+        "--out", type=Path, metavar="FILE", help="write the output there (stdout gets the table)"
+    )
+    parser.set_defaults(handler=compare_command)
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """Handler of ``bench compare``."""
+    from bench.baseline import load
+    from bench.compare import compare_runs, parse_fail_on, resolve_thresholds
+    from bench.compare_output import RENDERERS, format_table
+
+    fail_on = parse_fail_on(args.fail_on)
+    new, base = load(args.new), load(args.base)
+    comparison = compare_runs(
+        new,
+        base,
+        resolve_thresholds(new, base, fail_on),
+        allow_cross_machine=args.allow_cross_machine,
+    )
+    text = RENDERERS[args.format](comparison)
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(format_table(comparison), end="")
+    return 1 if comparison.regressed else 0

@@ -1,0 +1,68 @@
+"""``bench history``: a metric over commits from the history database, with its steps."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+
+DEFAULT_DB = Path("reports/history.sqlite")
+PLOT_FORMATS = (".png", ".svg")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``history``."""
+    parser = subparsers.add_parser(
+        "history",
+        help="a metric of one model over commits, with detected steps",
+        description="Print (and plot) a metric's values per commit, in the order commits were "
+        "first measured, and mark steps beyond the noise (docs/regressions.md).",
+    )
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="history database")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="RUN_DIR",
+        help="first record these run directories (bench run records its own)",
+    )
+    parser.add_argument("--suite", help="suite name")
+    parser.add_argument("--model", help="model name")
+    parser.add_argument("--metric", help="a metric name, e.g. epoch_time_s")
+    parser.add_argument("--machine", help="machine id (needed when several are recorded)")
+    parser.add_argument("--variant", help="variant (needed when several are recorded)")
+    parser.add_argument("--plot", type=Path, metavar="FILE", help="write a .png or .svg figure")
+    parser.set_defaults(handler=history_command)
+
+
+def history_command(args: argparse.Namespace) -> int:
+    """Handler of ``bench history``."""
+    from bench.history import detect_steps, format_series, load_series, noise_scale, record_run
+    from bench.records import METRICS
+
+    query = (args.suite, args.model, args.metric)
+    if not args.record and not all(query):
+        raise BenchError("--suite, --model and --metric are required (or --record RUN_DIR)")
+    if any(query) and not all(query):
+        raise BenchError("--suite, --model and --metric go together")
+    if args.plot is not None and args.plot.suffix.lower() not in PLOT_FORMATS:
+        raise BenchError(f"--plot {args.plot}: the file name must end in .png or .svg")
+    for run_dir in args.record:
+        print(f"recorded {record_run(args.db, run_dir)} jobs of {run_dir} in {args.db}")
+    if not all(query):
+        return 0
+    series = load_series(
+        args.db, args.suite, args.model, args.metric, machine_id=args.machine, variant=args.variant
+    )
+    metric = METRICS[args.metric]
+    steps = detect_steps(series.points, metric.higher_is_better)
+    print(format_series(series, steps, noise_scale(series.points)))
+    if args.plot is not None:
+        from bench.history_plot import plot_series
+
+        plot_series(series, steps, args.plot)
+        print(f"plot: {args.plot}")
+    return 0

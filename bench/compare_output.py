@@ -1,0 +1,273 @@
+"""A comparison as plain text, Markdown (CI job summaries), JSON or JUnit XML."""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bench.baseline import RunResults
+from bench.compare import Comparison, MetricChange, Stats, model_label
+from bench.text_table import align_columns
+
+COLUMNS = ("model", "metric", "baseline", "new", "change", "threshold", "p", "verdict")
+VERDICT_TEXT = {
+    "regression": "REGRESSION",
+    "noise": "within noise",
+    "ok": "ok",
+    "improved": "improved",
+    "info": "-",
+}
+
+
+def format_table(comparison: Comparison) -> str:
+    """Plain text: header, one row per model and metric, then the findings and the result."""
+    table = align_columns([COLUMNS, *(_cells(c) for c in comparison.changes)])
+    return "\n".join([*_header(comparison), "", *table, "", *_findings(comparison)]) + "\n"
+
+
+def format_markdown(comparison: Comparison) -> str:
+    """Markdown for a pull-request comment or ``$GITHUB_STEP_SUMMARY``; metrics without a
+    threshold go in a collapsed section."""
+    judged = [c for c in comparison.changes if c.verdict != "info"]
+    others = [c for c in comparison.changes if c.verdict == "info"]
+    lines = [f"### bench compare: {_result(comparison)}", "", *_header(comparison, quote="`")]
+    if comparison.cross_machine:
+        lines[-1] = f"> **Warning:** {lines[-1]}"
+    lines += ["", *_md_table(judged)] if judged else []
+    if others:
+        lines += ["", "<details><summary>Metrics without a threshold</summary>", ""]
+        lines += [*_md_table(others), "", "</details>"]
+    lines += ["", *(f"- {line}" for line in _findings(comparison)[:-1])]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def format_json(comparison: Comparison) -> str:
+    """Everything in the comparison, as JSON (non-finite numbers as ``null``)."""
+    doc = {
+        "regressed": comparison.regressed,
+        "cross_machine": comparison.cross_machine,
+        "alpha": comparison.alpha,
+        "new": _run_json(comparison.new),
+        "base": _run_json(comparison.base),
+        "thresholds": {m: str(t) for m, t in comparison.thresholds.items()},
+        "changes": [
+            {
+                "model": c.model,
+                "variant": c.variant,
+                "metric": c.metric,
+                "unit": c.info.unit,
+                "higher_is_better": c.info.higher_is_better,
+                "base": _stats_json(c.base),
+                "new": _stats_json(c.new),
+                "delta": c.delta,
+                "delta_pct": _finite(c.delta_pct),
+                "threshold": str(c.threshold) if c.threshold else None,
+                "p_value": c.p_value,
+                "verdict": c.verdict,
+            }
+            for c in comparison.changes
+        ],
+        "failed": [
+            {"model": f.model, "variant": f.variant, "statuses": list(f.statuses)}
+            for f in comparison.failed
+        ],
+        "only_base": [{"model": m, "variant": v} for m, v in comparison.only_base],
+        "only_new": [{"model": m, "variant": v} for m, v in comparison.only_new],
+    }
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+def format_junit(comparison: Comparison) -> str:
+    """JUnit XML: one test case per model and metric, a failure for each regression, and a
+    ``status`` test case failing for each model whose jobs all failed in the new run."""
+    suite_name = comparison.new.suite_name or "run"
+    cases: list[ET.Element] = []
+    for change in comparison.changes:
+        case = _case(suite_name, change.model, change.variant, change.metric)
+        if change.verdict == "regression":
+            ET.SubElement(case, "failure", message=_describe(change), type="regression")
+        ET.SubElement(case, "system-out").text = f"{_describe(change)}: {change.verdict}"
+        cases.append(case)
+    for failed in comparison.failed:
+        case = _case(suite_name, failed.model, failed.variant, "status")
+        message = f"no ok job in the new run (status: {', '.join(failed.statuses)})"
+        ET.SubElement(case, "failure", message=message, type="failed")
+        cases.append(case)
+    failures = sum(1 for case in cases if case.find("failure") is not None)
+    root = ET.Element("testsuites", tests=str(len(cases)), failures=str(failures))
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=f"bench compare {suite_name}",
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("new", comparison.new.source),
+        ("baseline", comparison.base.source),
+        ("new_machine_id", comparison.new.machine_id),
+        ("baseline_machine_id", comparison.base.machine_id),
+        ("cross_machine", str(comparison.cross_machine).lower()),
+        ("alpha", str(comparison.alpha)),
+    ):
+        ET.SubElement(properties, "property", name=name, value=value)
+    suite.extend(cases)
+    ET.SubElement(suite, "system-out").text = "\n".join(_findings(comparison))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Comparison], str]] = {
+    "table": format_table,
+    "md": format_markdown,
+    "json": format_json,
+    "junit": format_junit,
+}
+
+
+def _header(comparison: Comparison, quote: str = "") -> list[str]:
+    new, base = comparison.new, comparison.base
+
+    def run(results: RunResults) -> str:
+        commit = (results.commit or "no commit")[:12]
+        return f"{quote}{results.source}{quote} ({results.suite_name or 'no suite'}, {commit})"
+
+    lines = [f"new run {run(new)} against baseline {run(base)}"]
+    rule = (
+        f"regression = past the threshold and, with 2+ seeds on both sides, one-sided Welch "
+        f"p < {comparison.alpha:g}"
+    )
+    thresholds = ", ".join(f"{m} {t}" for m, t in comparison.thresholds.items()) or "none"
+    lines.append(f"thresholds: {thresholds}; {rule}")
+    if comparison.cross_machine:
+        lines.append(
+            f"CROSS-MACHINE comparison (--allow-cross-machine): new run on "
+            f"{quote}{new.machine_id}{quote}, baseline on {quote}{base.machine_id}{quote}"
+        )
+    else:
+        lines.append(f"machine: {quote}{new.machine_id}{quote}")
+    return lines
+
+
+def _findings(comparison: Comparison) -> list[str]:
+    """Lines naming each regression, failed model and one-sided model; the result last."""
+    lines = [f"REGRESSION {_describe(c)}" for c in comparison.regressions]
+    lines += [
+        f"FAILED {model_label(f.model, f.variant)}: no ok job in the new run "
+        f"(status: {', '.join(f.statuses)})"
+        for f in comparison.failed
+    ]
+    for side, keys in (("baseline", comparison.only_base), ("new run", comparison.only_new)):
+        if keys:
+            labels = ", ".join(model_label(*k) for k in keys)
+            lines.append(f"only in the {side} (not compared): {labels}")
+    return [*lines, f"result: {_result(comparison)}"]
+
+
+def _result(comparison: Comparison) -> str:
+    problems = [f"{model_label(c.model, c.variant)} {c.metric}" for c in comparison.regressions]
+    problems += [f"{model_label(f.model, f.variant)} failed" for f in comparison.failed]
+    if problems:
+        noun = "regression" if len(problems) == 1 else "regressions"
+        return f"{len(problems)} {noun} ({', '.join(problems)})"
+    models = len({(c.model, c.variant) for c in comparison.changes})
+    return f"no regression ({len(comparison.changes)} metrics of {models} models compared)"
+
+
+def _describe(change: MetricChange) -> str:
+    unit = f" {change.info.unit}" if change.info.unit else ""
+    text = (
+        f"{model_label(change.model, change.variant)} {change.metric}: "
+        f"{_num(change.base.mean)} → {_num(change.new.mean)}{unit} ({_pct(change.delta_pct)}"
+    )
+    if change.threshold is not None:
+        text += f", threshold {change.threshold}"
+    if change.p_value is not None:
+        text += f", p={change.p_value:.2g}"
+    return text + ")"
+
+
+def _cells(change: MetricChange) -> tuple[str, ...]:
+    return (
+        model_label(change.model, change.variant),
+        change.metric,
+        _stats(change.base),
+        _stats(change.new),
+        f"{_num(change.delta, signed=True)} ({_pct(change.delta_pct)})",
+        str(change.threshold) if change.threshold else "-",
+        _p(change.p_value),
+        VERDICT_TEXT[change.verdict],
+    )
+
+
+def _md_table(changes: Sequence[MetricChange]) -> list[str]:
+    def row(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    lines = [row(COLUMNS), "|" + "---|" * len(COLUMNS)]
+    for change in changes:
+        cells = list(_cells(change))
+        if change.verdict == "regression":
+            cells[-1] = f"**{cells[-1]}**"
+        lines.append(row(cells))
+    return lines
+
+
+def _stats(stats: Stats) -> str:
+    if stats.n == 1:
+        return _num(stats.mean)
+    return f"{_num(stats.mean)} ± {_num(stats.std)} (n={stats.n})"
+
+
+def _num(value: float, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    if abs(value) >= 1000:
+        return f"{value:{sign},.0f}"
+    return f"{value:{sign}.4g}"
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.1f}%"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _stats_json(stats: Stats) -> dict[str, Any]:
+    return {
+        "n": stats.n,
+        "mean": stats.mean,
+        "std": stats.std,
+        "min": min(stats.values),
+        "max": max(stats.values),
+        "values": list(stats.values),
+    }
+
+
+def _run_json(results: RunResults) -> dict[str, Any]:
+    return {
+        "source": results.source,
+        "run_id": results.run_id,
+        "created_utc": results.created_utc,
+        "machine_id": results.machine_id,
+        "commit": results.commit,
+        "suite": results.suite_name,
+    }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _case(suite_name: str, model: str, variant: str, name: str) -> ET.Element:
+    classname = f"bench.{suite_name}.{model_label(model, variant)}"
+    return ET.Element("testcase", classname=classname, name=name, time="0")

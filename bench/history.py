@@ -1,0 +1,271 @@
+"""The history database (SQLite): one row per job per run, and steps in a metric's history.
+
+Rows are keyed by machine, commit, suite, model, variant and seed, with the run id, its
+creation time, the job's status and every metric of ``bench.records.METRICS``. A series is a
+metric's values for one suite, model, variant and machine, grouped by commit; commits are
+ordered by their first appearance (the earliest run created at that commit).
+
+Step detection (docs/regressions.md): with ``m_i`` the median of commit ``i`` and ``σ`` the
+robust noise of the series, commit ``i`` is a step when
+``|m_i − m_{i−1}| > max(min_change × |m_{i−1}|, k × σ)``. ``σ`` is 1.4826 × the median absolute
+deviation of the values from their commit's median, pooled over commits with several values
+(seeds or repeated runs); with one value per commit it is 1.4826 × the median of
+``|m_i − m_{i−1}|`` / √2 (at least three differences needed); otherwise the relative change alone
+decides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import sqlite3
+import statistics
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.baseline import RunResults, read_run_dir
+from bench.compare import relative_change
+from bench.errors import BenchError, UnknownNameError
+from bench.records import METRICS
+from bench.text_table import align_columns
+
+STEP_K = 3.0
+STEP_MIN_CHANGE = 0.05
+_MAD_TO_SIGMA = 1.4826
+
+_KEY = ("machine_id", "run_id", "model", "variant", "seed")
+_COLUMNS: dict[str, str] = {
+    "run_id": "TEXT NOT NULL",
+    "created_utc": "TEXT NOT NULL",
+    "machine_id": "TEXT NOT NULL",
+    "git_commit": "TEXT",
+    "dirty": "INTEGER",
+    "suite": "TEXT NOT NULL",
+    "model": "TEXT NOT NULL",
+    "variant": "TEXT NOT NULL",
+    "seed": "INTEGER NOT NULL",
+    "status": "TEXT NOT NULL",
+    **{name: "REAL" for name in METRICS},
+}
+
+
+@contextlib.contextmanager
+def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """An open database with the ``jobs`` table (metric columns added where missing);
+    committed on success, closed in every case."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db_path)
+    try:
+        columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS jobs ({columns}, PRIMARY KEY ({', '.join(_KEY)}))"
+        )
+        conn.execute("CREATE INDEX IF NOT EXISTS jobs_series ON jobs (suite, model, machine_id)")
+        present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+        for name in METRICS:
+            if name not in present:
+                conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} REAL")
+        with conn:
+            yield conn
+    except sqlite3.DatabaseError as err:
+        raise BenchError(f"{db_path}: not a usable history database: {err}") from None
+    finally:
+        conn.close()
+
+
+def record_run(db_path: Path, run_dir: Path) -> int:
+    """Record every job of ``run_dir``; returns the rows written. Recording a run again
+    replaces its rows, so a resumed run can be recorded once more."""
+    return record_results(db_path, read_run_dir(run_dir))
+
+
+def record_results(db_path: Path, results: RunResults) -> int:
+    """Record ``results`` (replacing the rows of the same machine and run id)."""
+    names = list(_COLUMNS)
+    rows = [
+        (
+            results.run_id,
+            results.created_utc,
+            results.machine_id,
+            results.commit,
+            None if results.dirty is None else int(results.dirty),
+            results.suite_name,
+            job.model,
+            job.variant,
+            job.seed,
+            job.status,
+            *(job.metrics.get(name) for name in METRICS),
+        )
+        for job in results.jobs
+    ]
+    with connect(db_path) as conn:
+        conn.execute(
+            "DELETE FROM jobs WHERE machine_id = ? AND run_id = ?",
+            (results.machine_id, results.run_id),
+        )
+        conn.executemany(
+            f"INSERT INTO jobs ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", rows
+        )
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class CommitPoint:
+    """A metric's values at one commit (all seeds of all runs made there)."""
+
+    commit: str  # the commit, or "run:<run_id>" for a run made outside git
+    first_utc: str
+    values: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric of one (suite, model, variant) on one machine, in commit order."""
+
+    suite: str
+    model: str
+    variant: str
+    machine_id: str
+    metric: str
+    points: tuple[CommitPoint, ...]
+
+
+def load_series(
+    db_path: Path,
+    suite: str,
+    model: str,
+    metric: str,
+    *,
+    machine_id: str | None = None,
+    variant: str | None = None,
+) -> Series:
+    """The ok jobs' values of ``metric``; several machines or variants must be narrowed down."""
+    if metric not in METRICS:
+        raise UnknownNameError("metric", metric, METRICS, where="--metric")
+    if not db_path.is_file():
+        raise BenchError(f"--db {db_path}: no such history database")
+    query = (
+        f"SELECT machine_id, variant, run_id, created_utc, git_commit, {metric} FROM jobs "
+        f"WHERE suite = ? AND model = ? AND status = 'ok' AND {metric} IS NOT NULL"
+    )
+    params: list[str] = [suite, model]
+    for column, value in (("machine_id", machine_id), ("variant", variant)):
+        if value is not None:
+            query += f" AND {column} = ?"
+            params.append(value)
+    with connect(db_path) as conn:
+        rows = conn.execute(query + " ORDER BY created_utc, run_id, seed", params).fetchall()
+        if not rows:
+            raise BenchError(_why_empty(conn, db_path, suite, model, metric))
+    for index, flag in ((0, "--machine"), (1, "--variant")):
+        choices = sorted({row[index] for row in rows})
+        if len(choices) > 1:
+            raise BenchError(
+                f"{model} in {suite} has history for several values of {flag} "
+                f"({', '.join(repr(c) for c in choices)}); pick one with {flag}"
+            )
+    points: dict[str, list[float]] = {}
+    first_utc: dict[str, str] = {}
+    for _machine, _variant, run_id, created, commit, value in rows:
+        key = commit or f"run:{run_id}"
+        first_utc.setdefault(key, created)
+        points.setdefault(key, []).append(float(value))
+    return Series(
+        suite=suite,
+        model=model,
+        variant=rows[0][1],
+        machine_id=rows[0][0],
+        metric=metric,
+        points=tuple(CommitPoint(k, first_utc[k], tuple(v)) for k, v in points.items()),
+    )
+
+
+def _why_empty(conn: sqlite3.Connection, db_path: Path, suite: str, model: str, metric: str) -> str:
+    suites = [r[0] for r in conn.execute("SELECT DISTINCT suite FROM jobs ORDER BY suite")]
+    if suite not in suites:
+        return f"--suite {suite}: no history in {db_path}; recorded suites: {', '.join(suites)}"
+    models = [
+        r[0] for r in conn.execute("SELECT DISTINCT model FROM jobs WHERE suite = ?", (suite,))
+    ]
+    if model not in models:
+        return f"--model {model}: no history for suite {suite}; recorded: {', '.join(models)}"
+    return f"--metric {metric}: no measured value for {model} in {suite} (n/a on this machine?)"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A change between consecutive commit medians beyond the noise and the minimum change."""
+
+    index: int  # the commit after the step
+    before: float
+    after: float
+    worse: bool
+
+    @property
+    def change_pct(self) -> float:
+        return relative_change(self.before, self.after)
+
+
+def noise_scale(points: Sequence[CommitPoint]) -> float | None:
+    """Robust standard deviation of the series' noise (see the module docstring)."""
+    residuals = [v - p.median for p in points if len(p.values) > 1 for v in p.values]
+    if residuals:
+        return _MAD_TO_SIGMA * statistics.median(abs(r) for r in residuals)
+    diffs = [abs(b.median - a.median) for a, b in itertools.pairwise(points)]
+    if len(diffs) >= 3:
+        return _MAD_TO_SIGMA * statistics.median(diffs) / math.sqrt(2)
+    return None
+
+
+def detect_steps(
+    points: Sequence[CommitPoint],
+    higher_is_better: bool,
+    k: float = STEP_K,
+    min_change: float = STEP_MIN_CHANGE,
+) -> list[Step]:
+    """Commits whose median moved past ``max(min_change × previous, k × noise)``."""
+    sigma = noise_scale(points) or 0.0
+    steps = []
+    for index in range(1, len(points)):
+        before, after = points[index - 1].median, points[index].median
+        if abs(after - before) > max(min_change * abs(before), k * sigma):
+            worse = after < before if higher_is_better else after > before
+            steps.append(Step(index, before, after, worse))
+    return steps
+
+
+def format_series(series: Series, steps: Sequence[Step], sigma: float | None) -> str:
+    """The series as a text table, one row per commit, steps marked."""
+    metric = METRICS[series.metric]
+    unit = f" [{metric.unit}]" if metric.unit else ""
+    marks = {
+        s.index: f"step {s.change_pct:+.1f}% ({'worse' if s.worse else 'better'})" for s in steps
+    }
+    header = ("#", "commit", "first run (UTC)", "n", "median", "min", "max", "")
+    rows = [
+        (
+            str(i + 1),
+            p.commit[:12],
+            p.first_utc,
+            str(len(p.values)),
+            f"{p.median:.4g}",
+            f"{min(p.values):.4g}",
+            f"{max(p.values):.4g}",
+            marks.get(i, ""),
+        )
+        for i, p in enumerate(series.points)
+    ]
+    variant = f" [{series.variant}]" if series.variant else ""
+    noise = f"{sigma:.3g}" if sigma is not None else "unknown (too few values)"
+    title = (
+        f"{series.suite} / {series.model}{variant} / {series.metric}{unit} on "
+        f"{series.machine_id}: {len(series.points)} commits, noise σ = {noise}"
+    )
+    summary = f"{len(steps)} step(s) detected" if steps else "no step detected"
+    return "\n".join([title, *align_columns([header, *rows]), summary])
