@@ -1,0 +1,149 @@
+"""``write_report``: run directories → CSV tables, ``summary.md``, figures and ``report.html``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.report.gallery import Gallery, draw_gallery
+from bench.report.html import Section, render_html
+from bench.report.markdown import render_markdown
+from bench.report.rundata import MISSING_STATUS, Run, job_frame, load_runs, unique_slugs
+from bench.report.tables import (
+    NA,
+    Table,
+    environment_table,
+    failures_table,
+    lecture_table,
+    model_table,
+)
+from bench.store import utc_now, write_atomic
+
+FORMATS = ("html", "csv", "md")
+HTML_FILE = "report.html"
+MARKDOWN_FILE = "summary.md"
+FIGURES_DIR = "figures"
+CSV_TABLES = ("models", "lecture", "failures")
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """What a report wrote (``None`` or empty for formats not asked for) and what it left out."""
+
+    out_dir: Path
+    html: Path | None = None
+    markdown: Path | None = None
+    tables: tuple[Path, ...] = ()
+    figures: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def parse_formats(text: str) -> frozenset[str]:
+    """``"html,csv"`` → ``{"html", "csv"}``; an unknown or empty list is a ``BenchError``."""
+    names = check_formats(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise BenchError(f"--format: expected some of {', '.join(FORMATS)}, got {text!r}")
+    return names
+
+
+def check_formats(names: Iterable[str]) -> frozenset[str]:
+    """``names`` as a set, or a one-line ``BenchError`` naming the first unknown one."""
+    chosen = frozenset(names)
+    unknown = sorted(chosen - set(FORMATS))
+    if unknown:
+        raise BenchError(f"--format: unknown format {unknown[0]!r}; known: {', '.join(FORMATS)}")
+    return chosen
+
+
+def write_report(
+    run_dirs: Sequence[Path], out_dir: Path, formats: Collection[str] = FORMATS
+) -> ReportPaths:
+    """Report the runs in ``run_dirs`` into ``out_dir`` in ``formats`` (html, csv, md).
+
+    CSV: ``summary_models.csv``, ``summary_lecture.csv``, ``summary_failures.csv``;
+    md: ``summary.md``; html: ``report.html`` and ``figures/*.png|svg``. A path that is not a
+    run directory raises ``BenchError``; figures the data cannot support are listed in ``notes``.
+    """
+    formats = check_formats(formats)
+    if not run_dirs:
+        raise BenchError("no run directory given")
+    runs = load_runs(list(run_dirs))
+    jobs = job_frame(runs)
+    tables = {
+        "lecture": lecture_table(jobs),
+        "models": model_table(jobs),
+        "failures": failures_table(jobs),
+        "environment": environment_table(runs),
+    }
+    title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
+    run_ids = [run.run_id for run in runs]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = ReportPaths(out_dir)
+    if "csv" in formats:
+        paths = dataclasses.replace(
+            paths, tables=tuple(_write_csv(tables[n], out_dir) for n in CSV_TABLES)
+        )
+    notes: list[str] = []
+    if "html" in formats:
+        gallery = draw_gallery(runs, jobs, out_dir / FIGURES_DIR)
+        notes = gallery.notes
+        html = render_html(
+            title=title,
+            generated=utc_now(),
+            runs=[_run_line(run) for run in runs],
+            tables=tables,
+            plots=gallery.plots,
+            sections=_sections(jobs, tables["models"], gallery),
+            notes=notes,
+        )
+        write_atomic(out_dir / HTML_FILE, html)
+        paths = dataclasses.replace(paths, html=out_dir / HTML_FILE, figures=tuple(gallery.files()))
+    if "md" in formats:
+        shown = [tables[n] for n in ("lecture", "models", "failures", "environment")]
+        write_atomic(out_dir / MARKDOWN_FILE, render_markdown(title, run_ids, shown, notes))
+        paths = dataclasses.replace(paths, markdown=out_dir / MARKDOWN_FILE)
+    return dataclasses.replace(paths, notes=tuple(notes))
+
+
+def _run_line(run: Run) -> str:
+    """A run in one line: id, device, machine, versions and commit."""
+    env = run.environment
+    device = env.get("gpu_name") or env.get("cpu_model") or "unknown device"
+    commit = str(env.get("commit") or "no commit")[:12] + (" (dirty)" if env.get("dirty") else "")
+    return (
+        f"{run.run_id}: {device} on {env.get('machine_id', 'unknown machine')}, "
+        f"torch {env.get('torch', 'n/a')}, CUDA {env.get('cuda') or 'n/a'}, commit {commit}"
+    )
+
+
+def _write_csv(table: Table, out_dir: Path) -> Path:
+    path = out_dir / f"summary_{table.name}.csv"
+    write_atomic(path, table.data.convert_dtypes().to_csv(index=False, na_rep=NA))
+    return path
+
+
+def _sections(jobs: pd.DataFrame, models: Table, gallery: Gallery) -> list[Section]:
+    """One section per model group: its facts, failed jobs, own figures and notes."""
+    recorded = jobs[jobs["status"] != MISSING_STATUS]
+    facts = models.display.set_index("Network")
+    slugs = unique_slugs(recorded["group"].unique())
+    return [
+        Section(
+            group=str(group),
+            anchor=f"model-{slugs[str(group)]}",
+            facts=list(facts.loc[group].items()),
+            plots=gallery.by_group.get(str(group), []),
+            shared=gallery.shared(str(group)),
+            failures=[
+                f"{j.job_id} (seed {j.seed:.0f}): {j.status}: {j.error or 'no message'}"
+                for j in members[members["status"] != "ok"].itertuples()
+            ],
+            notes=gallery.group_notes.get(str(group), []),
+        )
+        for group, members in recorded.groupby("group", sort=False)
+    ]

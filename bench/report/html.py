@@ -1,0 +1,69 @@
+"""``report.html``: one self-contained page (images inlined as data URIs, no network access)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from bench.report.figures import Plot
+from bench.report.tables import Table
+
+TEMPLATE = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class Section:
+    """The part of the page about one model group: its figures, failures and notes."""
+
+    group: str
+    anchor: str
+    facts: list[tuple[str, str]]
+    plots: list[Plot]
+    shared: list[Plot]
+    failures: list[str]
+    notes: list[str]
+
+
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a ``data:`` URI for an ``img`` element."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bench.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+    )
+    env.filters["data_uri"] = data_uri
+    env.globals["zip"] = zip
+    return env
+
+
+def render_html(
+    *,
+    title: str,
+    generated: str,
+    runs: Sequence[str],
+    tables: dict[str, Table],
+    plots: Sequence[Plot],
+    sections: Sequence[Section],
+    notes: Sequence[str],
+) -> str:
+    """The page; every value from the runs is HTML-escaped by the template engine."""
+    context: dict[str, Any] = {
+        "title": title,
+        "generated": generated,
+        "runs": list(runs),
+        "plots": list(plots),
+        "sections": list(sections),
+        "notes": list(notes),
+        "failure_count": len(tables["failures"].display),
+        **tables,
+    }
+    return _environment().get_template(TEMPLATE).render(context)

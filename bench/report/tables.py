@@ -1,0 +1,265 @@
+"""The report's tables (pure functions of the job frame): seeds aggregated as mean ± std.
+
+Each table keeps three aligned views: ``data`` (numbers, mean and std apart, for CSV),
+``display`` (text, "n/a" where unmeasured) and ``sort_keys`` (what a sortable HTML column
+orders by). Headers carry units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from bench.report.rundata import MISSING_STATUS, Run
+
+NA = "n/a"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: a job field, its header with unit, how to show it and how to aggregate it.
+
+    ``per_seed`` columns are measured per job and shown as mean ± std over the jobs that
+    ended ``ok``; the others are facts of the model, taken from any of its jobs.
+    """
+
+    key: str
+    header: str
+    fmt: str = "{:.2f}"
+    scale: float = 1.0
+    per_seed: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table in three aligned views; see the module docstring."""
+
+    name: str
+    title: str
+    data: pd.DataFrame
+    display: pd.DataFrame
+    sort_keys: pd.DataFrame
+    note: str = ""
+    sortable: bool = True
+
+    def rows(self) -> list[list[tuple[str, Any]]]:
+        """Display rows as (text, sort key) cells; the sort key is ``""`` for n/a."""
+        keys = self.sort_keys.apply(lambda column: column.map(_sort_key))
+        return [
+            list(zip(texts, sorts, strict=True))
+            for texts, sorts in zip(
+                self.display.itertuples(index=False), keys.itertuples(index=False), strict=True
+            )
+        ]
+
+    def numeric_columns(self) -> list[bool]:
+        """Whether each display column sorts (and aligns) as numbers."""
+        return [pd.api.types.is_numeric_dtype(self.sort_keys[c]) for c in self.sort_keys]
+
+
+YEAR = Column("year", "Year", "{:.0f}", per_seed=False)
+SALIENT = Column("salient_feature", "Salient feature", "{}", per_seed=False)
+TEST_ACC = Column("test_acc", "Final test acc (%)")
+MODEL_COLUMNS = (
+    YEAR,
+    SALIENT,
+    Column("params", "Params", "{:,.0f}", per_seed=False),
+    Column("macs", "GMACs (multiply-add = 1)", "{:.3g}", 1e-9, per_seed=False),
+    Column("flops", "GFLOPs (multiply-add = 2)", "{:.3g}", 1e-9, per_seed=False),
+    TEST_ACC,
+    Column("best_test_acc", "Best test acc (%)"),
+    Column("epoch_time_s", "Epoch time, steady (s)", "{:.3g}"),
+    Column("images_per_s", "Throughput (images/s)", "{:,.0f}"),
+    Column("peak_mem_mib", "Peak GPU mem (MiB)", "{:,.0f}"),
+    Column("gpu_util_pct", "GPU util (%)", "{:.1f}"),
+    Column("energy_per_epoch_j", "Energy per epoch (J)", "{:,.0f}"),
+    Column("mfu", "MFU (%)", "{:.3g}", 100.0),
+)
+LECTURE_FIXED = (
+    Column("published_top5", "ImageNet top-5, published (%)", per_seed=False),
+    Column("paper_top5", "ImageNet top-5, paper (%)", per_seed=False),
+    Column("params", "Parameters (M)", "{:.4g}", 1e-6, per_seed=False),
+    Column("macs", "MACs (G, multiply-add = 1)", "{:.3g}", 1e-9, per_seed=False),
+    Column("flops", "FLOPs (G, multiply-add = 2)", "{:.3g}", 1e-9, per_seed=False),
+)
+SEEDS_HEADER = "Seeds (n)"
+
+
+def model_table(jobs: pd.DataFrame) -> Table:
+    """Per model (and variant): static facts and every measured figure over seeds."""
+    return aggregate(
+        jobs,
+        MODEL_COLUMNS,
+        name="models",
+        title="Results by model (mean ± std over seeds)",
+        note="Measured figures are mean ± std over the jobs that ended ok; "
+        "n/a: not measured on this machine.",
+    )
+
+
+def lecture_table(jobs: pd.DataFrame) -> Table:
+    """The lecture summary layout; published ImageNet top-5 beside the accuracy measured here."""
+    recorded = jobs[jobs["status"] != MISSING_STATUS]
+    datasets = sorted({d for d in recorded["dataset"] if d})
+    on = datasets[0] if len(datasets) == 1 else "its data set"
+    accuracy = Column("test_acc", f"Accuracy on {on} (%)")
+    sources = sorted({s for s in recorded["published_source"].dropna() if s})
+    source = f" Source of the published figures: {'; '.join(sources)}." if sources else ""
+    return aggregate(
+        jobs,
+        (YEAR, SALIENT, accuracy, *LECTURE_FIXED),
+        name="lecture",
+        title="Summary in the lecture layout",
+        note=f"Accuracy: measured here on {', '.join(datasets) or 'n/a'}, final epoch, "
+        "mean ± std over seeds. ImageNet top-5: figures published for ImageNet-trained "
+        f"weights and quoted by the papers, not measured here.{source}",
+    )
+
+
+def aggregate(
+    jobs: pd.DataFrame, columns: Sequence[Column], name: str, title: str, note: str = ""
+) -> Table:
+    """One line per group of ``jobs`` with ``columns``; see :class:`Column`."""
+    recorded = jobs[jobs["status"] != MISSING_STATUS]
+    ok = recorded[recorded["status"] == "ok"]
+    groups = pd.Index(recorded["group"].unique(), name="group")
+    data: dict[str, Any] = {"Network": list(groups)}
+    display: dict[str, Any] = {"Network": list(groups)}
+    sort: dict[str, Any] = {"Network": list(groups)}
+    for column in columns:
+        if column.per_seed:
+            values = pd.to_numeric(ok[column.key], errors="coerce") * column.scale
+            stats = values.groupby(ok["group"]).agg(["mean", "std"]).reindex(groups)
+            data[f"{column.header} mean"] = stats["mean"].to_numpy()
+            data[f"{column.header} std"] = stats["std"].to_numpy()
+            display[column.header] = [
+                mean_std(m, s, column.fmt) for m, s in zip(stats["mean"], stats["std"], strict=True)
+            ]
+            sort[column.header] = stats["mean"].to_numpy()
+        else:
+            first = recorded.groupby("group", sort=False)[column.key].first().reindex(groups)
+            if column.fmt != "{}":
+                first = pd.to_numeric(first, errors="coerce") * column.scale
+            data[column.header] = first.to_numpy()
+            display[column.header] = [fmt_value(v, column.fmt) for v in first]
+            sort[column.header] = first.to_numpy()
+    seeds = ok.groupby("group").size().reindex(groups, fill_value=0).to_numpy()
+    data[SEEDS_HEADER] = sort[SEEDS_HEADER] = seeds
+    display[SEEDS_HEADER] = [str(n) for n in seeds]
+    return Table(
+        name,
+        title,
+        pd.DataFrame(data),
+        pd.DataFrame(display),
+        pd.DataFrame(sort),
+        note,
+    )
+
+
+def failures_table(jobs: pd.DataFrame) -> Table:
+    """Every job that did not end ``ok``, with its status and error."""
+    failed = jobs[jobs["status"] != "ok"]
+    columns = {"Job": "job_id", "Network": "group", "Seed": "seed", "Status": "status"}
+    if jobs["run_id"].nunique() > 1:
+        columns = {"Run": "run_id", **columns}
+    data = pd.DataFrame({h: failed[k].to_numpy() for h, k in columns.items()})
+    data["Error"] = failed["error"].fillna("").to_numpy()
+    display = data.apply(lambda column: column.map(lambda v: fmt_value(v, "{}")))
+    return Table(
+        "failures",
+        "Failed jobs",
+        data,
+        display,
+        data.copy(),
+        note="Jobs that ended oom, diverged, error or interrupted; planned jobs with no record.",
+    )
+
+
+_ENVIRONMENT: tuple[tuple[str, Callable[[Run, dict[str, Any]], Any]], ...] = (
+    ("Suite", lambda run, env: run.suite_name),
+    ("Created (UTC)", lambda run, env: run.info.get("created_utc")),
+    ("Machine id", lambda run, env: env.get("machine_id")),
+    ("Host", lambda run, env: env.get("hostname")),
+    ("GPU", lambda run, env: _gpu(env)),
+    ("Driver", lambda run, env: env.get("driver")),
+    ("CUDA", lambda run, env: env.get("cuda")),
+    ("cuDNN", lambda run, env: env.get("cudnn")),
+    ("NVML", lambda run, env: env.get("nvml")),
+    ("CPU", lambda run, env: _cpu(env)),
+    ("RAM (GiB)", lambda run, env: env.get("ram_gib")),
+    ("Platform", lambda run, env: env.get("platform")),
+    ("Python", lambda run, env: env.get("python")),
+    ("PyTorch", lambda run, env: env.get("torch")),
+    ("torchvision", lambda run, env: env.get("torchvision")),
+    ("Commit", lambda run, env: _commit(env)),
+    ("Command", lambda run, env: " ".join(map(str, run.info.get("command") or [])) or None),
+)
+
+
+def environment_table(runs: Sequence[Run]) -> Table:
+    """Where and with what each run was measured: one column per run."""
+    data = pd.DataFrame(
+        {
+            "Field": [label for label, _ in _ENVIRONMENT],
+            **{
+                run.run_id: [fmt_value(get(run, run.environment), "{}") for _, get in _ENVIRONMENT]
+                for run in runs
+            },
+        }
+    )
+    return Table("environment", "Environment", data, data, data.copy(), sortable=False)
+
+
+def _gpu(env: dict[str, Any]) -> str | None:
+    name, count = env.get("gpu_name"), env.get("gpu_count")
+    if not name:
+        return "none" if count == 0 else None
+    return f"{name} × {count}" if count and count > 1 else str(name)
+
+
+def _cpu(env: dict[str, Any]) -> str | None:
+    model, count = env.get("cpu_model"), env.get("cpu_count")
+    if not model:
+        return None
+    return f"{model} ({count} logical CPUs)" if count else str(model)
+
+
+def _commit(env: dict[str, Any]) -> str | None:
+    commit = env.get("commit")
+    if not commit:
+        return None
+    return f"{commit} (uncommitted changes)" if env.get("dirty") else str(commit)
+
+
+def is_missing(value: Any) -> bool:
+    """``None``, NaN or an empty string."""
+    if value is None or (isinstance(value, str) and not value):
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def fmt_value(value: Any, fmt: str) -> str:
+    """``value`` formatted with ``fmt``, or "n/a"."""
+    return NA if is_missing(value) else fmt.format(value)
+
+
+def mean_std(mean: float, std: float, fmt: str) -> str:
+    """Mean ± std with the std to the mean's decimals; the mean alone where there is one
+    value; "n/a" where there is none."""
+    if is_missing(mean):
+        return NA
+    text = fmt.format(mean)
+    if is_missing(std):
+        return text
+    decimals = len(text.partition(".")[2]) if "e" not in text else 2
+    return f"{text} ± {std:,.{decimals}f}"
+
+
+def _sort_key(value: Any) -> Any:
+    if is_missing(value):
+        return ""
+    return value.item() if hasattr(value, "item") else value

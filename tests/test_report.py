@@ -1,0 +1,199 @@
+"""bench.report end to end on synthetic run directories (tests/run_fixtures.py)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from run_fixtures import write_run
+
+from bench.report import ReportPaths, write_report
+from bench.store import latest_jobs, read_records
+
+FULL_FIGURES = {
+    "accuracy_vs_gflops",
+    "learning_curves_train",
+    "learning_curves_pretrain",
+    "learning_curves_finetune",
+    "epoch_time_throughput",
+    "peak_memory",
+    "confusion_matrices",
+    "first_layer_filters",
+    "gpu_telemetry",
+    "reconstructions_conv-autoencoder",
+}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
+    """Three models × two seeds; vgg16 seed 1 ran out of memory, lenet5 seed 1 never ran."""
+    run = write_run(
+        tmp_path_factory.mktemp("report") / "run",
+        models=("lenet5", "vgg16", "conv-autoencoder"),
+        seeds=(0, 1),
+        failures={("vgg16", 1): "oom"},
+        missing={("lenet5", 1)},
+    )
+    return write_report([run], run)
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A report table; "n/a" (not measured) becomes NaN, nothing else does."""
+    return pd.read_csv(path, keep_default_na=False, na_values=["n/a"])
+
+
+def test_report_of_a_run_has_every_table_and_figure(report: ReportPaths) -> None:
+    out = report.out_dir
+    assert report.html == out / "report.html"
+    assert report.markdown == out / "summary.md"
+    assert [p.name for p in report.tables] == [
+        "summary_models.csv",
+        "summary_lecture.csv",
+        "summary_failures.csv",
+    ]
+    stems = {p.stem for p in report.figures}
+    assert stems == FULL_FIGURES
+    for stem in stems:
+        assert (out / "figures" / f"{stem}.png").read_bytes().startswith(b"\x89PNG")
+        assert "<svg" in (out / "figures" / f"{stem}.svg").read_text()
+    assert report.notes == ()
+    html = report.html.read_text()
+    for table in ("lecture", "models", "failures", "environment"):
+        assert f'id="table-{table}"' in html
+    assert html.count('<img src="data:image/png;base64,') == len(FULL_FIGURES)
+    for stem in ("lenet5", "vgg16", "conv-autoencoder"):
+        assert f'<section id="model-{stem}">' in html
+    markdown = report.markdown.read_text()
+    for title in ("Summary in the lecture layout", "Results by model", "Failed jobs"):
+        assert f"## {title}" in markdown
+
+
+def test_model_table_shows_mean_and_std_over_seeds(report: ReportPaths) -> None:
+    jobs = latest_jobs(read_records(report.out_dir / "records.jsonl"))
+    accuracies = [j["test_acc"] for j in jobs if j["model"] == "conv-autoencoder"]
+    expected = f"{statistics.mean(accuracies):.2f} ± {statistics.stdev(accuracies):.2f}"
+    markdown = report.markdown.read_text()
+    row = next(
+        line for line in markdown.splitlines() if line.startswith("| conv-autoencoder | 2011")
+    )
+    assert f" {expected} " in row
+    models = read_csv(report.tables[0]).set_index("Network")
+    assert models.loc["conv-autoencoder", "Final test acc (%) mean"] == pytest.approx(
+        statistics.mean(accuracies)
+    )
+    assert models.loc["conv-autoencoder", "Final test acc (%) std"] == pytest.approx(
+        statistics.stdev(accuracies)
+    )
+    assert models["Seeds (n)"].to_dict() == {"lenet5": 1, "vgg16": 1, "conv-autoencoder": 2}
+    assert models.loc["vgg16", "Params"] == 134_301_514
+    assert pd.isna(models.loc["lenet5", "Final test acc (%) std"])
+
+
+def test_lecture_table_puts_published_top5_beside_the_measured_accuracy(
+    report: ReportPaths,
+) -> None:
+    lecture = read_csv(report.tables[1])
+    assert list(lecture.columns) == [
+        "Network",
+        "Year",
+        "Salient feature",
+        "Accuracy on cifar10 (%) mean",
+        "Accuracy on cifar10 (%) std",
+        "ImageNet top-5, published (%)",
+        "ImageNet top-5, paper (%)",
+        "Parameters (M)",
+        "MACs (G, multiply-add = 1)",
+        "FLOPs (G, multiply-add = 2)",
+        "Seeds (n)",
+    ]
+    markdown = report.markdown.read_text()
+    assert (
+        "| vgg16 | 2014 | Fixed-size kernels | 71.54 | 90.38 | 92.30 | 134.3 | 15.5 | 30.9 | 1 |"
+        in markdown
+    )
+    assert "| lenet5 | 1998 | Convolution + pooling | 55.54 | n/a | n/a | 0.06171 |" in markdown
+
+
+def test_failed_and_missing_jobs_are_listed_with_their_errors(report: ReportPaths) -> None:
+    failures = read_csv(report.tables[2])
+    assert failures[["Job", "Status"]].values.tolist() == [
+        ["vgg16-s1", "oom"],
+        ["lenet5-s1", "missing"],
+    ]
+    assert failures.loc[0, "Error"] == "RuntimeError: synthetic oom in fixture job"
+    html = report.html.read_text()
+    assert "vgg16-s1 (seed 1): oom: RuntimeError: synthetic oom in fixture job" in html
+    assert "Failed jobs (2)" in html
+
+
+def test_cpu_run_shows_unmeasured_values_as_na_and_notes_missing_telemetry(
+    tmp_path: Path,
+) -> None:
+    run = write_run(tmp_path / "run", models=("lenet5",), gpu=False)
+    paths = write_report([run], tmp_path / "out", {"html", "csv"})
+    models = read_csv(paths.tables[0])
+    for column in ("Peak GPU mem (MiB)", "GPU util (%)", "Energy per epoch (J)", "MFU (%)"):
+        assert pd.isna(models.loc[0, f"{column} mean"])
+    assert paths.notes == ("GPU telemetry: none in these runs (CPU run or NVML unavailable)",)
+    assert "gpu_telemetry" not in {p.stem for p in paths.figures}
+    assert "peak_memory" in {p.stem for p in paths.figures}  # host RSS stands in
+    assert "GPU telemetry: none in these runs" in paths.html.read_text()
+
+
+def test_missing_artifacts_are_noted_and_the_rest_is_drawn(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", models=("conv-autoencoder",), artifacts=False)
+    paths = write_report([run], run, {"html"})
+    assert paths.notes == (
+        "conv-autoencoder: first-layer filters: not saved for job conv-autoencoder-s0",
+        "conv-autoencoder: reconstructions: not saved for job conv-autoencoder-s0",
+    )
+    assert {p.stem for p in paths.figures} == FULL_FIGURES - {
+        "learning_curves_train",
+        "first_layer_filters",
+        "reconstructions_conv-autoencoder",
+    }
+
+
+def test_csv_only_writes_tables_and_no_figures(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", models=("lenet5",))
+    paths = write_report([run], tmp_path / "out", {"csv"})
+    assert (paths.html, paths.markdown, paths.figures) == (None, None, ())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "summary_failures.csv",
+        "summary_lecture.csv",
+        "summary_models.csv",
+    ]
+
+
+def test_several_runs_are_reported_together_and_told_apart(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "a", suite="suite-a", models=("lenet5",))
+    second = write_run(
+        tmp_path / "b", suite="suite-b", models=("lenet5",), failures={("lenet5", 0): "error"}
+    )
+    paths = write_report([first, second], tmp_path / "out", {"csv", "md"})
+    models = read_csv(paths.tables[0])
+    assert models["Network"].tolist() == ["lenet5 [suite-a]", "lenet5 [suite-b]"]
+    assert models["Seeds (n)"].tolist() == [1, 0]
+    failures = read_csv(paths.tables[2])
+    assert failures[["Run", "Job", "Status"]].values.tolist() == [["b", "lenet5-s0", "error"]]
+    assert "| Field | a | b |" in paths.markdown.read_text()
+
+
+def test_run_without_any_job_record_still_reports(tmp_path: Path) -> None:
+    run = write_run(
+        tmp_path / "run", models=("lenet5",), seeds=(0, 1), missing={("lenet5", 0), ("lenet5", 1)}
+    )
+    paths = write_report([run], run)
+    assert paths.figures == ()
+    assert paths.notes == (
+        "Accuracy vs GFLOPs: no job has both a test accuracy and a FLOP count",
+        "Learning curves: no epoch records of jobs that ended ok",
+        "Epoch time and throughput: no epoch times recorded",
+        "Peak memory: no memory figures recorded",
+        "GPU telemetry: none in these runs (CPU run or NVML unavailable)",
+    )
+    assert read_csv(paths.tables[0]).empty
+    assert read_csv(paths.tables[2])["Status"].tolist() == ["missing", "missing"]
+    assert "No figure could be drawn from these runs." in paths.html.read_text()
