@@ -1,0 +1,238 @@
+"""``bench profile``: static profile of one model, or of every model of a profile suite."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from bench.measure.profile import StaticProfile
+    from bench.registry import ModelInfo
+
+FORMATS = ("table", "json", "csv")
+_SIZE = re.compile(r"(\d+)x(\d+)x(\d+)")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``profile``."""
+    parser = subparsers.add_parser(
+        "profile",
+        help="parameters, MACs and FLOPs of a model (or of a profile suite)",
+        description="Count parameters, MACs (fvcore: multiply-add = 1), forward FLOPs and "
+        "training-step FLOPs (torch.utils.flop_counter: multiply-add = 2) of MODEL at its "
+        "input size, per image; or build the summary table of a profile suite.",
+    )
+    parser.add_argument("model", nargs="?", metavar="MODEL", help="registered model name")
+    parser.add_argument("--suite", help="a profile suite (name in suites/ or a .toml path)")
+    parser.add_argument("--num-classes", type=int, metavar="N", help="classifier outputs")
+    parser.add_argument(
+        "--input-size", metavar="CxHxW", help="input size, e.g. 3x224x224 (default: the model's)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, metavar="B", help="images per counted batch (default 1)"
+    )
+    parser.add_argument(
+        "--layers", action="store_true", help="per-layer table (with csv: the layer rows)"
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="with --suite: write CSV and MD")
+    parser.set_defaults(handler=profile_command)
+
+
+def profile_command(args: argparse.Namespace) -> int:
+    """Handler of ``bench profile``."""
+    if (args.model is None) == (args.suite is None):
+        raise BenchError("give exactly one of MODEL or --suite")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise BenchError(f"--batch-size must be positive, got {args.batch_size}")
+    if args.suite is not None:
+        sizes = ("num_classes", "input_size", "batch_size")
+        given = [f for f in sizes if getattr(args, f) is not None]
+        given += ["layers"] if args.layers else []
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise BenchError(f"{flag} does not apply with --suite (the suite file sets the sizes)")
+        return _profile_suite(args)
+    if args.out is not None:
+        raise BenchError("--out applies only with --suite")
+    return _profile_one(args)
+
+
+def parse_input_size(text: str) -> tuple[int, int, int]:
+    """``"3x224x224"`` as ``(3, 224, 224)``; anything else raises naming ``--input-size``."""
+    match = _SIZE.fullmatch(text.strip().lower())
+    if match is None or min(int(g) for g in match.groups()) < 1:
+        raise BenchError(f"--input-size: expected CxHxW of three positive integers, got {text!r}")
+    channels, height, width = (int(g) for g in match.groups())
+    return channels, height, width
+
+
+def profile_registered(
+    name: str,
+    input_size: tuple[int, int, int],
+    num_classes: int,
+    batch_size: int = 1,
+    layers: bool = False,
+) -> StaticProfile:
+    """Profile the registered model ``name`` built to read ``input_size`` (zero weights:
+    counts depend on shapes only)."""
+    from bench.measure.profile import counting_model, profile_model
+
+    model = counting_model(name, num_classes=num_classes, in_channels=input_size[0])
+    try:
+        return profile_model(model, input_size, batch_size=batch_size, layers=layers)
+    except RuntimeError as err:  # a shape mismatch: the input size does not fit the model
+        first = str(err).strip().splitlines()[0]
+        raise BenchError(
+            f"--input-size {_size_text(input_size)} does not fit {name}: {first}"
+        ) from None
+
+
+def _profile_one(args: argparse.Namespace) -> int:
+    from bench.registry import get_model_info
+
+    info = get_model_info(args.model)
+    size = info.input_size if args.input_size is None else parse_input_size(args.input_size)
+    classes = info.num_classes if args.num_classes is None else args.num_classes
+    if classes < 1:
+        raise BenchError(f"--num-classes must be positive, got {classes}")
+    batch = 1 if args.batch_size is None else args.batch_size
+    profile = profile_registered(info.name, size, classes, batch, args.layers)
+    if args.format == "json":
+        print(
+            json.dumps({"model": info.name, "num_classes": classes, **profile.to_dict()}, indent=2)
+        )
+    elif args.format == "csv":
+        _print_csv(info.name, classes, profile)
+    else:
+        print(_profile_text(info.name, classes, profile))
+    return 0
+
+
+def _profile_suite(args: argparse.Namespace) -> int:
+    from bench.measure.profile_suite import load_profile_suite
+    from bench.measure.profile_table import (
+        frame_markdown,
+        frame_records,
+        frame_text,
+        summary_frame,
+        summary_notes,
+    )
+    from bench.registry import get_model_info
+
+    suite = load_profile_suite(args.suite)
+    rows: list[tuple[ModelInfo, StaticProfile]] = []
+    for i, name in enumerate(suite.models, 1):
+        print(f"profiling {name} ({i}/{len(suite.models)})", file=sys.stderr, flush=True)
+        profile = profile_registered(name, suite.input_size, suite.num_classes, suite.batch_size)
+        rows.append((get_model_info(name), profile))
+    frame, notes = summary_frame(rows), summary_notes(rows)
+    if args.format == "json":
+        payload = {
+            "suite": suite.name,
+            "rows": frame_records(frame),
+            "notes": notes,
+            "profiles": {info.name: profile.to_dict() for info, profile in rows},
+        }
+        print(json.dumps(payload, indent=2))
+    elif args.format == "csv":
+        print(frame.to_csv(index=False), end="")
+    else:
+        print(frame_text(frame, notes), end="")
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        csv_path, md_path = args.out / f"{suite.name}.csv", args.out / f"{suite.name}.md"
+        frame.to_csv(csv_path, index=False)
+        md_path.write_text(frame_markdown(frame, notes, title=suite.description or suite.name))
+        print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
+    return 0
+
+
+def _size_text(size: tuple[int, ...]) -> str:
+    return "x".join(map(str, size))
+
+
+def _summary_fields(name: str, classes: int, profile: StaticProfile) -> dict[str, Any]:
+    """The flat fields of one profile (CSV row); counters as ``op:count;op:count``."""
+    fields = profile.to_dict()
+    fields.pop("layers", None)
+    flat = {
+        k: ";".join(f"{op}:{n}" for op, n in v.items()) if isinstance(v, dict) else v
+        for k, v in fields.items()
+    }
+    return {
+        "model": name,
+        "num_classes": classes,
+        **flat,
+        "input_size": _size_text(profile.input_size),
+    }
+
+
+def _print_csv(name: str, classes: int, profile: StaticProfile) -> None:
+    import pandas as pd
+
+    if profile.layers is None:
+        frame = pd.DataFrame([_summary_fields(name, classes, profile)])
+    else:
+        frame = pd.DataFrame([_layer_cells(row) for row in profile.layers])
+    print(frame.to_csv(index=False), end="")
+
+
+def _layer_cells(row: Any) -> dict[str, Any]:
+    return {
+        "layer": row.name,
+        "type": row.type,
+        "output_shape": _size_text(row.output_shape),
+        "params": row.params,
+        "macs": row.macs,
+    }
+
+
+def _profile_text(name: str, classes: int, profile: StaticProfile) -> str:
+    from bench.text_table import align_columns
+
+    ratio = profile.flops_macs_ratio
+    skipped = ", ".join(f"{op} x{n}" for op, n in profile.fvcore_unsupported_ops.items())
+    pairs = [
+        ("model", f"{name} ({classes} classes)"),
+        ("input", f"{_size_text(profile.input_size)}, counted at batch {profile.batch_size}"),
+        ("params", f"{profile.params:,} ({profile.trainable_params:,} trainable)"),
+        ("MACs", f"{_count(profile.macs)} per image (fvcore: multiply-add = 1)"),
+        ("FLOPs", f"{_count(profile.flops)} per image (torch flop counter: multiply-add = 2)"),
+        ("train step", f"{_count(profile.train_step_flops)} FLOPs per image (forward + backward)"),
+        (
+            "MACs by op",
+            ", ".join(f"{op} {_count(n)}" for op, n in profile.macs_by_operator.items()),
+        ),
+        ("FLOPs/MACs", "n/a" if ratio is None else f"{ratio:.3f}" + _ratio_flag(profile)),
+        ("fvcore skipped", skipped or "none"),
+    ]
+    lines = align_columns([[f"{k}:", v] for k, v in pairs])
+    if profile.layers is not None:
+        header = ["Layer", "Type", "Output (CxHxW)", "Params", "MACs"]
+        cells = [
+            [r.name, r.type, _size_text(r.output_shape), f"{r.params:,}", f"{r.macs:,}"]
+            for r in profile.layers
+        ]
+        lines += ["", *align_columns([header, *cells])]
+    return "\n".join(lines)
+
+
+def _count(value: int) -> str:
+    """``15,470,289,408 (15.47 G)``: exact, then with a decimal prefix."""
+    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value:,} ({value / scale:.4g} {prefix})"
+    return f"{value:,}"
+
+
+def _ratio_flag(profile: StaticProfile) -> str:
+    if not profile.ratio_is_unusual:
+        return ""
+    return "  (unusual: the two counters count different operators)"

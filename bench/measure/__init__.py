@@ -1,0 +1,1 @@
+"""Measurement on the torch side: static profiles, timing, memory, telemetry, environment."""
