@@ -15,7 +15,7 @@ from typing import NoReturn
 from bench import __version__
 from bench.errors import BenchError
 
-COMMANDS = ("list", "profile", "report", "compare", "baseline", "history")
+COMMANDS = ("list", "profile", "run", "report", "compare", "baseline", "history")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bench {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped, e.g. `| head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

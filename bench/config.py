@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import schema as sch
+from bench.compare import parse_threshold_table
 from bench.errors import BenchError, SuiteError, UnknownNameError
 from bench.schema import Field
 from bench.suite_files import find_suite, read_toml
@@ -223,6 +224,7 @@ def build_suite(
     if models is not None:
         entries = _select(entries, models)
     resolved = sch.deep_merge(sch.defaults(SUITE_SCHEMA), base)
+    parse_threshold_table(resolved["thresholds"], f"{where}: field 'thresholds'")
     resolved["models"] = entries
     name = resolved["name"] or Path(where).stem
     resolved["name"] = name

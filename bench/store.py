@@ -110,6 +110,12 @@ class RunStore:
             np.save(handle, array)
         os.replace(tmp, folder / f"{name}.npy")
 
+    def save_text(self, relative: str, text: str) -> None:
+        """Keep ``text`` as ``<run_dir>/<relative>`` (atomically)."""
+        path = self.path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text)
+
     def records(self) -> list[dict[str, Any]]:
         """Every complete record line (a line cut by a kill is ignored)."""
         return list(read_records(self.path / RECORDS_FILE))

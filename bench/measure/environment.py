@@ -22,6 +22,7 @@ def capture_environment(repo: Path | None = None) -> dict[str, Any]:
     gpu_name = torch.cuda.get_device_name(0) if cuda else None
     commit, dirty = git_revision(repo or Path.cwd())
     cpu = cpu_model()
+    driver, nvml = nvml_status()
     env: dict[str, Any] = {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
@@ -32,7 +33,8 @@ def capture_environment(repo: Path | None = None) -> dict[str, Any]:
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "gpu_name": gpu_name,
         "gpu_count": torch.cuda.device_count() if cuda else 0,
-        "driver": nvidia_driver(),
+        "driver": driver,
+        "nvml": nvml,
         "cpu_model": cpu,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -97,8 +99,8 @@ def ram_gib() -> float | None:
     return round(pages / 2**30, 1)
 
 
-def nvidia_driver() -> str | None:
-    """The NVIDIA driver version through NVML, or None without one."""
+def nvml_status() -> tuple[str | None, str]:
+    """(driver version, "available" or why NVML cannot be used) — one line for ``run.json``."""
     try:
         import pynvml
 
@@ -107,6 +109,7 @@ def nvidia_driver() -> str | None:
             version = pynvml.nvmlSystemGetDriverVersion()
         finally:
             pynvml.nvmlShutdown()
-    except Exception:  # no library, no driver, no GPU: all mean "not measurable here"
-        return None
-    return version.decode() if isinstance(version, bytes) else str(version)
+    except Exception as err:  # no library, no driver, no GPU: all mean "not measurable here"
+        return None, f"unavailable: {err}".splitlines()[0]
+    driver = version.decode() if isinstance(version, bytes) else str(version)
+    return driver, "available"

@@ -1,0 +1,124 @@
+"""``bench run``: train and evaluate every job of a suite, writing records as they happen."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+
+DEFAULT_OUT = Path("reports")
+DEFAULT_DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "data"))
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``run``."""
+    parser = subparsers.add_parser(
+        "run",
+        help="train and evaluate the models of a suite",
+        description="Train and evaluate every model × seed × variant of a suite under fixed "
+        "seeds; records are written to a run directory as they are produced.",
+    )
+    parser.add_argument("--suite", help="a suite name (see suites/) or a path to a .toml file")
+    parser.add_argument("--models", help="comma-separated shell patterns, e.g. 'resnet*,lenet5'")
+    parser.add_argument("--seeds", type=_seeds, help="comma-separated seeds, e.g. 0,1,2")
+    parser.add_argument("--epochs", type=_positive, help="epochs for every job")
+    parser.add_argument("--batch-size", type=_positive, help="batch size for every job")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="where data sets live, in torchvision's layout (default: $BENCH_DATA_DIR or ./data)",
+    )
+    parser.add_argument("--download", action="store_true", help="download missing data sets")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="root of run directories")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="finish an earlier run")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a suite field, e.g. optimizer.lr=0.1 (repeatable)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the job matrix and exit")
+    parser.add_argument("--quiet", action="store_true", help="print only errors and the result")
+    parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    parser.add_argument(
+        "--history-db",
+        type=Path,
+        help="history database (default: <out>/history.sqlite; 'none' to skip)",
+    )
+    parser.set_defaults(handler=run_command)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"expected comma-separated seeds like 0,1,2, got {text!r}")
+    return seeds
+
+
+def job_overrides(args: argparse.Namespace) -> list[str]:
+    """The command line's changes to every job, as ``--set`` pairs."""
+    pairs = list(args.overrides)
+    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("device", "device")):
+        value = getattr(args, flag)
+        if value is not None:
+            pairs.append(f"{key}={value}")
+    return pairs
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Handler of ``bench run``."""
+    from bench.session import RunRequest, run_suite
+
+    if args.resume is not None:
+        changed = [
+            f
+            for f in ("suite", "models", "seeds", "epochs", "batch_size", "device")
+            if getattr(args, f) is not None
+        ] + (["set"] if args.overrides else [])
+        if changed:
+            raise BenchError(f"--resume takes the run's own settings; drop --{changed[0]}")
+    elif not args.suite:
+        raise BenchError("--suite is required (or --resume RUN_DIR)")
+    signal.signal(signal.SIGTERM, _interrupt)
+    request = RunRequest(
+        suite=args.suite,
+        overrides=job_overrides(args),
+        models=args.models,
+        seeds=args.seeds,
+        data_dir=args.data_dir,
+        download=args.download,
+        out=args.out,
+        resume=args.resume,
+        dry_run=args.dry_run,
+        quiet=args.quiet,
+        report=not args.no_report,
+        history_db=args.history_db,
+        argv=sys.argv,
+    )
+    return run_suite(request)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

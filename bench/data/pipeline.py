@@ -1,0 +1,54 @@
+"""From a job's data set settings to loaded splits and its train and test loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.config import DatasetConfig, JobConfig
+from bench.data.datasets import load_dataset
+from bench.data.imageset import DataSplits
+from bench.data.loader import BatchLoader
+
+
+def dataset_options(cfg: DatasetConfig) -> dict[str, Any]:
+    """The options ``load_dataset`` takes for ``cfg`` (0 sizes mean the data set's default)."""
+    options: dict[str, Any] = {"train_size": cfg.train_size, "test_size": cfg.test_size}
+    if cfg.name == "synthetic":
+        options.update(
+            image_size=tuple(cfg.image_size), num_classes=cfg.num_classes, seed=cfg.data_seed
+        )
+    return options
+
+
+def load_splits(cfg: DatasetConfig, data_dir: Path, download: bool) -> DataSplits:
+    """Load the data set a job names."""
+    return load_dataset(cfg.name, data_dir, download, dataset_options(cfg))
+
+
+def make_loaders(
+    splits: DataSplits, config: JobConfig, seed: int, device: torch.device
+) -> tuple[BatchLoader, BatchLoader]:
+    """The job's training loader (shuffled, augmented) and test loader (neither)."""
+    cfg = config.dataset
+    mean, std = (splits.mean, splits.std) if cfg.normalize else (None, None)
+    common: dict[str, Any] = {
+        "device": device,
+        "resize": cfg.resize or None,
+        "mean": mean,
+        "std": std,
+    }
+    train = BatchLoader(
+        splits.train,
+        config.batch_size,
+        shuffle=True,
+        seed=seed,
+        drop_last=cfg.drop_last,
+        crop_padding=cfg.random_crop_padding,
+        hflip=cfg.hflip,
+        **common,
+    )
+    test = BatchLoader(splits.test, config.eval_batch_size or config.batch_size, **common)
+    return train, test

@@ -1,0 +1,80 @@
+"""Collectors that run beside a job's training loop: memory peaks per phase, process RSS, and
+NVML telemetry (utilisation, power, energy) per phase and epoch.
+
+The recipe marks phases with ``with collectors.phase("train", epoch): ...``; the runner reads
+``epoch_figures`` after each epoch and ``job_figures`` at the end. Off CUDA, or without NVML,
+the GPU figures are ``None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from bench.measure.memory import cuda_peaks_mib, reset_cuda_peaks, reset_rss_peak, rss_peak_mib
+from bench.measure.telemetry import NvmlSampler
+
+
+class JobCollectors:
+    """Memory and telemetry collection for one job; a context manager around its training."""
+
+    def __init__(self, device: torch.device, telemetry_interval_s: float = 0.1) -> None:
+        self.device = device
+        cuda_index = (device.index or 0) if device.type == "cuda" else None
+        self.sampler = NvmlSampler(cuda_index, interval_s=telemetry_interval_s)
+        self._peaks: dict[tuple[str, int], tuple[float | None, float | None]] = {}
+        self._rss_resettable = False
+
+    def __enter__(self) -> JobCollectors:
+        self._rss_resettable = reset_rss_peak()
+        self.sampler.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sampler.stop()
+
+    @contextlib.contextmanager
+    def phase(self, name: str, epoch: int) -> Iterator[None]:
+        """Attribute memory peaks and telemetry samples to (``name``, ``epoch``)."""
+        reset_cuda_peaks(self.device)
+        self.sampler.set_phase(name, epoch)
+        try:
+            yield
+        finally:
+            self._peaks[(name, epoch)] = cuda_peaks_mib(self.device)
+
+    def epoch_figures(self, phase: str, epoch: int) -> dict[str, Any]:
+        """Memory and telemetry of one epoch: peaks of its training phase, telemetry of the
+        training phase, energy of training and evaluation together."""
+        allocated, reserved = self._peaks.get((phase, epoch), (None, None))
+        train = self.sampler.summary(phase=phase, epoch=epoch)
+        whole = self.sampler.summary(epoch=epoch)
+        return {
+            "peak_mem_mib": allocated,
+            "peak_mem_reserved_mib": reserved,
+            "peak_rss_mib": rss_peak_mib(),
+            "gpu_util_pct": train.gpu_util_mean,
+            "gpu_mem_util_pct": train.mem_util_mean,
+            "power_w": train.power_mean_w,
+            "energy_j": whole.energy_j,
+            "energy_method": whole.energy_method,
+            "sm_clock_mhz": train.sm_clock_mean_mhz,
+            "temperature_c": train.temperature_mean_c,
+        }
+
+    def job_figures(self) -> dict[str, Any]:
+        """Job-level figures: peak process memory over the job (None where it cannot be reset
+        per job)."""
+        return {"peak_rss_mib": rss_peak_mib() if self._rss_resettable else None}
+
+    def telemetry_csv(self) -> str | None:
+        """The job's NVML time series as CSV text; None when nothing was sampled."""
+        if not self.sampler.samples():
+            return None
+        buffer = io.StringIO()
+        self.sampler.write_csv(buffer)
+        return buffer.getvalue()

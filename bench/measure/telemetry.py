@@ -1,0 +1,309 @@
+"""GPU telemetry through NVML (nvidia-ml-py): a background sampler of utilisation, memory, power,
+temperature and SM clock, with energy per phase.
+
+Samples are labelled with the phase and epoch the training loop is in. Energy comes from the
+GPU's total-energy counter where it has one (difference between a segment's first and last
+sample), else from integrating power over time (trapezoids); the method is recorded. A reading is
+also taken at every phase change, so segments end exactly where phases do. Without NVML (no
+library, no driver, no GPU) the sampler is unavailable: every figure is ``None`` and
+``unavailable_reason`` says why.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import statistics
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from types import ModuleType
+from typing import IO, Any
+
+MIB = 2**20
+Reading = tuple[float, dict[str, Any]]
+CSV_COLUMNS = (
+    "time_s",
+    "phase",
+    "epoch",
+    "gpu_util_pct",
+    "mem_util_pct",
+    "mem_used_mib",
+    "power_w",
+    "temperature_c",
+    "sm_clock_mhz",
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One NVML reading; ``energy_mj`` is the total-energy counter (None where unsupported)."""
+
+    time_s: float
+    phase: str
+    epoch: int | None
+    gpu_util_pct: float | None
+    mem_util_pct: float | None
+    mem_used_mib: float | None
+    power_w: float | None
+    temperature_c: float | None
+    sm_clock_mhz: float | None
+    energy_mj: float | None
+
+
+@dataclass(frozen=True)
+class PhaseTelemetry:
+    """Aggregates of the samples of one phase (and epoch); all ``None`` without samples."""
+
+    gpu_util_mean: float | None = None
+    gpu_util_p50: float | None = None
+    gpu_util_p95: float | None = None
+    mem_util_mean: float | None = None
+    mem_used_max_mib: float | None = None
+    power_mean_w: float | None = None
+    sm_clock_mean_mhz: float | None = None
+    temperature_mean_c: float | None = None
+    energy_j: float | None = None
+    energy_method: str | None = None
+    duration_s: float | None = None
+    samples: int = 0
+
+
+def nvml_device_for(cuda_index: int, env: Mapping[str, str]) -> int | str:
+    """The NVML device behind torch's ``cuda:<cuda_index>``: a physical index, or a ``GPU-``/
+    ``MIG-`` UUID when ``CUDA_VISIBLE_DEVICES`` names devices by UUID."""
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is None or not visible.strip():
+        return cuda_index
+    entries = [e.strip() for e in visible.split(",") if e.strip()]
+    if cuda_index >= len(entries):
+        raise ValueError(f"cuda:{cuda_index} is not among CUDA_VISIBLE_DEVICES={visible}")
+    entry = entries[cuda_index]
+    return int(entry) if entry.isdigit() else entry
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) with linear interpolation between closest ranks."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class NvmlSampler:
+    """Samples one GPU every ``interval_s`` in a daemon thread between ``start`` and ``stop``."""
+
+    def __init__(
+        self,
+        cuda_index: int | None,
+        interval_s: float = 0.1,
+        *,
+        env: Mapping[str, str] | None = None,
+        nvml: ModuleType | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cuda_index = cuda_index
+        self.interval_s = interval_s
+        self._env = env
+        self._nvml = nvml
+        self._clock = clock
+        self._handle: Any = None
+        self._t0 = 0.0
+        self._phase: tuple[str, int | None] = ("idle", None)
+        self._samples: list[Sample] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.unavailable_reason: str | None = None if cuda_index is not None else "no CUDA device"
+
+    @property
+    def available(self) -> bool:
+        """True while NVML is initialised for the job's GPU."""
+        return self._handle is not None
+
+    def start(self) -> None:
+        """Open NVML and start sampling; on any NVML failure, stay unavailable."""
+        if self.cuda_index is None or self._thread is not None:
+            return
+        try:
+            self._open()
+        except Exception as err:  # no library, no driver, unsupported GPU: not measurable here
+            self.unavailable_reason = f"NVML unavailable: {err}".splitlines()[0]
+            self._handle = None
+            return
+        self._t0 = self._clock()
+        self._record()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="nvml-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Take a last reading, stop the thread and close NVML."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout=5 * self.interval_s + 1)
+        self._thread = None
+        self._record()
+        try:
+            self._module().nvmlShutdown()
+        finally:
+            self._handle = None
+
+    def __enter__(self) -> NvmlSampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_phase(self, name: str, epoch: int | None = None) -> None:
+        """Label later samples; the reading taken now ends the previous segment and starts
+        the next one."""
+        if self.available:
+            reading = self._read()
+            with self._lock:
+                self._samples.append(self._sample(reading, self._phase))
+                self._phase = (name, epoch)
+                self._samples.append(self._sample(reading, self._phase))
+        else:
+            self._phase = (name, epoch)
+
+    def samples(self) -> list[Sample]:
+        """A copy of the samples so far."""
+        with self._lock:
+            return list(self._samples)
+
+    def summary(self, phase: str | None = None, epoch: int | None = None) -> PhaseTelemetry:
+        """Aggregates over the samples of ``phase`` and/or ``epoch`` (None: any)."""
+        segments = _segments(self.samples(), phase, epoch)
+        chosen = [s for segment in segments for s in segment]
+        if not chosen:
+            return PhaseTelemetry()
+        util = _known(s.gpu_util_pct for s in chosen)
+        energy, method = _energy(segments)
+        return PhaseTelemetry(
+            gpu_util_mean=_mean(util),
+            gpu_util_p50=percentile(util, 50) if util else None,
+            gpu_util_p95=percentile(util, 95) if util else None,
+            mem_util_mean=_mean(_known(s.mem_util_pct for s in chosen)),
+            mem_used_max_mib=max(_known(s.mem_used_mib for s in chosen), default=None),
+            power_mean_w=_mean(_known(s.power_w for s in chosen)),
+            sm_clock_mean_mhz=_mean(_known(s.sm_clock_mhz for s in chosen)),
+            temperature_mean_c=_mean(_known(s.temperature_c for s in chosen)),
+            energy_j=energy,
+            energy_method=method,
+            duration_s=sum(seg[-1].time_s - seg[0].time_s for seg in segments),
+            samples=len(chosen),
+        )
+
+    def write_csv(self, handle: IO[str]) -> None:
+        """The time series, one row per sample (columns ``CSV_COLUMNS``)."""
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(asdict(s) for s in self.samples())
+
+    def _module(self) -> Any:
+        if self._nvml is None:
+            import pynvml
+
+            self._nvml = pynvml
+        return self._nvml
+
+    def _open(self) -> None:
+        import os
+
+        nvml = self._module()
+        nvml.nvmlInit()
+        assert self.cuda_index is not None
+        device = nvml_device_for(self.cuda_index, os.environ if self._env is None else self._env)
+        if isinstance(device, str):
+            self._handle = nvml.nvmlDeviceGetHandleByUUID(device)
+        else:
+            self._handle = nvml.nvmlDeviceGetHandleByIndex(device)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._record()
+
+    def _record(self) -> None:
+        reading = self._read()
+        with self._lock:
+            self._samples.append(self._sample(reading, self._phase))
+
+    @staticmethod
+    def _sample(reading: Reading, phase: tuple[str, int | None]) -> Sample:
+        time_s, values = reading
+        return Sample(time_s, phase[0], phase[1], **values)
+
+    def _read(self) -> Reading:
+        nvml, handle = self._module(), self._handle
+        values: dict[str, float | None] = {}
+        util = _try(lambda: nvml.nvmlDeviceGetUtilizationRates(handle))
+        values["gpu_util_pct"] = float(util.gpu) if util is not None else None
+        values["mem_util_pct"] = float(util.memory) if util is not None else None
+        memory = _try(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+        values["mem_used_mib"] = memory.used / MIB if memory is not None else None
+        power = _try(lambda: nvml.nvmlDeviceGetPowerUsage(handle))
+        values["power_w"] = power / 1000 if power is not None else None
+        values["temperature_c"] = _try(
+            lambda: float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))
+        )
+        values["sm_clock_mhz"] = _try(
+            lambda: float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))
+        )
+        values["energy_mj"] = _try(lambda: float(nvml.nvmlDeviceGetTotalEnergyConsumption(handle)))
+        return self._clock() - self._t0, values
+
+
+def _try(read: Callable[[], Any]) -> Any:
+    """A reading, or None where the GPU does not support it."""
+    try:
+        return read()
+    except Exception:  # NVMLError_NotSupported and friends: that field is unmeasurable
+        return None
+
+
+def _segments(
+    samples: Sequence[Sample], phase: str | None, epoch: int | None
+) -> list[list[Sample]]:
+    """Maximal runs of consecutive samples matching ``phase`` and ``epoch``."""
+    runs: list[list[Sample]] = []
+    previous_matched = False
+    for sample in samples:
+        matched = (phase is None or sample.phase == phase) and (
+            epoch is None or sample.epoch == epoch
+        )
+        if matched and previous_matched:
+            runs[-1].append(sample)
+        elif matched:
+            runs.append([sample])
+        previous_matched = matched
+    return runs
+
+
+def _energy(segments: Sequence[Sequence[Sample]]) -> tuple[float | None, str | None]:
+    """Joules over the segments: counter differences where every sample has the counter, else
+    trapezoidal integration of power."""
+    counters = [[s.energy_mj for s in seg] for seg in segments]
+    if all(v is not None for seg in counters for v in seg):
+        return sum((seg[-1] - seg[0]) / 1000 for seg in counters), "counter"  # type: ignore[operator]
+    powers = [[(s.time_s, s.power_w) for s in seg] for seg in segments]
+    if all(p is not None for seg in powers for _, p in seg):
+        total = sum(
+            (p0 + p1) / 2 * (t1 - t0)  # type: ignore[operator]
+            for seg in powers
+            for (t0, p0), (t1, p1) in itertools.pairwise(seg)
+        )
+        return total, "integrated-power"
+    return None, None
+
+
+def _known(values: Any) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None

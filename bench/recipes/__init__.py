@@ -1,0 +1,1 @@
+"""Training recipes: ``classify`` and ``autoencode`` (pretrain, then fine-tune)."""

@@ -1,0 +1,65 @@
+"""What a recipe is given and what it yields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.config import Job
+from bench.recipes.loop import Batches, PassStats, Precision
+
+
+class EpochBatches(Protocol):
+    """A loader that gives one epoch's batches at a time (seeded by epoch)."""
+
+    def batches(self, epoch: int) -> Batches: ...
+
+    def __len__(self) -> int: ...
+
+
+class Phases(Protocol):
+    """Where a recipe says which phase it is in (telemetry and memory follow it)."""
+
+    def phase(self, name: str, epoch: int) -> object: ...
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """One epoch of one phase: its training and evaluation passes."""
+
+    phase: str
+    epoch: int
+    train: PassStats
+    test: PassStats
+    lr: float
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An array worth keeping for the report (filters, reconstructions)."""
+
+    name: str
+    array: np.ndarray
+
+
+RecipeOutput = Iterator[EpochResult | Artifact]
+ModelBuilder = Callable[[str], nn.Module]
+
+
+@dataclass
+class RecipeContext:
+    """Everything a recipe needs to train one job."""
+
+    job: Job
+    device: torch.device
+    precision: Precision
+    train: EpochBatches
+    test: EpochBatches
+    num_classes: int
+    phases: Phases
+    build_model: ModelBuilder

@@ -1,0 +1,172 @@
+"""The training and evaluation loops shared by the recipes, with the data-wait / compute split.
+
+Timing comes from ``StepTimer`` (GPU synchronised before every clock read). Losses and counts
+accumulate on the device and are read once per pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bench.measure.timing import StepTimer, synchronizer
+from bench.recipes.optim import Schedule
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+# (model output, inputs, targets) → (mean loss, number of correct predictions or None)
+Objective = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]
+]
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def classification_objective(
+    outputs: torch.Tensor, _inputs: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy and the number of correct top-1 predictions."""
+    loss = nn.functional.cross_entropy(outputs, targets)
+    return loss, (outputs.argmax(dim=1) == targets).sum()
+
+
+def reconstruction_objective(
+    outputs: torch.Tensor, inputs: torch.Tensor, _targets: torch.Tensor
+) -> tuple[torch.Tensor, None]:
+    """Mean squared reconstruction error."""
+    return nn.functional.mse_loss(outputs, inputs), None
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Autocast, gradient scaling and memory layout of a job."""
+
+    device: torch.device
+    precision: str
+    channels_last: bool
+
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        """Autocast for ``amp-*`` precisions, a no-op otherwise."""
+        if self.precision == "amp-bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        if self.precision == "amp-fp16":
+            return torch.autocast(self.device.type, dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def prepare(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Inputs in the job's memory layout."""
+        if self.channels_last and inputs.dim() == 4:
+            return inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A gradient scaler, enabled for fp16 only."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.precision == "amp-fp16")
+
+
+@dataclass(frozen=True)
+class PassStats:
+    """One pass over a data set: mean loss, accuracy (%) and where the time went."""
+
+    loss: float
+    acc: float | None
+    images: int
+    time_s: float
+    data_wait_s: float
+    compute_s: float
+    confusion: torch.Tensor | None = None
+
+
+def train_pass(
+    model: nn.Module,
+    batches: Batches,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    precision: Precision,
+    scaler: torch.amp.GradScaler,
+) -> PassStats:
+    """One training epoch; raises ``DivergedError`` on a non-finite loss."""
+    model.train()
+    timer = StepTimer(synchronizer(precision.device))
+    loss_sum = torch.zeros((), device=precision.device)
+    correct_sum = torch.zeros((), device=precision.device, dtype=torch.long)
+    images, counted = 0, False
+    for inputs, targets in timer.timed(batches):
+        inputs = precision.prepare(inputs)
+        with precision.autocast():
+            loss, correct = objective(model(inputs), inputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.after_step()
+        loss_sum += loss.detach().float() * inputs.shape[0]
+        if correct is not None:
+            correct_sum += correct
+            counted = True
+        images += inputs.shape[0]
+    stats = _stats(loss_sum, correct_sum if counted else None, images, timer)
+    if not math.isfinite(stats.loss):
+        raise DivergedError(f"training loss is {stats.loss}")
+    return stats
+
+
+@torch.no_grad()
+def eval_pass(
+    model: nn.Module,
+    batches: Batches,
+    objective: Objective,
+    precision: Precision,
+    num_classes: int | None,
+) -> PassStats:
+    """One evaluation pass; with ``num_classes``, also the confusion matrix (true × predicted)."""
+    model.eval()
+    timer = StepTimer(synchronizer(precision.device))
+    loss_sum = torch.zeros((), device=precision.device)
+    correct_sum = torch.zeros((), device=precision.device, dtype=torch.long)
+    confusion = None
+    if num_classes:
+        confusion = torch.zeros(
+            num_classes * num_classes, device=precision.device, dtype=torch.long
+        )
+    images = 0
+    for inputs, targets in timer.timed(batches):
+        inputs = precision.prepare(inputs)
+        with precision.autocast():
+            outputs = model(inputs)
+            loss, correct = objective(outputs, inputs, targets)
+        loss_sum += loss.float() * inputs.shape[0]
+        if correct is not None:
+            correct_sum += correct
+        if confusion is not None and num_classes:
+            cells = targets * num_classes + outputs.argmax(dim=1)
+            confusion += torch.bincount(cells, minlength=num_classes * num_classes)
+        images += inputs.shape[0]
+    stats = _stats(loss_sum, correct_sum if num_classes else None, images, timer)
+    if confusion is not None and num_classes:
+        matrix = confusion.view(num_classes, num_classes).cpu()
+        stats = dataclasses.replace(stats, confusion=matrix)
+    return stats
+
+
+def _stats(
+    loss_sum: torch.Tensor, correct: torch.Tensor | None, images: int, timer: StepTimer
+) -> PassStats:
+    count = max(images, 1)
+    acc = 100.0 * float(correct) / count if correct is not None else None
+    return PassStats(
+        loss=float(loss_sum) / count,
+        acc=acc,
+        images=images,
+        time_s=timer.elapsed_s,
+        data_wait_s=timer.data_wait_s,
+        compute_s=timer.compute_s,
+    )

@@ -1,0 +1,305 @@
+"""Runs one job and yields what it measured; never writes files itself.
+
+For a job: seed everything, build the model, profile it statically, train and evaluate it under
+its recipe with the collectors beside the loop, and turn what happened into records. A job that
+runs out of memory, diverges or raises ends with status ``oom``, ``diverged`` or ``error``;
+Ctrl-C yields an ``interrupted`` record and propagates.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.config import Job, JobConfig
+from bench.data.imageset import DataSplits
+from bench.data.pipeline import make_loaders
+from bench.errors import BenchError
+from bench.measure.collectors import JobCollectors
+from bench.measure.peak_throughput import peak_tflops
+from bench.measure.profile import StaticProfile, profile_model
+from bench.recipes.autoencode import run_autoencode
+from bench.recipes.classify import run_classify
+from bench.recipes.common import Artifact, EpochBatches, EpochResult, RecipeContext
+from bench.recipes.loop import DivergedError, Precision
+from bench.records import EpochRecord, JobRecord
+from bench.registry import create_model, get_model_info
+from bench.store import utc_now
+from bench.summary import summarize_epochs
+
+RECIPES = {"classify": run_classify, "autoencode": run_autoencode}
+
+
+@dataclass(frozen=True)
+class TelemetryCsv:
+    """A job's NVML time series (CSV text), kept as ``telemetry/<job_id>.csv``."""
+
+    text: str
+
+
+RunOutput = Iterator[EpochRecord | JobRecord | Artifact | TelemetryCsv]
+BatchWrapper = Callable[[Iterable[Any], int, str], Iterable[Any]]
+
+
+@dataclass
+class JobEnvironment:
+    """What jobs of one run share: loaded data sets, a progress display, cached profiles."""
+
+    datasets: Mapping[str, DataSplits]
+    wrap_batches: BatchWrapper = lambda batches, _total, _label: batches
+    profiles: dict[tuple[Any, ...], StaticProfile] = field(default_factory=dict)
+
+
+class ProgressBatches:
+    """A loader whose batches pass through a progress display."""
+
+    def __init__(self, loader: EpochBatches, wrap: BatchWrapper, label: str) -> None:
+        self.loader, self.wrap, self.label = loader, wrap, label
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def batches(self, epoch: int) -> Iterable[Any]:
+        return self.wrap(self.loader.batches(epoch), len(self.loader), f"{self.label} {epoch}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → the GPU when there is one; asking for ``cuda`` without one is a user error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchError("device 'cuda' requested but no CUDA device is available; use cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def dataset_key(config: JobConfig) -> str:
+    """Jobs whose data sets share a key share one loaded copy."""
+    d = config.dataset
+    return f"{d.name}|{d.train_size}|{d.test_size}|{d.image_size}|{d.num_classes}|{d.data_seed}"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def configure_torch(config: JobConfig, device: torch.device) -> None:
+    """Determinism and float32 matmul/convolution precision for this job."""
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(config.deterministic)
+    torch.backends.cudnn.deterministic = config.deterministic
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not config.deterministic
+    tf32 = config.precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+@dataclass
+class _JobProgress:
+    """What a job has produced so far, turned into its job record at the end."""
+
+    job: Job
+    device: torch.device
+    collectors: JobCollectors
+    fields: dict[str, Any]
+    epochs: list[EpochRecord] = field(default_factory=list)
+    profile: StaticProfile | None = None
+    started: str = field(default_factory=utc_now)
+    clock: float = field(default_factory=time.perf_counter)
+
+    def record(self, status: str, error: str | None) -> JobRecord:
+        config = self.job.config
+        peak = None
+        if self.device.type == "cuda":
+            peak = peak_tflops(torch.cuda.get_device_name(self.device), config.precision)
+        train_flops = self.profile.train_step_flops if self.profile else None
+        summary = summarize_epochs(self.epochs, train_flops, peak, config.target_acc)
+        values: dict[str, Any] = {**self.fields, **summary, **self.collectors.job_figures()}
+        if self.profile is not None:
+            values.update(
+                params=self.profile.params,
+                trainable_params=self.profile.trainable_params,
+                macs=self.profile.macs,
+                flops=self.profile.flops,
+                train_step_flops=self.profile.train_step_flops,
+            )
+            values["extra"]["fvcore_unsupported_ops"] = self.profile.fvcore_unsupported_ops
+        values.update(
+            status=status,
+            error=error,
+            epochs=len(self.epochs),
+            total_time_s=time.perf_counter() - self.clock,
+            started_utc=self.started,
+            finished_utc=utc_now(),
+        )
+        return JobRecord(**values)
+
+
+def run_job(job: Job, env: JobEnvironment) -> RunOutput:
+    """Train and evaluate ``job``, yielding epoch records, artifacts and the final job record."""
+    config = job.config
+    device = resolve_device(config.device)
+    splits = env.datasets[dataset_key(config)]
+    collectors = JobCollectors(device, config.telemetry_interval_s)
+    state = _JobProgress(job, device, collectors, _job_fields(job, device, splits))
+    status, error = "ok", None
+    try:
+        configure_torch(config, device)
+        input_size = _input_size(splits, config)
+        state.fields["input_size"] = list(input_size)
+        state.profile = _profile(job, env, splits, input_size)
+        train, test = make_loaders(splits, config, job.seed, device)
+        seed_everything(job.seed)
+        ctx = RecipeContext(
+            job=job,
+            device=device,
+            precision=Precision(device, config.precision, config.channels_last),
+            train=ProgressBatches(train, env.wrap_batches, f"{job.job_id} train"),
+            test=test,
+            num_classes=splits.num_classes,
+            phases=collectors,
+            build_model=functools.partial(_build_model, job=job, splits=splits, device=device),
+        )
+        with collectors:
+            for item in RECIPES[config.recipe](ctx):
+                if isinstance(item, EpochResult):
+                    record = _epoch_record(job, item, collectors)
+                    state.epochs.append(record)
+                    if item.test.confusion is not None:
+                        state.fields["confusion_matrix"] = item.test.confusion.tolist()
+                    yield record
+                else:
+                    yield item
+    except KeyboardInterrupt:
+        yield state.record("interrupted", "interrupted by user")
+        raise
+    except DivergedError as err:
+        status, error = "diverged", str(err)
+    except torch.cuda.OutOfMemoryError as err:
+        status, error = "oom", _one_line(err)
+    except Exception as err:  # a failing job is recorded and the suite goes on
+        status = "oom" if "out of memory" in str(err).lower() else "error"
+        error = f"{type(err).__name__}: {_one_line(err)}"
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    telemetry = collectors.telemetry_csv()
+    if telemetry is not None:
+        yield TelemetryCsv(telemetry)
+    yield state.record(status, error)
+
+
+def _job_fields(job: Job, device: torch.device, splits: DataSplits) -> dict[str, Any]:
+    """The job record's fields known before training."""
+    config = job.config
+    info = get_model_info(job.model)
+    return {
+        "job_id": job.job_id,
+        "suite": job.suite,
+        "model": job.model,
+        "seed": job.seed,
+        "variant": job.variant,
+        "dataset": config.dataset.name,
+        "recipe": config.recipe,
+        "device": str(device),
+        "precision": config.precision,
+        "batch_size": config.batch_size,
+        "family": info.family,
+        "year": info.year,
+        "salient_feature": info.salient_feature,
+        "num_classes": splits.num_classes,
+        "deterministic": config.deterministic,
+        "target_acc": config.target_acc,
+        "extra": _extra(info, splits),
+    }
+
+
+def _build_model(name: str, *, job: Job, splits: DataSplits, device: torch.device) -> nn.Module:
+    model = create_model(
+        name,
+        num_classes=splits.num_classes,
+        in_channels=splits.in_channels,
+        **job.config.model_kwargs,
+    ).to(device)
+    if job.config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if job.config.compile:
+        model = torch.compile(model, mode=job.config.compile)  # type: ignore[assignment]
+    return model
+
+
+def _profile(
+    job: Job, env: JobEnvironment, splits: DataSplits, input_size: tuple[int, int, int]
+) -> StaticProfile:
+    """The static profile of the job's model at its input size (cached per architecture)."""
+    kwargs = tuple(sorted(job.config.model_kwargs.items()))
+    key = (job.model, splits.num_classes, input_size, kwargs)
+    if key not in env.profiles:
+        seed_everything(job.seed)
+        model = create_model(
+            job.model, num_classes=splits.num_classes, in_channels=input_size[0], **dict(kwargs)
+        )
+        env.profiles[key] = profile_model(copy.deepcopy(model), input_size)
+    return env.profiles[key]
+
+
+def _input_size(splits: DataSplits, config: JobConfig) -> tuple[int, int, int]:
+    channels, height, width = splits.image_size
+    size = config.dataset.resize
+    return (channels, size, size) if size else (channels, height, width)
+
+
+def _extra(info: Any, splits: DataSplits) -> dict[str, Any]:
+    extra: dict[str, Any] = {"classes": list(splits.train.classes)}
+    if info.published is not None:
+        extra["published_top1"] = info.published.top1
+        extra["published_top5"] = info.published.top5
+        extra["published_source"] = info.published.source
+    if info.paper_top5 is not None:
+        extra["paper_top5"] = info.paper_top5
+    return extra
+
+
+def _epoch_record(job: Job, result: EpochResult, collectors: JobCollectors) -> EpochRecord:
+    train, test = result.train, result.test
+    return EpochRecord(
+        job_id=job.job_id,
+        suite=job.suite,
+        model=job.model,
+        seed=job.seed,
+        variant=job.variant,
+        phase=result.phase,
+        epoch=result.epoch,
+        train_loss=train.loss,
+        train_acc=train.acc,
+        test_loss=test.loss,
+        test_acc=test.acc,
+        lr=result.lr,
+        epoch_time_s=train.time_s + test.time_s,
+        train_time_s=train.time_s,
+        eval_time_s=test.time_s,
+        data_wait_s=train.data_wait_s,
+        compute_s=train.compute_s,
+        images=train.images,
+        images_per_s=train.images / train.time_s if train.time_s > 0 else 0.0,
+        time_utc=utc_now(),
+        **collectors.epoch_figures(result.phase, result.epoch),
+    )
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -1,0 +1,174 @@
+"""A suite run from start to end: validate, load data, run each job, store, report, record history.
+
+Everything the user can get wrong (suite file, flags, data location, device) is checked before
+the run directory is created or any training starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import Job, Suite, build_suite, load_suite
+from bench.data.imageset import DataSplits
+from bench.data.pipeline import load_splits
+from bench.measure.environment import capture_environment
+from bench.progress import Progress
+from bench.recipes.common import Artifact
+from bench.records import EpochRecord, JobRecord
+from bench.runner import JobEnvironment, TelemetryCsv, dataset_key, resolve_device, run_job
+from bench.store import RESULTS_FILE, RUN_FILE, RunStore, latest_jobs, new_run_dir, utc_now
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``bench run`` was asked to do."""
+
+    suite: str | None
+    overrides: Sequence[str]
+    models: str | None
+    seeds: Sequence[int] | None
+    data_dir: Path
+    download: bool
+    out: Path
+    resume: Path | None
+    dry_run: bool
+    quiet: bool
+    report: bool
+    history_db: Path | None
+    argv: Sequence[str]
+
+
+def run_suite(request: RunRequest) -> int:
+    """Run (or resume) a suite; 0 when every job ended ``ok``, 1 when some failed, 130 when
+    interrupted."""
+    progress = Progress(quiet=request.quiet)
+    store = RunStore.open(request.resume) if request.resume is not None else None
+    suite = _suite(request, store)
+    if request.dry_run:
+        print(format_matrix(suite))
+        return 0
+    done = store.finished_job_ids() if store else set()
+    pending = [job for job in suite.jobs if job.job_id not in done]
+    devices = {job.config.device for job in pending}
+    for name in devices:
+        resolve_device(name)
+    env = JobEnvironment(datasets=_load_datasets(pending, request), wrap_batches=progress.batches)
+    if store is None:
+        store = _create_store(suite, request)
+    elif done:
+        progress.say(f"resuming {store.path}: {len(done)} finished, {len(pending)} to run")
+    try:
+        for index, job in enumerate(pending, start=1):
+            progress.job_started(index, len(pending), job.job_id)
+            for item in run_job(job, env):
+                _store(store, job.job_id, item, progress)
+    except KeyboardInterrupt:
+        progress.say(f"interrupted; finish with: python -m bench run --resume {store.path}")
+        return 130
+    store.write_tables()
+    _finish(store, request, progress)
+    failed = [j for j in latest_jobs(store.records()) if j["status"] != "ok"]
+    return 1 if failed else 0
+
+
+def _suite(request: RunRequest, store: RunStore | None) -> Suite:
+    if store is not None:
+        info = store.run_info()
+        where = str(store.path / RUN_FILE)
+        return build_suite(info["suite"], where, overrides=info.get("overrides", []))
+    assert request.suite is not None
+    return load_suite(
+        request.suite, overrides=request.overrides, models=request.models, seeds=request.seeds
+    )
+
+
+def _create_store(suite: Suite, request: RunRequest) -> RunStore:
+    environment = capture_environment(Path(__file__).resolve().parent)
+    path = new_run_dir(request.out, environment["machine_id"], suite.name, environment["commit"])
+    return RunStore.create(
+        path,
+        {
+            "created_utc": utc_now(),
+            "command": list(request.argv),
+            "suite": dict(suite.document),
+            "overrides": list(request.overrides),
+            "environment": environment,
+            "jobs": [
+                {"job_id": j.job_id, "model": j.model, "seed": j.seed, "variant": j.variant}
+                for j in suite.jobs
+            ],
+        },
+    )
+
+
+def _load_datasets(jobs: Sequence[Job], request: RunRequest) -> dict[str, DataSplits]:
+    """Each distinct data set of ``jobs``, loaded once."""
+    datasets: dict[str, DataSplits] = {}
+    for job in jobs:
+        key = dataset_key(job.config)
+        if key not in datasets:
+            datasets[key] = load_splits(job.config.dataset, request.data_dir, request.download)
+    return datasets
+
+
+def _store(
+    store: RunStore,
+    job_id: str,
+    item: EpochRecord | JobRecord | Artifact | TelemetryCsv,
+    progress: Progress,
+) -> None:
+    if isinstance(item, Artifact):
+        store.save_array(job_id, item.name, item.array)
+        return
+    if isinstance(item, TelemetryCsv):
+        store.save_text(f"telemetry/{job_id}.csv", item.text)
+        return
+    store.append(item)
+    if isinstance(item, EpochRecord):
+        progress.epoch_done(item)
+    else:
+        progress.job_done(item)
+
+
+def _finish(store: RunStore, request: RunRequest, progress: Progress) -> None:
+    """Report, history, and where to find them."""
+    lines = [f"results: {store.path / RESULTS_FILE}"]
+    if request.report:
+        from bench.report import write_report
+
+        paths = write_report([store.path], store.path)
+        lines.append(f"report:  {paths.html}")
+    db = request.history_db or store.path.parent.parent / "history.sqlite"
+    if str(db) != "none":
+        from bench.history import record_run
+
+        record_run(db, store.path)
+        lines.append(f"history: {db}")
+    for line in lines:
+        print(line, flush=True)
+
+
+def format_matrix(suite: Suite) -> str:
+    """The expanded job matrix as a text table (``--dry-run``)."""
+    header = ("job", "model", "seed", "variant", "dataset", "recipe", "epochs", "batch", "device")
+    rows = [
+        (
+            j.job_id,
+            j.model,
+            str(j.seed),
+            j.variant or "-",
+            j.config.dataset.name,
+            j.config.recipe,
+            str(j.config.epochs),
+            str(j.config.batch_size),
+            j.config.device,
+        )
+        for j in suite.jobs
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in (header, *rows)
+    ]
+    return f"suite {suite.name}: {len(rows)} jobs\n" + "\n".join(lines)

@@ -1,0 +1,252 @@
+"""``bench run`` end to end on small real data (digits) and synthetic data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from bench import registry
+from bench.cli import main
+from bench.registry import register_model
+from bench.store import read_records
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SUITE = """
+name = "tiny"
+epochs = 2
+batch_size = 64
+seeds = [0, 1]
+device = "cpu"
+[dataset]
+name = "digits"
+train_size = 512
+test_size = 128
+[optimizer]
+name = "sgd"
+lr = 0.05
+momentum = 0.9
+[[models]]
+name = "lenet5-relu"
+[[models]]
+name = "lenet5"
+"""
+
+SEED_COLUMNS = (
+    "job_id",
+    "model",
+    "seed",
+    "status",
+    "params",
+    "macs",
+    "flops",
+    "epochs",
+    "test_acc",
+    "best_test_acc",
+    "train_loss",
+    "test_loss",
+)
+
+
+class ExplodingNet(nn.Module):
+    """Produces NaN outputs from the first step."""
+
+    def __init__(self, num_classes: int, in_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 4, 3)
+        self.head = nn.Linear(4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.conv(x).mean(dim=(2, 3))
+        return self.head(features) * float("nan")
+
+
+class OutOfMemoryNet(ExplodingNet):
+    """Raises CUDA's out-of-memory error in its forward pass."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+@pytest.fixture
+def failing_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two models that fail, registered for one test only."""
+    monkeypatch.setattr(registry, "_REGISTRY", {i.name: i for i in registry.list_models()})
+    for name, cls in (("test-nan-net", ExplodingNet), ("test-oom-net", OutOfMemoryNet)):
+        register_model(
+            name,
+            family="Test",
+            year=2024,
+            salient_feature="fails",
+            paper="-",
+            input_size=(1, 32, 32),
+        )(cls)
+
+
+def write_suite(tmp_path: Path, text: str = SUITE) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    return path
+
+
+def run_dirs(out: Path) -> list[Path]:
+    return sorted(p.parent for p in out.glob("*/*/run.json"))
+
+
+def results(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "results.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def epoch_losses(run_dir: Path) -> list[tuple[str, int, float, float]]:
+    return [
+        (r["job_id"], r["epoch"], r["train_loss"], r["test_loss"])
+        for r in read_records(run_dir / "records.jsonl")
+        if r["type"] == "epoch"
+    ]
+
+
+def bench_run(*args: str) -> int:
+    return main(["run", "--quiet", "--no-report", "--history-db", "none", *args])
+
+
+def test_same_job_twice_gives_identical_epoch_losses(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path)
+    for out in ("a", "b"):
+        assert (
+            bench_run(
+                "--suite",
+                str(suite),
+                "--models",
+                "lenet5-relu",
+                "--seeds",
+                "3",
+                "--out",
+                str(tmp_path / out),
+            )
+            == 0
+        )
+    (first,), (second,) = run_dirs(tmp_path / "a"), run_dirs(tmp_path / "b")
+    assert epoch_losses(first) == epoch_losses(second)
+    assert len(epoch_losses(first)) == 2
+
+
+def test_run_writes_records_results_and_artifacts(tmp_path: Path) -> None:
+    assert (
+        bench_run("--suite", str(write_suite(tmp_path)), "--seeds", "0", "--out", str(tmp_path))
+        == 0
+    )
+    (run_dir,) = run_dirs(tmp_path)
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["suite"]["name"] == "tiny"
+    assert {"python", "torch", "torchvision", "machine_id", "commit", "dirty"} <= set(
+        info["environment"]
+    )
+    rows = results(run_dir)
+    assert [r["job_id"] for r in rows] == ["lenet5-relu__s0", "lenet5__s0"]
+    assert all(r["status"] == "ok" for r in rows)
+    assert all(int(r["params"]) == 61706 for r in rows)
+    job = next(r for r in read_records(run_dir / "records.jsonl") if r["type"] == "job")
+    assert len(job["confusion_matrix"]) == 10
+    assert sum(map(sum, job["confusion_matrix"])) == 128
+    assert (run_dir / "artifacts" / "lenet5__s0" / "first_layer_trained.npy").is_file()
+    assert run_dir.parent.name == info["environment"]["machine_id"]
+
+
+@pytest.mark.usefixtures("failing_models")
+def test_failing_jobs_are_recorded_and_the_suite_goes_on(tmp_path: Path) -> None:
+    text = SUITE.replace(
+        'name = "lenet5"\n',
+        'name = "lenet5"\n[[models]]\nname = "test-nan-net"\n[[models]]\nname = "test-oom-net"\n',
+    )
+    suite = write_suite(tmp_path, text.replace("seeds = [0, 1]", "seeds = [0]"))
+    assert bench_run("--suite", str(suite), "--out", str(tmp_path)) == 1
+    (run_dir,) = run_dirs(tmp_path)
+    status = {r["model"]: (r["status"], r["error"]) for r in results(run_dir)}
+    assert status["lenet5-relu"][0] == "ok" and status["lenet5"][0] == "ok"
+    assert status["test-nan-net"][0] == "diverged"
+    assert "nan" in status["test-nan-net"][1]
+    assert status["test-oom-net"] == ("oom", "CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+def test_killed_suite_resumes_without_rerunning_finished_jobs(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path)
+    out_full, out_killed = tmp_path / "full", tmp_path / "killed"
+    assert bench_run("--suite", str(suite), "--out", str(out_full)) == 0
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--suite",
+        str(suite),
+        "--quiet",
+        "--no-report",
+        "--history-db",
+        "none",
+        "--out",
+        str(out_killed),
+    ]
+    process = subprocess.Popen(command, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = [r for p in out_killed.glob("*/*/records.jsonl") for r in read_records(p)]
+        if any(r["type"] == "job" for r in found):
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    (run_dir,) = run_dirs(out_killed)
+    finished = [r["job_id"] for r in read_records(run_dir / "records.jsonl") if r["type"] == "job"]
+    assert finished and len(finished) < 4
+    assert bench_run("--resume", str(run_dir)) == 0
+    jobs = [r["job_id"] for r in read_records(run_dir / "records.jsonl") if r["type"] == "job"]
+    assert sorted(jobs) == sorted(set(jobs))  # no finished job ran twice
+    (full_dir,) = run_dirs(out_full)
+    pick = lambda rows: [{k: r[k] for k in SEED_COLUMNS} for r in rows]  # noqa: E731
+    assert pick(results(run_dir)) == pick(results(full_dir))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--suite", "no-such-suite"], "unknown suite 'no-such-suite'"),
+        (["--suite", "smoke", "--set", "optimizer.lrr=1"], "--set optimizer.lrr: unknown field"),
+        (["--suite", "smoke", "--set", "epochs=many"], "--set epochs must be an integer"),
+        (["--suite", "smoke", "--epochs", "0"], "--epochs: expected a positive integer"),
+        (["--suite", "smoke", "--seeds", "a,b"], "--seeds: expected comma-separated seeds"),
+        (["--suite", "smoke", "--models", "vgg*"], "--models 'vgg*' matches none"),
+        (["--suite", "mnist-lenet", "--data-dir", "{tmp}/nowhere"], "{tmp}/nowhere/MNIST"),
+        (["--resume", "{tmp}"], "not a run directory"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--out", str(tmp_path / "out"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert message.replace("{tmp}", str(tmp_path)) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_prints_the_matrix(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["run", "--suite", str(write_suite(tmp_path)), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "4 jobs" in out and "lenet5__s1" in out and "digits" in out
