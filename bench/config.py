@@ -57,6 +57,7 @@ JOB_SCHEMA: sch.Schema = {
     "target_acc": Field(float, None, nullable=True, minimum=0.0),
     "stop_at_target": Field(bool, False),
     "telemetry_interval_s": Field(float, 0.1, minimum=0.001),
+    "collectors": Field(bool, True, doc="memory and GPU telemetry beside the loop"),
     "dataset": {
         "name": Field(str, "synthetic", choices=DATASET_NAMES),
         "resize": Field(int, 0, minimum=0, doc="0: native size"),
@@ -157,6 +158,7 @@ class JobConfig:
     target_acc: float | None
     stop_at_target: bool
     telemetry_interval_s: float
+    collectors: bool
     dataset: DatasetConfig
     optimizer: OptimizerConfig
     schedule: ScheduleConfig

@@ -136,7 +136,12 @@ class _JobProgress:
                 flops=self.profile.flops,
                 train_step_flops=self.profile.train_step_flops,
             )
-            values["extra"]["fvcore_unsupported_ops"] = self.profile.fvcore_unsupported_ops
+            extra = values["extra"]
+            extra["fvcore_unsupported_ops"] = self.profile.fvcore_unsupported_ops
+            # agreement of the two counters: 2.0 when every MAC is a conv/matmul multiply-add
+            extra["flops_per_mac"] = (
+                self.profile.flops / self.profile.macs if self.profile.macs else None
+            )
         values.update(
             status=status,
             error=error,
@@ -153,7 +158,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
     config = job.config
     device = resolve_device(config.device)
     splits = env.datasets[dataset_key(config)]
-    collectors = JobCollectors(device, config.telemetry_interval_s)
+    collectors = JobCollectors(device, config.telemetry_interval_s, config.collectors)
     state = _JobProgress(job, device, collectors, _job_fields(job, device, splits))
     status, error = "ok", None
     try:

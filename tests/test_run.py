@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from torch import nn
 
 from bench import registry
 from bench.cli import main
+from bench.records import EpochRecord, JobRecord
 from bench.registry import register_model
 from bench.store import read_records
 
@@ -250,3 +252,33 @@ def test_dry_run_prints_the_matrix(capsys: pytest.CaptureFixture[str], tmp_path:
     assert main(["run", "--suite", str(write_suite(tmp_path)), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "4 jobs" in out and "lenet5__s1" in out and "digits" in out
+
+
+def test_every_record_has_every_field_and_gpu_figures_are_null_on_cpu(tmp_path: Path) -> None:
+    assert (
+        bench_run(
+            "--suite",
+            str(write_suite(tmp_path)),
+            "--seeds",
+            "0",
+            "--models",
+            "lenet5",
+            "--out",
+            str(tmp_path),
+        )
+        == 0
+    )
+    (run_dir,) = run_dirs(tmp_path)
+    records = list(read_records(run_dir / "records.jsonl"))
+    expected = {"epoch": EpochRecord, "job": JobRecord}
+    for record in records:
+        assert set(record) == {f.name for f in dataclasses.fields(expected[record["type"]])}
+    gpu_fields = ("peak_mem_mib", "gpu_util_pct", "power_w", "energy_j")
+    assert all(r[name] is None for r in records for name in gpu_fields)
+    assert records[-1]["mfu"] is None and records[-1]["energy_per_epoch_j"] is None
+    job = records[-1]
+    assert job["peak_rss_mib"] > 0 and job["images_per_s"] > 0
+    assert job["train_step_flops"] > 2 * job["flops"]
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["environment"]["nvml"].startswith("unavailable: ")
+    assert not (run_dir / "telemetry").exists()

@@ -22,16 +22,20 @@ from bench.measure.telemetry import NvmlSampler
 class JobCollectors:
     """Memory and telemetry collection for one job; a context manager around its training."""
 
-    def __init__(self, device: torch.device, telemetry_interval_s: float = 0.1) -> None:
+    def __init__(
+        self, device: torch.device, telemetry_interval_s: float = 0.1, enabled: bool = True
+    ) -> None:
         self.device = device
-        cuda_index = (device.index or 0) if device.type == "cuda" else None
+        self.enabled = enabled
+        cuda_index = (device.index or 0) if device.type == "cuda" and enabled else None
         self.sampler = NvmlSampler(cuda_index, interval_s=telemetry_interval_s)
         self._peaks: dict[tuple[str, int], tuple[float | None, float | None]] = {}
         self._rss_resettable = False
 
     def __enter__(self) -> JobCollectors:
-        self._rss_resettable = reset_rss_peak()
-        self.sampler.start()
+        if self.enabled:
+            self._rss_resettable = reset_rss_peak()
+            self.sampler.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -40,6 +44,9 @@ class JobCollectors:
     @contextlib.contextmanager
     def phase(self, name: str, epoch: int) -> Iterator[None]:
         """Attribute memory peaks and telemetry samples to (``name``, ``epoch``)."""
+        if not self.enabled:
+            yield
+            return
         reset_cuda_peaks(self.device)
         self.sampler.set_phase(name, epoch)
         try:
@@ -50,6 +57,8 @@ class JobCollectors:
     def epoch_figures(self, phase: str, epoch: int) -> dict[str, Any]:
         """Memory and telemetry of one epoch: peaks of its training phase, telemetry of the
         training phase, energy of training and evaluation together."""
+        if not self.enabled:
+            return {}
         allocated, reserved = self._peaks.get((phase, epoch), (None, None))
         train = self.sampler.summary(phase=phase, epoch=epoch)
         whole = self.sampler.summary(epoch=epoch)

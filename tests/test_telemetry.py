@@ -1,0 +1,184 @@
+"""NVML telemetry: our aggregation, energy and device mapping, checked with a scripted NVML."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+
+import pytest
+from fake_pynvml import FailingNvml, FakeNvml, Reading
+
+from bench.measure.peak_throughput import gpu_model, peak_tflops
+from bench.measure.telemetry import NvmlSampler, nvml_device_for, percentile
+
+
+def ticking(times: list[float]) -> Iterator[float]:
+    yield from times
+
+
+def scripted_sampler(readings: list[Reading], times: list[float]) -> NvmlSampler:
+    """A sampler whose readings are taken only when the test asks (no thread timing)."""
+    clock = ticking(times)
+    sampler = NvmlSampler(0, interval_s=3600, nvml=FakeNvml(readings), clock=lambda: next(clock))
+    return sampler
+
+
+def test_aggregates_and_counter_energy_per_phase() -> None:
+    readings = [
+        Reading(gpu=0, memory=0, used_mib=100, power_mw=50_000, energy_mj=1_000),  # start
+        Reading(gpu=90, memory=40, used_mib=900, power_mw=300_000, energy_mj=2_000),  # → train
+        Reading(gpu=100, memory=50, used_mib=1000, power_mw=310_000, energy_mj=5_000),  # → eval
+        Reading(gpu=20, memory=10, used_mib=1000, power_mw=100_000, energy_mj=5_500),  # stop
+    ]
+    sampler = scripted_sampler(readings, [0.0, 0.0, 1.0, 3.0, 4.0])
+    sampler.start()
+    sampler.set_phase("train", 1)
+    sampler.set_phase("eval", 1)
+    sampler.stop()
+    train = sampler.summary("train", 1)
+    assert (train.gpu_util_mean, train.gpu_util_p50, train.gpu_util_p95) == (95.0, 95.0, 99.5)
+    assert train.energy_j == 3.0 and train.energy_method == "counter"
+    assert train.duration_s == 2.0 and train.mem_used_max_mib == 1000
+    assert train.power_mean_w == 305.0
+    whole_epoch = sampler.summary(epoch=1)
+    assert whole_epoch.energy_j == 3.5  # train 3 J + eval 0.5 J, idle start excluded
+    assert sampler.summary("train", 2).energy_j is None
+
+
+def test_power_integration_without_an_energy_counter() -> None:
+    readings = [
+        Reading(gpu=50, memory=0, used_mib=0, power_mw=100_000, energy_mj=None),
+        Reading(gpu=50, memory=0, used_mib=0, power_mw=200_000, energy_mj=None),
+        Reading(gpu=50, memory=0, used_mib=0, power_mw=300_000, energy_mj=None),
+    ]
+    sampler = scripted_sampler(readings, [0.0, 0.0, 2.0, 6.0])
+    sampler.start()
+    sampler.set_phase("train", 1)
+    sampler.stop()
+    train = sampler.summary("train", 1)
+    # trapezoid between the readings at t = 2 s (200 W) and t = 6 s (300 W)
+    assert train.energy_j == pytest.approx(1000.0)
+    assert train.energy_method == "integrated-power"
+
+
+def test_segments_of_a_phase_add_up_and_gaps_are_not_bridged() -> None:
+    watts = [100, 100, 100, 100, 100, 100, 100]
+    readings = [Reading(50, 0, 0, w * 1000, None) for w in watts]
+    sampler = scripted_sampler(readings, [0.0, 0.0, 1.0, 2.0, 10.0, 11.0, 12.0])
+    sampler.start()
+    sampler.set_phase("train", 1)  # t = 1
+    sampler.set_phase("eval", 1)  # t = 2
+    sampler.set_phase("train", 2)  # t = 10
+    sampler.set_phase("eval", 2)  # t = 11
+    sampler.stop()  # t = 12
+    assert sampler.summary("train").energy_j == pytest.approx(200.0)  # 1 s + 1 s at 100 W
+    assert sampler.summary("eval").energy_j == pytest.approx(900.0)  # 8 s + 1 s
+
+
+def test_time_series_csv_has_one_row_per_sample() -> None:
+    readings = [Reading(10, 5, 100, 50_000, 0), Reading(20, 5, 100, 60_000, 10)]
+    sampler = scripted_sampler(readings, [0.0, 0.0, 0.5])
+    sampler.start()
+    sampler.stop()
+    buffer = io.StringIO()
+    sampler.write_csv(buffer)
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == (
+        "time_s,phase,epoch,gpu_util_pct,mem_util_pct,mem_used_mib,power_w,temperature_c,sm_clock_mhz"
+    )
+    assert lines[1:] == [
+        "0.0,idle,,10.0,5.0,100.0,50.0,50.0,1500.0",
+        "0.5,idle,,20.0,5.0,100.0,60.0,50.0,1500.0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cuda_index", "visible", "expected"),
+    [
+        (0, None, 0),
+        (1, "", 1),
+        (0, "2,3", 2),
+        (1, "2, 3", 3),
+        (0, "GPU-8a1b", "GPU-8a1b"),
+        (1, "GPU-8a1b,MIG-77cd", "MIG-77cd"),
+    ],
+)
+def test_cuda_index_maps_to_the_physical_device(
+    cuda_index: int, visible: str | None, expected: int | str
+) -> None:
+    env = {} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}
+    assert nvml_device_for(cuda_index, env) == expected
+
+
+def test_sampler_opens_the_device_behind_cuda_visible_devices() -> None:
+    fake = FakeNvml([Reading(1, 1, 1, 1, 1)], devices=["GPU-a", "GPU-b", "GPU-c"])
+    sampler = NvmlSampler(0, interval_s=3600, env={"CUDA_VISIBLE_DEVICES": "2"}, nvml=fake)
+    sampler.start()
+    sampler.stop()
+    assert fake.opened == [2]
+    assert (fake.init_calls, fake.shutdown_calls) == (1, 1)
+
+
+def test_without_nvml_everything_is_none_and_nothing_breaks() -> None:
+    before = threading.active_count()
+    for sampler in (NvmlSampler(0, nvml=FailingNvml()), NvmlSampler(None), NvmlSampler(0)):
+        sampler.start()
+        sampler.set_phase("train", 1)
+        sampler.stop()
+        summary = sampler.summary("train", 1)
+        assert not sampler.available
+        assert summary.energy_j is None and summary.gpu_util_mean is None
+        assert summary.samples == 0
+    assert NvmlSampler(0, nvml=FailingNvml()).unavailable_reason is None  # until started
+    failing = NvmlSampler(0, nvml=FailingNvml())
+    failing.start()
+    assert failing.unavailable_reason == "NVML unavailable: NVML Shared Library Not Found"
+    assert threading.active_count() == before
+
+
+def test_sampler_thread_samples_and_stops_cleanly() -> None:
+    before = threading.active_count()
+    sampler = NvmlSampler(0, interval_s=0.005, nvml=FakeNvml([Reading(1, 1, 1, 1000, 0)]))
+    sampler.start()
+    assert threading.active_count() == before + 1
+    event = threading.Event()
+    event.wait(0.1)
+    sampler.stop()
+    assert len(sampler.samples()) >= 5
+    assert threading.active_count() == before
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([5.0], 95) == 5.0
+    assert percentile([0.0, 10.0], 95) == 9.5
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("NVIDIA H100 80GB HBM3", "H100 SXM5"),
+        ("NVIDIA H100 PCIe", "H100 PCIe"),
+        ("NVIDIA H200", "H200"),
+        ("NVIDIA A100-SXM4-80GB", "A100"),
+        ("NVIDIA A10", "A10"),
+        ("NVIDIA L4", "L4"),
+        ("NVIDIA L40S", "L40S"),
+        ("Tesla V100-PCIE-16GB", "V100 PCIe"),
+        ("Tesla T4", "T4"),
+        ("NVIDIA GeForce RTX 4090", "RTX 4090"),
+        ("Intel Arc", None),
+        (None, None),
+    ],
+)
+def test_gpu_names_map_to_spec_sheet_rows(name: str | None, model: str | None) -> None:
+    assert gpu_model(name) == model
+
+
+def test_peak_throughput_is_dense_and_per_precision() -> None:
+    assert peak_tflops("NVIDIA H100 80GB HBM3", "amp-bf16") == 989.4
+    assert peak_tflops("NVIDIA H100 80GB HBM3", "fp32") == 67.0
+    assert peak_tflops("NVIDIA A100-PCIE-40GB", "tf32") == 156.0
+    assert peak_tflops("Tesla T4", "amp-bf16") is None  # no bf16 on Turing
+    assert peak_tflops(None, "fp32") is None
