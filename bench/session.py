@@ -6,6 +6,7 @@ the run directory is created or any training starts.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,15 +63,32 @@ def run_suite(request: RunRequest) -> int:
     try:
         for index, job in enumerate(pending, start=1):
             progress.job_started(index, len(pending), job.job_id)
-            for item in run_job(job, env):
-                _store(store, job.job_id, item, progress)
+            _run_and_store(store, job, env, progress)
     except KeyboardInterrupt:
-        progress.say(f"interrupted; finish with: python -m bench run --resume {store.path}")
+        print(
+            f"interrupted; finish with: python -m bench run --resume {store.path}", file=sys.stderr
+        )
         return 130
     store.write_tables()
     _finish(store, request, progress)
     failed = [j for j in latest_jobs(store.records()) if j["status"] != "ok"]
     return 1 if failed else 0
+
+
+def _run_and_store(store: RunStore, job: Job, env: JobEnvironment, progress: Progress) -> None:
+    """Run one job, storing what it yields; an interrupt that lands while a record is being
+    stored is passed into the job so that it still records itself as ``interrupted``."""
+    items = run_job(job, env)
+    try:
+        for item in items:
+            _store(store, job.job_id, item, progress)
+    except KeyboardInterrupt:
+        try:
+            final = items.throw(KeyboardInterrupt())
+        except (KeyboardInterrupt, StopIteration):
+            raise KeyboardInterrupt from None
+        _store(store, job.job_id, final, progress)
+        raise
 
 
 def _suite(request: RunRequest, store: RunStore | None) -> Suite:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from data_files import write_cifar10, write_mnist
 from torch import nn
 
 from bench import registry
@@ -282,3 +283,66 @@ def test_every_record_has_every_field_and_gpu_figures_are_null_on_cpu(tmp_path: 
     info = json.loads((run_dir / "run.json").read_text())
     assert info["environment"]["nvml"].startswith("unavailable: ")
     assert not (run_dir / "telemetry").exists()
+
+
+def test_shipped_suites_read_real_file_formats_from_data_dir(tmp_path: Path) -> None:
+    """mnist-lenet and cifar10-classic read idx-gzip and pickle batches through --data-dir."""
+    written = write_mnist(tmp_path / "data", n_train=96, n_test=32)
+    write_cifar10(tmp_path / "data", n_train=40, n_test=20)
+    common = ["--data-dir", str(tmp_path / "data"), "--epochs", "1", "--out", str(tmp_path)]
+    assert bench_run("--suite", "mnist-lenet", "--models", "lenet5-relu", *common) == 0
+    assert (
+        bench_run("--suite", "cifar10-classic", "--models", "lenet5", "--seeds", "0", *common) == 0
+    )
+    mnist_dir, cifar_dir = run_dirs(tmp_path)
+    (mnist,) = results(mnist_dir)
+    assert (mnist["dataset"], mnist["input_size"], mnist["status"]) == (
+        "mnist",
+        "[1, 32, 32]",
+        "ok",
+    )
+    job = next(r for r in read_records(mnist_dir / "records.jsonl") if r["type"] == "job")
+    assert sum(map(sum, job["confusion_matrix"])) == len(written.test_labels) == 32
+    (cifar,) = results(cifar_dir)
+    assert (cifar["dataset"], cifar["input_size"], cifar["status"]) == (
+        "cifar10",
+        "[3, 32, 32]",
+        "ok",
+    )
+    assert int(cifar["params"]) == 62006  # lenet5 with 3 input channels
+
+
+def test_ctrl_c_records_interrupted_and_exits_130(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "run",
+        "--suite",
+        str(write_suite(tmp_path)),
+        "--quiet",
+        "--no-report",
+        "--history-db",
+        "none",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "epochs=50",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(
+            r["type"] == "epoch"
+            for p in tmp_path.glob("*/*/records.jsonl")
+            for r in read_records(p)
+        ):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "--resume" in stderr
+    (run_dir,) = run_dirs(tmp_path)
+    jobs = [r for r in read_records(run_dir / "records.jsonl") if r["type"] == "job"]
+    assert [j["status"] for j in jobs] == ["interrupted"]
