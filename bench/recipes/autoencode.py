@@ -6,10 +6,9 @@ from __future__ import annotations
 import torch
 
 from bench.models.autoencoder import load_encoder_from_autoencoder
-from bench.recipes.classify import first_layer, train_classifier
-from bench.recipes.common import Artifact, EpochResult, RecipeContext, RecipeOutput
-from bench.recipes.loop import eval_pass, reconstruction_objective, train_pass
-from bench.recipes.optim import build_optimizer, build_schedule, current_lr
+from bench.recipes.common import Artifact, RecipeContext, RecipeOutput
+from bench.recipes.loop import classification_objective, reconstruction_objective
+from bench.recipes.phase import first_layer, run_phase
 
 RECONSTRUCTION_SAMPLES = 16
 
@@ -19,34 +18,24 @@ def run_autoencode(ctx: RecipeContext) -> RecipeOutput:
     cfg = ctx.job.config
     autoencoder = ctx.build_model(ctx.job.model)
     yield Artifact("first_layer_init", first_layer(autoencoder))
-    optimizer = build_optimizer(autoencoder.parameters(), cfg.optimizer)
-    schedule = build_schedule(optimizer, cfg.schedule, cfg.epochs, len(ctx.train))
-    scaler = ctx.precision.grad_scaler()
-    for epoch in range(1, cfg.epochs + 1):
-        lr = current_lr(optimizer)
-        with ctx.phases.phase("pretrain", epoch):
-            train = train_pass(
-                autoencoder,
-                ctx.train.batches(epoch),
-                reconstruction_objective,
-                optimizer,
-                schedule,
-                ctx.precision,
-                scaler,
-            )
-        with ctx.phases.phase("eval", epoch):
-            test = eval_pass(
-                autoencoder, ctx.test.batches(epoch), reconstruction_objective, ctx.precision, None
-            )
-        schedule.after_epoch(test.loss)
-        yield EpochResult("pretrain", epoch, train, test, lr)
+    yield from run_phase(
+        ctx, autoencoder, "pretrain", cfg.epochs, cfg.optimizer, reconstruction_objective, None
+    )
     yield Artifact("first_layer_trained", first_layer(autoencoder))
     yield from reconstructions(ctx, autoencoder)
 
     classifier = ctx.build_model(cfg.finetune.model)
     load_encoder_from_autoencoder(classifier, autoencoder)
     epochs = cfg.finetune.epochs or cfg.epochs
-    yield from train_classifier(ctx, classifier, "finetune", epochs, cfg.finetune.optimizer)
+    yield from run_phase(
+        ctx,
+        classifier,
+        "finetune",
+        epochs,
+        cfg.finetune.optimizer,
+        classification_objective,
+        ctx.num_classes,
+    )
 
 
 @torch.no_grad()
