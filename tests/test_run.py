@@ -119,6 +119,17 @@ def epoch_losses(run_dir: Path) -> list[tuple[str, int, float, float]]:
     ]
 
 
+def wait_for_record(out: Path, kind: str, timeout_s: float = 120) -> None:
+    """Wait until a run under ``out`` has written a record of type ``kind``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        records = [r for p in out.glob("*/*/records.jsonl") for r in read_records(p)]
+        if any(r["type"] == kind for r in records):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} record under {out} after {timeout_s} s")
+
+
 def bench_run(*args: str) -> int:
     return main(["run", "--quiet", "--no-report", "--history-db", "none", *args])
 
@@ -201,12 +212,7 @@ def test_killed_suite_resumes_without_rerunning_finished_jobs(tmp_path: Path) ->
         str(out_killed),
     ]
     process = subprocess.Popen(command, cwd=ROOT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        found = [r for p in out_killed.glob("*/*/records.jsonl") for r in read_records(p)]
-        if any(r["type"] == "job" for r in found):
-            break
-        time.sleep(0.05)
+    wait_for_record(out_killed, "job")
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     (run_dir,) = run_dirs(out_killed)
@@ -330,15 +336,7 @@ def test_ctrl_c_records_interrupted_and_exits_130(tmp_path: Path) -> None:
         "epochs=50",
     ]
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if any(
-            r["type"] == "epoch"
-            for p in tmp_path.glob("*/*/records.jsonl")
-            for r in read_records(p)
-        ):
-            break
-        time.sleep(0.05)
+    wait_for_record(tmp_path, "epoch")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
