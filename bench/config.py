@@ -337,7 +337,7 @@ def job_config(settings: Mapping[str, Any]) -> JobConfig:
     data = settings["dataset"]
     fine = settings["finetune"]
     return JobConfig(
-        **{k: settings[k] for k in JOB_SCHEMA if isinstance(JOB_SCHEMA[k], Field)},  # type: ignore[arg-type]
+        **{k: settings[k] for k in JOB_SCHEMA if isinstance(JOB_SCHEMA[k], Field)},
         dataset=DatasetConfig(**{**data, "image_size": tuple(data["image_size"])}),
         optimizer=_optimizer(settings["optimizer"]),
         schedule=ScheduleConfig(**settings["schedule"]),

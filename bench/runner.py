@@ -13,7 +13,7 @@ import functools
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ class TelemetryCsv:
     text: str
 
 
-RunOutput = Iterator[EpochRecord | JobRecord | Artifact | TelemetryCsv]
+RunOutput = Generator[EpochRecord | JobRecord | Artifact | TelemetryCsv, None, None]
 BatchWrapper = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 

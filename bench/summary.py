@@ -47,7 +47,7 @@ def summarize_epochs(
         "peak_mem_reserved_mib": _max([e.peak_mem_reserved_mib for e in epochs]),
         "gpu_util_pct": _mean([e.gpu_util_pct for e in steady or epochs]),
         "power_w": power,
-        "energy_j": sum(energies) if _all_known(energies) else None,  # type: ignore[arg-type]
+        "energy_j": sum(_known(energies)) if _all_known(energies) else None,
         "energy_per_epoch_j": _mean(energies) if _all_known(energies) else None,
         "energy_method": epochs[-1].energy_method,
         "images_per_s_per_w": _ratio(images_per_s, power),

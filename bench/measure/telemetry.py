@@ -287,18 +287,22 @@ def _segments(
 def _energy(segments: Sequence[Sequence[Sample]]) -> tuple[float | None, str | None]:
     """Joules over the segments: counter differences where every sample has the counter, else
     trapezoidal integration of power."""
-    counters = [[s.energy_mj for s in seg] for seg in segments]
-    if all(v is not None for seg in counters for v in seg):
-        return sum((seg[-1] - seg[0]) / 1000 for seg in counters), "counter"  # type: ignore[operator]
-    powers = [[(s.time_s, s.power_w) for s in seg] for seg in segments]
-    if all(p is not None for seg in powers for _, p in seg):
-        total = sum(
-            (p0 + p1) / 2 * (t1 - t0)  # type: ignore[operator]
-            for seg in powers
-            for (t0, p0), (t1, p1) in itertools.pairwise(seg)
-        )
+    samples = [s for seg in segments for s in seg]
+    if all(s.energy_mj is not None for s in samples):
+        counters = [_known(s.energy_mj for s in seg) for seg in segments]
+        return sum((seg[-1] - seg[0]) / 1000 for seg in counters), "counter"
+    if all(s.power_w is not None for s in samples):
+        total = 0.0
+        for seg in segments:
+            for a, b in itertools.pairwise(seg):
+                total += (_value(a.power_w) + _value(b.power_w)) / 2 * (b.time_s - a.time_s)
         return total, "integrated-power"
     return None, None
+
+
+def _value(reading: float | None) -> float:
+    assert reading is not None
+    return reading
 
 
 def _known(values: Any) -> list[float]:

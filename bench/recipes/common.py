@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,7 +26,7 @@ class EpochBatches(Protocol):
 class Phases(Protocol):
     """Where a recipe says which phase it is in (telemetry and memory follow it)."""
 
-    def phase(self, name: str, epoch: int) -> object: ...
+    def phase(self, name: str, epoch: int) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Artifact:
     array: np.ndarray
 
 
-RecipeOutput = Iterator[EpochResult | Artifact]
+RecipeOutput = Generator[EpochResult | Artifact, None, None]
 ModelBuilder = Callable[[str], nn.Module]
 
 
