@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -344,3 +345,46 @@ def test_ctrl_c_records_interrupted_and_exits_130(tmp_path: Path) -> None:
     (run_dir,) = run_dirs(tmp_path)
     jobs = [r for r in read_records(run_dir / "records.jsonl") if r["type"] == "job"]
     assert [j["status"] for j in jobs] == ["interrupted"]
+
+
+def test_smoke_run_ends_with_a_complete_report(tmp_path: Path) -> None:
+    """The shipped smoke suite (one epoch) through the CLI, report and history included."""
+    db = tmp_path / "history.sqlite"
+    assert (
+        main(
+            [
+                "run",
+                "--suite",
+                "smoke",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                str(tmp_path),
+                "--history-db",
+                str(db),
+            ]
+        )
+        == 0
+    )
+    (run_dir,) = run_dirs(tmp_path)
+    assert [r["status"] for r in results(run_dir)] == ["ok"] * 4
+    for name in ("report.html", "summary.md", "summary_models.csv", "summary_lecture.csv"):
+        assert (run_dir / name).is_file(), name
+    figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
+    assert {
+        "accuracy_vs_gflops",
+        "learning_curves_train",
+        "learning_curves_pretrain",
+        "learning_curves_finetune",
+        "epoch_time_throughput",
+        "peak_memory",
+        "confusion_matrices",
+        "first_layer_filters",
+        "reconstructions_conv-autoencoder-synthetic",
+    } <= figures
+    html = (run_dir / "report.html").read_text()
+    assert all(m in html for m in ("lenet5", "lenet5-relu", "resnet18-cifar", "conv-autoencoder"))
+    with sqlite3.connect(db) as connection:
+        (rows,) = connection.execute("select count(*) from jobs").fetchone()
+    assert rows == 4
