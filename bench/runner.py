@@ -24,6 +24,7 @@ from torch import nn
 from bench.config import Job, JobConfig
 from bench.data.imageset import DataSplits
 from bench.data.pipeline import make_loaders
+from bench.distributed import Distributed, RanksDisagreeError
 from bench.errors import BenchError
 from bench.measure.collectors import JobCollectors
 from bench.measure.peak_throughput import peak_tflops
@@ -53,11 +54,13 @@ BatchWrapper = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 @dataclass
 class JobEnvironment:
-    """What jobs of one run share: loaded data sets, a progress display, cached profiles."""
+    """What jobs of one run share: loaded data sets, a progress display, cached profiles and,
+    under torchrun, this process's place among the processes that train each job together."""
 
     datasets: Mapping[str, DataSplits]
     wrap_batches: BatchWrapper = lambda batches, _total, _label: batches
     profiles: dict[tuple[Any, ...], StaticProfile] = field(default_factory=dict)
+    dist: Distributed | None = None
 
 
 class ProgressBatches:
@@ -128,6 +131,9 @@ class _JobProgress:
         train_flops = self.profile.train_step_flops if self.profile else None
         summary = summarize_epochs(self.epochs, train_flops, peak, config.target_acc)
         values: dict[str, Any] = {**self.fields, **summary, **self.collectors.job_figures()}
+        world_size = values.get("world_size", 1)
+        if world_size > 1 and values.get("images_per_s") is not None:
+            values["extra"]["images_per_s_per_process"] = values["images_per_s"] / world_size
         if self.profile is not None:
             values.update(
                 params=self.profile.params,
@@ -154,19 +160,31 @@ class _JobProgress:
 
 
 def run_job(job: Job, env: JobEnvironment) -> RunOutput:
-    """Train and evaluate ``job``, yielding epoch records, artifacts and the final job record."""
-    config = job.config
+    """Train and evaluate ``job``, yielding epoch records, artifacts and the final job record.
+
+    Under torchrun (``env.dist``) every process trains its share and all end the job with the
+    same record; a job that ended differently on the processes raises ``RanksDisagreeError``
+    after its record.
+    """
+    config, dist = job.config, env.dist
+    rank, world_size = (dist.rank, dist.world_size) if dist else (0, 1)
     device = resolve_device(config.device)
+    device = dist.place(device) if dist else device
     splits = env.datasets[dataset_key(config)]
     collectors = JobCollectors(device, config.telemetry_interval_s, config.collectors)
     state = _JobProgress(job, device, collectors, _job_fields(job, device, splits))
+    if dist is not None:
+        state.fields["world_size"] = world_size
+        state.fields["extra"]["batch_size_per_process"] = config.batch_size // world_size
     status, error = "ok", None
     try:
         configure_torch(config, device)
         input_size = _input_size(splits, config)
         state.fields["input_size"] = list(input_size)
         state.profile = _profile(job, env, splits, input_size)
-        train, test = make_loaders(splits, config, job.seed, device)
+        train, test = make_loaders(
+            splits, config, job.seed, device, rank=rank, world_size=world_size
+        )
         seed_everything(job.seed)
         ctx = RecipeContext(
             job=job,
@@ -176,12 +194,15 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
             test=test,
             num_classes=splits.num_classes,
             phases=collectors,
-            build_model=functools.partial(_build_model, job=job, splits=splits, device=device),
+            build_model=functools.partial(
+                _build_model, job=job, splits=splits, device=device, dist=dist
+            ),
+            reduce=dist.sum if dist else None,
         )
         with collectors:
             for item in RECIPES[config.recipe](ctx):
                 if isinstance(item, EpochResult):
-                    record = _epoch_record(job, item, collectors)
+                    record = _epoch_record(job, item, collectors, dist)
                     state.epochs.append(record)
                     if item.test.confusion is not None:
                         state.fields["confusion_matrix"] = item.test.confusion.tolist()
@@ -204,7 +225,13 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
     telemetry = collectors.telemetry_csv()
     if telemetry is not None:
         yield TelemetryCsv(telemetry)
+    agreed = True
+    if dist is not None:
+        outcome = dist.agree(status, error)
+        status, error, agreed = outcome.status, outcome.error, outcome.agreed
     yield state.record(status, error)
+    if not agreed:
+        raise RanksDisagreeError(f"job {job.job_id} ended differently on the processes: {error}")
 
 
 def _job_fields(job: Job, device: torch.device, splits: DataSplits) -> dict[str, Any]:
@@ -232,7 +259,14 @@ def _job_fields(job: Job, device: torch.device, splits: DataSplits) -> dict[str,
     }
 
 
-def _build_model(name: str, *, job: Job, splits: DataSplits, device: torch.device) -> nn.Module:
+def _build_model(
+    name: str,
+    *,
+    job: Job,
+    splits: DataSplits,
+    device: torch.device,
+    dist: Distributed | None,
+) -> nn.Module:
     model = create_model(
         name,
         num_classes=splits.num_classes,
@@ -243,6 +277,8 @@ def _build_model(name: str, *, job: Job, splits: DataSplits, device: torch.devic
         model = model.to(memory_format=torch.channels_last)
     if job.config.compile:
         model = torch.compile(model, mode=job.config.compile)  # type: ignore[assignment]
+    if dist is not None:
+        model = dist.wrap(model, device)
     return model
 
 
@@ -278,8 +314,13 @@ def _extra(info: Any, splits: DataSplits) -> dict[str, Any]:
     return extra
 
 
-def _epoch_record(job: Job, result: EpochResult, collectors: JobCollectors) -> EpochRecord:
+def _epoch_record(
+    job: Job, result: EpochResult, collectors: JobCollectors, dist: Distributed | None
+) -> EpochRecord:
     train, test = result.train, result.test
+    figures = collectors.epoch_figures(result.phase, result.epoch)
+    if dist is not None:
+        figures = dist.combine_figures(figures)
     return EpochRecord(
         job_id=job.job_id,
         suite=job.suite,
@@ -301,7 +342,7 @@ def _epoch_record(job: Job, result: EpochResult, collectors: JobCollectors) -> E
         images=train.images,
         images_per_s=train.images / train.time_s if train.time_s > 0 else 0.0,
         time_utc=utc_now(),
-        **collectors.epoch_figures(result.phase, result.epoch),
+        **figures,
     )
 
 

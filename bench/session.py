@@ -1,11 +1,14 @@
 """A suite run from start to end: validate, load data, run each job, store, report, record history.
 
 Everything the user can get wrong (suite file, flags, data location, device) is checked before
-the run directory is created or any training starts.
+the run directory is created or any training starts. With ``--shard I/N`` the run holds only
+that shard's jobs (see ``bench.shard``); under torchrun (``WORLD_SIZE`` > 1) every process runs
+the same jobs together and rank 0 alone writes the run directory (see ``bench.distributed``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,11 +17,14 @@ from pathlib import Path
 from bench.config import Job, Suite, build_suite, load_suite
 from bench.data.imageset import DataSplits
 from bench.data.pipeline import load_splits
+from bench.distributed import Distributed, RanksDisagreeError, check_batch_split
+from bench.errors import BenchError
 from bench.measure.environment import capture_environment
 from bench.progress import Progress
 from bench.recipes.common import Artifact
 from bench.records import EpochRecord, JobRecord
 from bench.runner import JobEnvironment, TelemetryCsv, dataset_key, resolve_device, run_job
+from bench.shard import Shard, parse_shard, shard_job_ids
 from bench.store import RESULTS_FILE, RUN_FILE, RunStore, latest_jobs, new_run_dir, utc_now
 
 
@@ -39,45 +45,92 @@ class RunRequest:
     report: bool
     history_db: Path | None
     argv: Sequence[str]
+    shard: Shard | None = None
 
 
 def run_suite(request: RunRequest) -> int:
     """Run (or resume) a suite; 0 when every job ended ``ok``, 1 when some failed, 130 when
     interrupted."""
-    progress = Progress(quiet=request.quiet)
+    dist = Distributed.from_env()
+    main = dist is None or dist.is_main
+    progress = Progress(quiet=request.quiet or not main)
     store = RunStore.open(request.resume) if request.resume is not None else None
-    suite = _suite(request, store)
+    full, shard = _suite(request, store)
+    suite = _shard_of(full, shard)
     if request.dry_run:
-        print(format_matrix(suite))
+        if main:
+            print(format_matrix(suite, f" (shard {shard} of {len(full.jobs)})" if shard else ""))
+        return 0
+    if not suite.jobs:
+        if main:
+            print(f"shard {shard} of suite {suite.name} holds none of its {len(full.jobs)} jobs")
         return 0
     done = store.finished_job_ids() if store else set()
     pending = [job for job in suite.jobs if job.job_id not in done]
-    devices = {job.config.device for job in pending}
-    for name in devices:
-        resolve_device(name)
-    env = JobEnvironment(datasets=_load_datasets(pending, request), wrap_batches=progress.batches)
-    if store is None:
-        store = _create_store(suite, request)
+    devices = {resolve_device(job.config.device).type for job in pending}
+    if dist is not None:
+        for job in pending:
+            check_batch_split(job.config.batch_size, dist.world_size, f"job {job.job_id}")
+    env = JobEnvironment(
+        datasets=_load_datasets(pending, request), wrap_batches=progress.batches, dist=dist
+    )
+    if dist is not None:
+        dist.start(cuda="cuda" in devices)
+    if not main:
+        store = None
+    elif store is None:
+        store = _create_store(suite, request, shard)
     elif done:
         progress.say(f"resuming {store.path}: {len(done)} finished, {len(pending)} to run")
+    try:
+        code = _run_jobs(pending, store, env, request, progress)
+    except KeyboardInterrupt:
+        if store is not None:
+            print(
+                f"interrupted; finish with: python -m bench run --resume {store.path}",
+                file=sys.stderr,
+            )
+        return 130
+    return dist.finish(code) if dist is not None else code
+
+
+def _run_jobs(
+    pending: Sequence[Job],
+    store: RunStore | None,
+    env: JobEnvironment,
+    request: RunRequest,
+    progress: Progress,
+) -> int:
+    """Run ``pending`` in order, then write tables, report and history (into ``store``: none
+    on the processes other than rank 0). A job that ended differently on the processes of a
+    distributed run stops the run."""
+    stopped = False
     try:
         for index, job in enumerate(pending, start=1):
             progress.job_started(index, len(pending), job.job_id)
             _run_and_store(store, job, env, progress)
-    except KeyboardInterrupt:
-        print(
-            f"interrupted; finish with: python -m bench run --resume {store.path}", file=sys.stderr
-        )
-        return 130
+    except RanksDisagreeError as err:
+        stopped = True
+        if store is not None:
+            print(
+                f"{err}; the run stops here, finish it with: python -m bench run --resume "
+                f"{store.path}",
+                file=sys.stderr,
+            )
+    if store is None:
+        return 1 if stopped else 0
     store.write_tables()
     _finish(store, request, progress)
     failed = [j for j in latest_jobs(store.records()) if j["status"] != "ok"]
-    return 1 if failed else 0
+    return 1 if failed or stopped else 0
 
 
-def _run_and_store(store: RunStore, job: Job, env: JobEnvironment, progress: Progress) -> None:
-    """Run one job, storing what it yields; an interrupt that lands while a record is being
-    stored is passed into the job so that it still records itself as ``interrupted``."""
+def _run_and_store(
+    store: RunStore | None, job: Job, env: JobEnvironment, progress: Progress
+) -> None:
+    """Run one job, storing what it yields (nothing without a store); an interrupt that lands
+    while a record is being stored is passed into the job so that it still records itself as
+    ``interrupted``."""
     items = run_job(job, env)
     try:
         for item in items:
@@ -91,18 +144,33 @@ def _run_and_store(store: RunStore, job: Job, env: JobEnvironment, progress: Pro
         raise
 
 
-def _suite(request: RunRequest, store: RunStore | None) -> Suite:
+def _suite(request: RunRequest, store: RunStore | None) -> tuple[Suite, Shard | None]:
+    """The whole suite (from the request, or from the run directory to resume) and its shard."""
     if store is not None:
         info = store.run_info()
         where = str(store.path / RUN_FILE)
-        return build_suite(info["suite"], where, overrides=info.get("overrides", []))
+        suite = build_suite(info["suite"], where, overrides=info.get("overrides", []))
+        try:
+            shard = parse_shard(info["shard"]) if info.get("shard") else None
+        except ValueError as err:
+            raise BenchError(f"{where}: field 'shard': {err}") from None
+        return suite, shard
     assert request.suite is not None
-    return load_suite(
+    suite = load_suite(
         request.suite, overrides=request.overrides, models=request.models, seeds=request.seeds
     )
+    return suite, request.shard
 
 
-def _create_store(suite: Suite, request: RunRequest) -> RunStore:
+def _shard_of(suite: Suite, shard: Shard | None) -> Suite:
+    """``suite`` with only the jobs of ``shard`` (all of them without one)."""
+    if shard is None:
+        return suite
+    chosen = set(shard_job_ids([job.job_id for job in suite.jobs], shard))
+    return dataclasses.replace(suite, jobs=tuple(j for j in suite.jobs if j.job_id in chosen))
+
+
+def _create_store(suite: Suite, request: RunRequest, shard: Shard | None) -> RunStore:
     environment = capture_environment(Path(__file__).resolve().parent)
     path = new_run_dir(request.out, environment["machine_id"], suite.name, environment["commit"])
     return RunStore.create(
@@ -112,6 +180,7 @@ def _create_store(suite: Suite, request: RunRequest) -> RunStore:
             "command": list(request.argv),
             "suite": dict(suite.document),
             "overrides": list(request.overrides),
+            **({"shard": str(shard)} if shard else {}),
             "environment": environment,
             "jobs": [
                 {"job_id": j.job_id, "model": j.model, "seed": j.seed, "variant": j.variant}
@@ -132,11 +201,13 @@ def _load_datasets(jobs: Sequence[Job], request: RunRequest) -> dict[str, DataSp
 
 
 def _store(
-    store: RunStore,
+    store: RunStore | None,
     job_id: str,
     item: EpochRecord | JobRecord | Artifact | TelemetryCsv,
     progress: Progress,
 ) -> None:
+    if store is None:
+        return
     if isinstance(item, Artifact):
         store.save_array(job_id, item.name, item.array)
         return
@@ -168,8 +239,8 @@ def _finish(store: RunStore, request: RunRequest, progress: Progress) -> None:
         print(line, flush=True)
 
 
-def format_matrix(suite: Suite) -> str:
-    """The expanded job matrix as a text table (``--dry-run``)."""
+def format_matrix(suite: Suite, note: str = "") -> str:
+    """The expanded job matrix as a text table (``--dry-run``), ``note`` after its job count."""
     header = ("job", "model", "seed", "variant", "dataset", "recipe", "epochs", "batch", "device")
     rows = [
         (
@@ -189,4 +260,4 @@ def format_matrix(suite: Suite) -> str:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in (header, *rows)
     ]
-    return f"suite {suite.name}: {len(rows)} jobs\n" + "\n".join(lines)
+    return f"suite {suite.name}: {len(rows)} jobs{note}\n" + "\n".join(lines)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.shard import Shard, parse_shard
 
 DEFAULT_OUT = Path("reports")
 DEFAULT_DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "data"))
@@ -46,6 +47,12 @@ def add_parser(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="override a suite field, e.g. optimizer.lr=0.1 (repeatable)",
     )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="run only shard I of N (numbered from 1) of the job matrix, e.g. 2/4",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the job matrix and exit")
     parser.add_argument("--quiet", action="store_true", help="print only errors and the result")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
@@ -65,6 +72,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _seeds(text: str) -> list[int]:
@@ -94,7 +108,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.resume is not None:
         changed = [
             f
-            for f in ("suite", "models", "seeds", "epochs", "batch_size", "device")
+            for f in ("suite", "models", "seeds", "epochs", "batch_size", "device", "shard")
             if getattr(args, f) is not None
         ] + (["set"] if args.overrides else [])
         if changed:
@@ -116,6 +130,7 @@ def run_command(args: argparse.Namespace) -> int:
         report=not args.no_report,
         history_db=args.history_db,
         argv=sys.argv,
+        shard=args.shard,
     )
     return run_suite(request)
 

@@ -27,6 +27,12 @@ class BatchLoader:
     random crop after zero padding by that many pixels (0 or None: no crop). ``hflip``: flip each
     image left-right with probability 0.5. A training loader shuffles and augments; a test loader
     does neither.
+
+    ``rank`` of ``world_size`` processes (distributed training): each process takes every
+    ``world_size``-th image of the epoch's order, starting at ``rank``. All processes draw the
+    same seeded order; a shuffled loader first leaves out its last ``n mod world_size`` images
+    (other ones each epoch) so that every process gets as many batches, an unshuffled one
+    gives each image to exactly one process (evaluation counts every image once).
     """
 
     def __init__(
@@ -43,9 +49,13 @@ class BatchLoader:
         std: Sequence[float] | None = None,
         crop_padding: int | None = None,
         hflip: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must lie in 0..world_size-1, got {rank} of {world_size}")
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std, or neither")
         self.device = torch.device(device)
@@ -59,16 +69,19 @@ class BatchLoader:
         self.mean, self.std = mean, std
         self.crop_padding = crop_padding or 0
         self.hflip = hflip
+        self.rank, self.world_size = rank, world_size
+        stored = len(self.labels)
+        self._share = stored // world_size if shuffle else len(range(rank, stored, world_size))
 
     def __len__(self) -> int:
         """Batches per epoch."""
-        full, rest = divmod(len(self.labels), self.batch_size)
+        full, rest = divmod(self._share, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
     @property
     def num_images(self) -> int:
         """Images per epoch (fewer than stored when ``drop_last`` leaves a batch out)."""
-        return min(len(self) * self.batch_size, len(self.labels))
+        return min(len(self) * self.batch_size, self._share)
 
     def batches(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of epoch ``epoch``."""
@@ -76,10 +89,20 @@ class BatchLoader:
         order = None
         if self.shuffle:
             order = torch.randperm(len(self.labels), generator=generator).to(self.device)
+        if self.world_size > 1:
+            order = self._process_share(order)
         for start in range(0, self.num_images, self.batch_size):
             rows = slice(start, start + self.batch_size)
             index = rows if order is None else order[rows]
             yield self.prepare(self.images[index], generator), self.labels[index]
+
+    def _process_share(self, order: torch.Tensor | None) -> torch.Tensor:
+        """This process's images of the epoch's ``order`` (``None``: the stored order)."""
+        if order is None:
+            order = torch.arange(len(self.labels), device=self.device)
+        else:
+            order = order[: self._share * self.world_size]
+        return order[self.rank :: self.world_size]
 
     def prepare(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """uint8 images → the float inputs of a batch (see the module docstring for the order)."""

@@ -29,9 +29,20 @@ def load_splits(cfg: DatasetConfig, data_dir: Path, download: bool) -> DataSplit
 
 
 def make_loaders(
-    splits: DataSplits, config: JobConfig, seed: int, device: torch.device
+    splits: DataSplits,
+    config: JobConfig,
+    seed: int,
+    device: torch.device,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> tuple[BatchLoader, BatchLoader]:
-    """The job's training loader (shuffled, augmented) and test loader (neither)."""
+    """The job's training loader (shuffled, augmented) and test loader (neither).
+
+    For process ``rank`` of ``world_size``: its share of the data and of each batch (the
+    suite's batch sizes are global; the training batch splits evenly, an evaluation batch
+    rounds up).
+    """
     cfg = config.dataset
     mean, std = (splits.mean, splits.std) if cfg.normalize else (None, None)
     common: dict[str, Any] = {
@@ -39,10 +50,12 @@ def make_loaders(
         "resize": cfg.resize or None,
         "mean": mean,
         "std": std,
+        "rank": rank,
+        "world_size": world_size,
     }
     train = BatchLoader(
         splits.train,
-        config.batch_size,
+        config.batch_size // world_size,
         shuffle=True,
         seed=seed,
         drop_last=cfg.drop_last,
@@ -50,5 +63,6 @@ def make_loaders(
         hflip=cfg.hflip,
         **common,
     )
-    test = BatchLoader(splits.test, config.eval_batch_size or config.batch_size, **common)
+    eval_batch = -(-(config.eval_batch_size or config.batch_size) // world_size)
+    test = BatchLoader(splits.test, eval_batch, **common)
     return train, test

@@ -7,7 +7,7 @@ import torch
 
 from bench.models.autoencoder import load_encoder_from_autoencoder
 from bench.recipes.common import Artifact, RecipeContext, RecipeOutput
-from bench.recipes.loop import classification_objective, reconstruction_objective
+from bench.recipes.loop import classification_objective, local_module, reconstruction_objective
 from bench.recipes.phase import first_layer, run_phase
 
 RECONSTRUCTION_SAMPLES = 16
@@ -25,7 +25,7 @@ def run_autoencode(ctx: RecipeContext) -> RecipeOutput:
     yield from reconstructions(ctx, autoencoder)
 
     classifier = ctx.build_model(cfg.finetune.model)
-    load_encoder_from_autoencoder(classifier, autoencoder)
+    load_encoder_from_autoencoder(local_module(classifier), local_module(autoencoder))
     epochs = cfg.finetune.epochs or cfg.epochs
     yield from run_phase(
         ctx,
@@ -41,6 +41,7 @@ def run_autoencode(ctx: RecipeContext) -> RecipeOutput:
 @torch.no_grad()
 def reconstructions(ctx: RecipeContext, autoencoder: torch.nn.Module) -> RecipeOutput:
     """A few test images and their reconstructions, for the report."""
+    autoencoder = local_module(autoencoder)
     autoencoder.eval()
     inputs, _ = next(iter(ctx.test.batches(0)))
     inputs = inputs[:RECONSTRUCTION_SAMPLES]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from bench.config import Job
-from bench.recipes.loop import Batches, PassStats, Precision
+from bench.recipes.loop import Batches, PassStats, Precision, Reducer
 
 
 class EpochBatches(Protocol):
@@ -64,3 +64,4 @@ class RecipeContext:
     num_classes: int
     phases: Phases
     build_model: ModelBuilder
+    reduce: Reducer | None = None  # sums pass totals over the processes of a distributed job

@@ -1,7 +1,8 @@
 """The training and evaluation loops shared by the recipes, with the data-wait / compute split.
 
 Timing comes from ``StepTimer`` (GPU synchronised before every clock read). Losses and counts
-accumulate on the device and are read once per pass.
+accumulate on the device and are read once per pass; with a ``reduce`` function (distributed
+training) they are summed over the processes first, in one call per pass.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 Objective = Callable[
     [torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]
 ]
+# A float64 vector → its sum over the processes of a distributed job.
+Reducer = Callable[[torch.Tensor], torch.Tensor]
 
 
 class DivergedError(RuntimeError):
@@ -92,8 +95,10 @@ def train_pass(
     schedule: Schedule,
     precision: Precision,
     scaler: torch.amp.GradScaler,
+    reduce: Reducer | None = None,
 ) -> PassStats:
-    """One training epoch; raises ``DivergedError`` on a non-finite loss."""
+    """One training epoch; raises ``DivergedError`` on a non-finite loss (summed over the
+    processes with ``reduce``, so that every process raises it)."""
     model.train()
     timer = StepTimer(synchronizer(precision.device))
     loss_sum = torch.zeros((), device=precision.device)
@@ -113,6 +118,7 @@ def train_pass(
             correct_sum += correct
             counted = True
         images += inputs.shape[0]
+    loss_sum, correct_sum, images, _ = _summed(reduce, loss_sum, correct_sum, images)
     stats = _stats(loss_sum, correct_sum if counted else None, images, timer)
     if not math.isfinite(stats.loss):
         raise DivergedError(f"training loss is {stats.loss}")
@@ -126,8 +132,14 @@ def eval_pass(
     objective: Objective,
     precision: Precision,
     num_classes: int | None,
+    reduce: Reducer | None = None,
 ) -> PassStats:
-    """One evaluation pass; with ``num_classes``, also the confusion matrix (true × predicted)."""
+    """One evaluation pass; with ``num_classes``, also the confusion matrix (true × predicted).
+
+    A DistributedDataParallel model is evaluated through its inner module: no collectives run
+    while processes evaluate different numbers of batches; ``reduce`` sums the counts after.
+    """
+    model = local_module(model)
     model.eval()
     timer = StepTimer(synchronizer(precision.device))
     loss_sum = torch.zeros((), device=precision.device)
@@ -150,11 +162,38 @@ def eval_pass(
             cells = targets * num_classes + outputs.argmax(dim=1)
             confusion += torch.bincount(cells, minlength=num_classes * num_classes)
         images += inputs.shape[0]
+    loss_sum, correct_sum, images, confusion = _summed(
+        reduce, loss_sum, correct_sum, images, confusion
+    )
     stats = _stats(loss_sum, correct_sum if num_classes else None, images, timer)
     if confusion is not None and num_classes:
         matrix = confusion.view(num_classes, num_classes).cpu()
         stats = dataclasses.replace(stats, confusion=matrix)
     return stats
+
+
+def local_module(model: nn.Module) -> nn.Module:
+    """The module a DistributedDataParallel wrapper holds; any other model itself."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _summed(
+    reduce: Reducer | None,
+    loss_sum: torch.Tensor,
+    correct: torch.Tensor,
+    images: int,
+    confusion: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor | None]:
+    """The pass's sums over all processes (one ``reduce`` call); unchanged without ``reduce``."""
+    if reduce is None:
+        return loss_sum, correct, images, confusion
+    count = torch.tensor([images], dtype=torch.float64, device=loss_sum.device)
+    parts = [loss_sum.double().view(1), correct.double().view(1), count]
+    if confusion is not None:
+        parts.append(confusion.double())
+    total = reduce(torch.cat(parts))
+    summed_confusion = total[3:].long() if confusion is not None else None
+    return total[0], total[1].long(), int(total[2]), summed_confusion
 
 
 def _stats(

@@ -38,9 +38,12 @@ def run_phase(
                 schedule,
                 ctx.precision,
                 scaler,
+                ctx.reduce,
             )
         with ctx.phases.phase("eval", epoch):
-            test = eval_pass(model, ctx.test.batches(epoch), objective, ctx.precision, num_classes)
+            test = eval_pass(
+                model, ctx.test.batches(epoch), objective, ctx.precision, num_classes, ctx.reduce
+            )
         schedule.after_epoch(test.loss)
         yield EpochResult(phase, epoch, train, test, lr)
         reached = cfg.target_acc is not None and (test.acc or 0.0) >= cfg.target_acc

@@ -23,7 +23,13 @@ from bench.records import JobRecord
 from bench.store import RECORDS_FILE, RUN_FILE, latest_epochs, latest_jobs, read_records
 
 MISSING_STATUS = "missing"
-_EXTRA_FIELDS = ("published_top5", "published_source", "paper_top5", "classes")
+_EXTRA_FIELDS = (
+    "published_top5",
+    "published_source",
+    "paper_top5",
+    "classes",
+    "images_per_s_per_process",
+)
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobRecord))
 _NUMERIC_FIELDS = [
     *(
@@ -33,6 +39,7 @@ _NUMERIC_FIELDS = [
     ),
     "published_top5",
     "paper_top5",
+    "images_per_s_per_process",
 ]
 
 

@@ -79,6 +79,11 @@ MODEL_COLUMNS = (
     Column("energy_per_epoch_j", "Energy per epoch (J)", "{:,.0f}"),
     Column("mfu", "MFU (%)", "{:.3g}", 100.0),
 )
+# Shown where some job was trained by several processes (torchrun).
+DISTRIBUTED_COLUMNS = (
+    Column("world_size", "Processes (world size)", "{:.0f}", per_seed=False),
+    Column("images_per_s_per_process", "Throughput per process (images/s)", "{:,.0f}"),
+)
 LECTURE_FIXED = (
     Column("published_top5", "ImageNet top-5, published (%)", per_seed=False),
     Column("paper_top5", "ImageNet top-5, paper (%)", per_seed=False),
@@ -91,9 +96,10 @@ SEEDS_HEADER = "Seeds (n)"
 
 def model_table(jobs: pd.DataFrame) -> Table:
     """Per model (and variant): static facts and every measured figure over seeds."""
+    distributed = (pd.to_numeric(jobs["world_size"], errors="coerce") > 1).any()
     return aggregate(
         jobs,
-        MODEL_COLUMNS,
+        (*MODEL_COLUMNS, *DISTRIBUTED_COLUMNS) if distributed else MODEL_COLUMNS,
         name="models",
         title="Results by model (mean ± std over seeds)",
         note="Measured figures are mean ± std over the jobs that ended ok; "
@@ -181,6 +187,7 @@ def failures_table(jobs: pd.DataFrame) -> Table:
 
 _ENVIRONMENT: tuple[tuple[str, Callable[[Run, dict[str, Any]], Any]], ...] = (
     ("Suite", lambda run, env: run.suite_name),
+    ("Shard", lambda run, env: run.info.get("shard")),
     ("Created (UTC)", lambda run, env: run.info.get("created_utc")),
     ("Machine id", lambda run, env: env.get("machine_id")),
     ("Host", lambda run, env: env.get("hostname")),
@@ -201,17 +208,27 @@ _ENVIRONMENT: tuple[tuple[str, Callable[[Run, dict[str, Any]], Any]], ...] = (
 
 
 def environment_table(runs: Sequence[Run]) -> Table:
-    """Where and with what each run was measured: one column per run."""
-    data = pd.DataFrame(
-        {
-            "Field": [label for label, _ in _ENVIRONMENT],
-            **{
-                run.run_id: [fmt_value(get(run, run.environment), "{}") for _, get in _ENVIRONMENT]
-                for run in runs
-            },
-        }
-    )
+    """Where and with what each run was measured: one column per run (per input run of a
+    merged run, whose ``run.json`` lists them under ``environments``)."""
+    sources = [source for run in runs for source in _sources(run)]
+    columns: dict[str, list[str]] = {"Field": [label for label, _ in _ENVIRONMENT]}
+    for run in sources:
+        label, count = run.run_id, 1
+        while label in columns:  # runs of one name (e.g. shards started in the same second)
+            count += 1
+            label = f"{run.run_id} ({count})"
+        columns[label] = [fmt_value(get(run, run.environment), "{}") for _, get in _ENVIRONMENT]
+    data = pd.DataFrame(columns)
     return Table("environment", "Environment", data, data, data.copy(), sortable=False)
+
+
+def _sources(run: Run) -> list[Run]:
+    """The runs that measured ``run``'s jobs: the inputs of a merged run, else ``run``."""
+    entries = run.info.get("environments")
+    if not entries:
+        return [run]
+    suite = run.info.get("suite", {})
+    return [Run(run.path, {**entry, "suite": suite}, [], []) for entry in entries]
 
 
 def _gpu(env: dict[str, Any]) -> str | None:
