@@ -185,6 +185,9 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
         train, test = make_loaders(
             splits, config, job.seed, device, rank=rank, world_size=world_size
         )
+        state.fields["extra"].update(
+            loader=train.kind, channels_last=config.channels_last, compile=config.compile or None
+        )
         seed_everything(job.seed)
         ctx = RecipeContext(
             job=job,

@@ -9,10 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.config import PRECISIONS
 from bench.errors import BenchError
 from bench.shard import Shard, parse_shard
 
 DEFAULT_OUT = Path("reports")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+# Flags that set a job field of the same name for every job.
+JOB_FLAGS = ("epochs", "batch_size", "device", "precision", "channels_last", "compile", "loader")
 DEFAULT_DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "data"))
 
 
@@ -30,6 +34,20 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--epochs", type=_positive, help="epochs for every job")
     parser.add_argument("--batch-size", type=_positive, help="batch size for every job")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device")
+    parser.add_argument("--precision", choices=PRECISIONS, help="numeric precision for every job")
+    parser.add_argument(
+        "--channels-last", action="store_true", default=None, help="NHWC memory layout"
+    )
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        choices=COMPILE_MODES,
+        help="torch.compile every model (MODE: default, reduce-overhead, max-autotune)",
+    )
+    parser.add_argument(
+        "--loader", choices=("auto", "resident", "torch"), help="data loading path for every job"
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -94,10 +112,10 @@ def _seeds(text: str) -> list[int]:
 def job_overrides(args: argparse.Namespace) -> list[str]:
     """The command line's changes to every job, as ``--set`` pairs."""
     pairs = list(args.overrides)
-    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("device", "device")):
-        value = getattr(args, flag)
+    for key in JOB_FLAGS:
+        value = getattr(args, key)
         if value is not None:
-            pairs.append(f"{key}={value}")
+            pairs.append(f"{key}={str(value).lower() if isinstance(value, bool) else value}")
     return pairs
 
 
@@ -108,11 +126,13 @@ def run_command(args: argparse.Namespace) -> int:
     if args.resume is not None:
         changed = [
             f
-            for f in ("suite", "models", "seeds", "epochs", "batch_size", "device", "shard")
+            for f in ("suite", "models", "seeds", "shard", *JOB_FLAGS)
             if getattr(args, f) is not None
         ] + (["set"] if args.overrides else [])
         if changed:
-            raise BenchError(f"--resume takes the run's own settings; drop --{changed[0]}")
+            raise BenchError(
+                f"--resume takes the run's own settings; drop --{changed[0].replace('_', '-')}"
+            )
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
     signal.signal(signal.SIGTERM, _interrupt)

@@ -35,6 +35,8 @@ class BatchLoader:
     gives each image to exactly one process (evaluation counts every image once).
     """
 
+    kind = "resident"
+
     def __init__(
         self,
         data: ImageSet,
@@ -86,15 +88,20 @@ class BatchLoader:
     def batches(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches of epoch ``epoch``."""
         generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        order = self.epoch_order(generator)
+        for start in range(0, self.num_images, self.batch_size):
+            rows = slice(start, start + self.batch_size)
+            index = rows if order is None else order[rows]
+            yield self.prepare(self.images[index], generator), self.labels[index]
+
+    def epoch_order(self, generator: torch.Generator) -> torch.Tensor | None:
+        """This process's image order for an epoch (``None``: the stored order, all images)."""
         order = None
         if self.shuffle:
             order = torch.randperm(len(self.labels), generator=generator).to(self.device)
         if self.world_size > 1:
             order = self._process_share(order)
-        for start in range(0, self.num_images, self.batch_size):
-            rows = slice(start, start + self.batch_size)
-            index = rows if order is None else order[rows]
-            yield self.prepare(self.images[index], generator), self.labels[index]
+        return order
 
     def _process_share(self, order: torch.Tensor | None) -> torch.Tensor:
         """This process's images of the epoch's ``order`` (``None``: the stored order)."""

@@ -11,6 +11,7 @@ from bench.config import DatasetConfig, JobConfig
 from bench.data.datasets import load_dataset
 from bench.data.imageset import DataSplits
 from bench.data.loader import BatchLoader
+from bench.data.torch_loader import TorchDataLoader
 
 
 def dataset_options(cfg: DatasetConfig) -> dict[str, Any]:
@@ -53,7 +54,10 @@ def make_loaders(
         "rank": rank,
         "world_size": world_size,
     }
-    train = BatchLoader(
+    loader = loader_class(config.loader, splits, device)
+    if loader is TorchDataLoader:
+        common["num_workers"] = config.num_workers
+    train = loader(
         splits.train,
         config.batch_size // world_size,
         shuffle=True,
@@ -64,5 +68,21 @@ def make_loaders(
         **common,
     )
     eval_batch = -(-(config.eval_batch_size or config.batch_size) // world_size)
-    test = BatchLoader(splits.test, eval_batch, **common)
+    test = loader(splits.test, eval_batch, **common)
     return train, test
+
+
+# Share of free device memory the resident loader may take for a data set's uint8 images.
+RESIDENT_SHARE = 0.25
+
+
+def loader_class(choice: str, splits: DataSplits, device: torch.device) -> type[BatchLoader]:
+    """``resident`` or ``torch`` as asked; ``auto``: resident when the uint8 images take at most
+    ``RESIDENT_SHARE`` of the device's free memory (always on the CPU, where they already are)."""
+    if choice == "torch":
+        return TorchDataLoader
+    if choice == "resident" or device.type != "cuda":
+        return BatchLoader
+    size = sum(s.images.numel() * s.images.element_size() for s in (splits.train, splits.test))
+    free, _total = torch.cuda.mem_get_info(device)
+    return BatchLoader if size <= RESIDENT_SHARE * free else TorchDataLoader

@@ -1,0 +1,135 @@
+"""The two loading paths: the device-resident loader and torchvision's DataLoader path."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.cli import main
+from bench.config import build_suite
+from bench.data.datasets import load_dataset
+from bench.data.loader import BatchLoader
+from bench.data.pipeline import loader_class, make_loaders
+from bench.data.torch_loader import TorchDataLoader
+from bench.store import read_records
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def digits_loaders(workers: int = 0, **options: object) -> tuple[BatchLoader, TorchDataLoader]:
+    splits = load_dataset("digits", Path("."))
+    common = {"batch_size": 64, "shuffle": True, "seed": 5, "mean": splits.mean, "std": splits.std}
+    common.update(options)
+    resident = BatchLoader(splits.train, **common)  # type: ignore[arg-type]
+    return resident, TorchDataLoader(splits.train, num_workers=workers, **common)  # type: ignore[arg-type]
+
+
+def test_resident_loader_repeats_its_batches_for_a_seed() -> None:
+    first, _ = digits_loaders(crop_padding=2, hflip=True)
+    second, _ = digits_loaders(crop_padding=2, hflip=True)
+    for (x1, y1), (x2, y2) in zip(first.batches(3), second.batches(3), strict=True):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
+def test_torch_loader_sees_the_resident_order_and_pixels_without_augmentation() -> None:
+    resident, torch_path = digits_loaders()
+    assert len(resident) == len(torch_path) and resident.num_images == torch_path.num_images
+    for (x1, y1), (x2, y2) in zip(resident.batches(1), torch_path.batches(1), strict=True):
+        assert torch.equal(y1, y2)
+        torch.testing.assert_close(x1, x2)
+
+
+def test_torch_loader_order_is_seeded_with_workers() -> None:
+    _, first = digits_loaders(workers=2, crop_padding=2)
+    _, second = digits_loaders(workers=2, crop_padding=2)
+    labels = [torch.cat([y for _, y in loader.batches(2)]) for loader in (first, second)]
+    assert torch.equal(labels[0], labels[1])
+
+
+def test_auto_picks_resident_on_the_cpu_and_torch_when_asked() -> None:
+    splits = load_dataset("digits", Path("."))
+    assert loader_class("auto", splits, torch.device("cpu")) is BatchLoader
+    assert loader_class("torch", splits, torch.device("cpu")) is TorchDataLoader
+    (job,) = build_suite({"models": ["lenet5"], "loader": "torch"}, "x.toml").jobs
+    train, test = make_loaders(splits, job.config, 0, torch.device("cpu"))
+    assert (train.kind, test.kind) == ("torch", "torch")
+
+
+SUITE = """
+name = "loaders"
+epochs = 3
+batch_size = 64
+seeds = [0, 1, 2]
+device = "cpu"
+[dataset]
+name = "digits"
+random_crop_padding = 2
+[optimizer]
+name = "sgd"
+lr = 0.05
+momentum = 0.9
+[[models]]
+name = "lenet5-relu"
+"""
+
+
+def final_accuracies(tmp_path: Path, loader: str) -> list[float]:
+    out = tmp_path / loader
+    suite = tmp_path / "loaders.toml"
+    suite.write_text(SUITE)
+    assert (
+        main(
+            [
+                "run",
+                "--suite",
+                str(suite),
+                "--loader",
+                loader,
+                "--quiet",
+                "--no-report",
+                "--history-db",
+                "none",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    (records,) = out.glob("*/*/records.jsonl")
+    jobs = [r for r in read_records(records) if r["type"] == "job"]
+    assert {j["extra"]["loader"] for j in jobs} == {loader}
+    return [j["test_acc"] for j in jobs]
+
+
+def test_both_loaders_reach_the_same_accuracy_on_digits_within_seed_noise(tmp_path: Path) -> None:
+    """Within noise: the means differ by at most twice the pooled std over seeds plus 1 point."""
+    resident = final_accuracies(tmp_path, "resident")
+    torch_path = final_accuracies(tmp_path, "torch")
+    pooled = ((statistics.variance(resident) + statistics.variance(torch_path)) / 2) ** 0.5
+    assert min(resident + torch_path) > 50.0  # chance is 10%
+    assert abs(statistics.mean(resident) - statistics.mean(torch_path)) <= 2 * pooled + 1.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
+        (["--loader", "fast"], "argument --loader: invalid choice: 'fast'"),
+        (["--compile", "turbo"], "argument --compile: invalid choice: 'turbo'"),
+    ],
+)
+def test_bad_fast_path_flags_exit_2_with_one_line(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--suite", "smoke", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
