@@ -58,6 +58,7 @@ JOB_SCHEMA: sch.Schema = {
     "stop_at_target": Field(bool, False),
     "telemetry_interval_s": Field(float, 0.1, minimum=0.001),
     "collectors": Field(bool, True, doc="memory and GPU telemetry beside the loop"),
+    "find_batch_size": Field(bool, False, doc="pin the largest batch that fits (CUDA)"),
     "dataset": {
         "name": Field(str, "synthetic", choices=DATASET_NAMES),
         "resize": Field(int, 0, minimum=0, doc="0: native size"),
@@ -159,6 +160,7 @@ class JobConfig:
     stop_at_target: bool
     telemetry_interval_s: float
     collectors: bool
+    find_batch_size: bool
     dataset: DatasetConfig
     optimizer: OptimizerConfig
     schedule: ScheduleConfig

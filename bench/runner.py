@@ -9,6 +9,7 @@ Ctrl-C yields an ``interrupted`` record and propagates.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import os
 import random
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.batch_search import largest_batch
 from bench.config import Job, JobConfig
 from bench.data.imageset import DataSplits
 from bench.data.pipeline import make_loaders
@@ -48,7 +50,14 @@ class TelemetryCsv:
     text: str
 
 
-RunOutput = Generator[EpochRecord | JobRecord | Artifact | TelemetryCsv, None, None]
+@dataclass(frozen=True)
+class Notice:
+    """Something the user must see, such as a batch size changed by the search."""
+
+    text: str
+
+
+RunOutput = Generator[EpochRecord | JobRecord | Artifact | TelemetryCsv | Notice, None, None]
 BatchWrapper = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 
@@ -182,6 +191,14 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
         input_size = _input_size(splits, config)
         state.fields["input_size"] = list(input_size)
         state.profile = _profile(job, env, splits, input_size)
+        if config.find_batch_size:
+            job, config = _pin_batch(job, splits, device, input_size, state)
+            if job.config.batch_size != state.fields["batch_size"]:
+                yield Notice(
+                    f"{job.job_id}: batch size {state.fields['batch_size']} -> "
+                    f"{job.config.batch_size}, the largest that fits (--find-batch-size)"
+                )
+                state.job, state.fields["batch_size"] = job, job.config.batch_size
         train, test = make_loaders(
             splits, config, job.seed, device, rank=rank, world_size=world_size
         )
@@ -260,6 +277,37 @@ def _job_fields(job: Job, device: torch.device, splits: DataSplits) -> dict[str,
         "target_acc": config.target_acc,
         "extra": _extra(info, splits),
     }
+
+
+def _pin_batch(
+    job: Job,
+    splits: DataSplits,
+    device: torch.device,
+    input_size: tuple[int, int, int],
+    state: _JobProgress,
+) -> tuple[Job, JobConfig]:
+    """The job with its batch pinned to the largest that fits in GPU memory (CUDA only)."""
+    config = job.config
+    precision = Precision(device, config.precision, config.channels_last)
+
+    def build() -> nn.Module:
+        model = create_model(
+            job.model,
+            num_classes=splits.num_classes,
+            in_channels=input_size[0],
+            **config.model_kwargs,
+        ).to(device)
+        return model.to(memory_format=torch.channels_last) if config.channels_last else model
+
+    found = largest_batch(build, input_size, splits.num_classes, precision, len(splits.train))
+    if found is None:
+        state.fields["extra"]["batch_size_search"] = (
+            f"not run on {device.type}: no memory limit to probe"
+        )
+        return job, config
+    state.fields["extra"]["batch_size_search"] = f"largest fitting power of two: {found}"
+    config = dataclasses.replace(config, batch_size=found)
+    return dataclasses.replace(job, config=config), config
 
 
 def _build_model(

@@ -23,7 +23,7 @@ from bench.measure.environment import capture_environment
 from bench.progress import Progress
 from bench.recipes.common import Artifact
 from bench.records import EpochRecord, JobRecord
-from bench.runner import JobEnvironment, TelemetryCsv, dataset_key, resolve_device, run_job
+from bench.runner import JobEnvironment, Notice, TelemetryCsv, dataset_key, resolve_device, run_job
 from bench.shard import Shard, parse_shard, shard_job_ids
 from bench.store import RESULTS_FILE, RUN_FILE, RunStore, latest_jobs, new_run_dir, utc_now
 
@@ -203,13 +203,16 @@ def _load_datasets(jobs: Sequence[Job], request: RunRequest) -> dict[str, DataSp
 def _store(
     store: RunStore | None,
     job_id: str,
-    item: EpochRecord | JobRecord | Artifact | TelemetryCsv,
+    item: EpochRecord | JobRecord | Artifact | TelemetryCsv | Notice,
     progress: Progress,
 ) -> None:
     if store is None:
         return
     if isinstance(item, Artifact):
         store.save_array(job_id, item.name, item.array)
+        return
+    if isinstance(item, Notice):
+        print(item.text, file=sys.stderr, flush=True)
         return
     if isinstance(item, TelemetryCsv):
         store.save_text(f"telemetry/{job_id}.csv", item.text)

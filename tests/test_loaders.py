@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
+from bench import batch_search
 from bench.cli import main
 from bench.config import build_suite
 from bench.data.datasets import load_dataset
 from bench.data.loader import BatchLoader
 from bench.data.pipeline import loader_class, make_loaders
 from bench.data.torch_loader import TorchDataLoader
+from bench.recipes.loop import Precision
 from bench.store import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,3 +136,22 @@ def test_bad_fast_path_flags_exit_2_with_one_line(args: list[str], message: str)
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_batch_search_takes_the_largest_power_of_two_that_fits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The search logic, with the memory probe replaced by a known limit of 48 images."""
+    tried: list[int] = []
+
+    def fits_below_48(_build: object, batch: int, *_args: object) -> bool:
+        tried.append(batch)
+        return batch <= 48
+
+    monkeypatch.setattr(batch_search, "fits", fits_below_48)
+    cuda = Precision(torch.device("cuda"), "fp32", False)
+    assert batch_search.largest_batch(nn.Identity, (1, 8, 8), 10, cuda, cap=1024) == 32
+    assert tried == [1, 2, 4, 8, 16, 32, 64]
+    assert batch_search.largest_batch(nn.Identity, (1, 8, 8), 10, cuda, cap=16) == 16
+    cpu = Precision(torch.device("cpu"), "fp32", False)
+    assert batch_search.largest_batch(nn.Identity, (1, 8, 8), 10, cpu, cap=1024) is None

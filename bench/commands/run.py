@@ -16,7 +16,16 @@ from bench.shard import Shard, parse_shard
 DEFAULT_OUT = Path("reports")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 # Flags that set a job field of the same name for every job.
-JOB_FLAGS = ("epochs", "batch_size", "device", "precision", "channels_last", "compile", "loader")
+JOB_FLAGS = (
+    "epochs",
+    "batch_size",
+    "device",
+    "precision",
+    "channels_last",
+    "compile",
+    "loader",
+    "find_batch_size",
+)
 DEFAULT_DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "data"))
 
 
@@ -47,6 +56,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--loader", choices=("auto", "resident", "torch"), help="data loading path for every job"
+    )
+    parser.add_argument(
+        "--find-batch-size",
+        action="store_true",
+        default=None,
+        help="on CUDA, pin each job's batch to the largest power of two that fits in memory",
     )
     parser.add_argument(
         "--data-dir",
