@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_suite import SEED_COLUMNS, tiny_suite
 
 from bench.cli import main
 from bench.report.rundata import load_runs
@@ -19,40 +20,8 @@ from bench.store import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SUITE = """
-name = "tiny-merge"
-epochs = 1
-batch_size = 64
-seeds = [0, 1]
-device = "cpu"
-[dataset]
-name = "digits"
-train_size = 256
-test_size = 64
-[optimizer]
-name = "sgd"
-lr = 0.05
-momentum = 0.9
-[[models]]
-name = "lenet5-relu"
-[[models]]
-name = "lenet5"
-"""
+SUITE = tiny_suite("tiny-merge", epochs=1, train_size=256, test_size=64)
 MATRIX = ["lenet5-relu__s0", "lenet5-relu__s1", "lenet5__s0", "lenet5__s1"]
-SEED_COLUMNS = (
-    "job_id",
-    "model",
-    "seed",
-    "status",
-    "params",
-    "macs",
-    "flops",
-    "epochs",
-    "test_acc",
-    "best_test_acc",
-    "train_loss",
-    "test_loss",
-)
 # main() with only the merge command registered, failing if anything imported torch.
 MERGE_ONLY = (
     "import sys; import bench.cli as cli; cli.COMMANDS = ('merge',); "

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from data_files import write_cifar10, write_mnist
+from tiny_suite import SEED_COLUMNS, tiny_suite
 from torch import nn
 
 from bench import registry
@@ -26,40 +27,7 @@ from bench.store import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SUITE = """
-name = "tiny"
-epochs = 2
-batch_size = 64
-seeds = [0, 1]
-device = "cpu"
-[dataset]
-name = "digits"
-train_size = 512
-test_size = 128
-[optimizer]
-name = "sgd"
-lr = 0.05
-momentum = 0.9
-[[models]]
-name = "lenet5-relu"
-[[models]]
-name = "lenet5"
-"""
-
-SEED_COLUMNS = (
-    "job_id",
-    "model",
-    "seed",
-    "status",
-    "params",
-    "macs",
-    "flops",
-    "epochs",
-    "test_acc",
-    "best_test_acc",
-    "train_loss",
-    "test_loss",
-)
+SUITE = tiny_suite()
 
 
 class ExplodingNet(nn.Module):
