@@ -27,16 +27,27 @@ class Reading:
 
 
 class FakeNvml:
-    """A module-like object; ``readings`` are returned in order, the last one repeating."""
+    """A module-like object; ``readings`` are returned in order, the last one repeating.
 
+    ``devices`` are the physical GPUs' UUIDs in NVML order, ``mig_devices`` MIG instances' UUIDs;
+    a device's handle is its UUID, and ``sampled`` collects the handles readings were taken from.
+    """
+
+    NVMLError = NVMLError
     NVML_TEMPERATURE_GPU = 0
     NVML_CLOCK_SM = 1
 
-    def __init__(self, readings: Sequence[Reading], devices: Sequence[str] = ("GPU-0",)) -> None:
+    def __init__(
+        self,
+        readings: Sequence[Reading],
+        devices: Sequence[str] = ("GPU-0",),
+        mig_devices: Sequence[str] = (),
+    ) -> None:
         self.readings = list(readings)
         self.devices = list(devices)
+        self.mig_devices = list(mig_devices)
         self.index = -1
-        self.opened: list[object] = []
+        self.sampled: set[str] = set()
         self.init_calls = self.shutdown_calls = 0
 
     def _current(self) -> Reading:
@@ -48,15 +59,22 @@ class FakeNvml:
     def nvmlShutdown(self) -> None:
         self.shutdown_calls += 1
 
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.devices)
+
     def nvmlDeviceGetHandleByIndex(self, index: int) -> str:
-        self.opened.append(index)
         return self.devices[index]
 
     def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:
-        self.opened.append(uuid)
+        if uuid not in self.devices + self.mig_devices:  # exact UUIDs only, as NVML
+            raise NVMLError("Not Found")
         return uuid
 
+    def nvmlDeviceGetUUID(self, handle: str) -> bytes:
+        return handle.encode()  # older pynvml releases return bytes
+
     def nvmlDeviceGetUtilizationRates(self, handle: str) -> SimpleNamespace:
+        self.sampled.add(handle)
         self.index += 1  # the first call of a reading advances the script
         reading = self._current()
         return SimpleNamespace(gpu=reading.gpu, memory=reading.memory)

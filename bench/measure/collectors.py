@@ -28,7 +28,12 @@ class JobCollectors:
         self.device = device
         self.enabled = enabled
         cuda_index = (device.index or 0) if device.type == "cuda" and enabled else None
-        self.sampler = NvmlSampler(cuda_index, interval_s=telemetry_interval_s)
+        uuid = (
+            str(torch.cuda.get_device_properties(cuda_index).uuid)
+            if cuda_index is not None
+            else None
+        )
+        self.sampler = NvmlSampler(cuda_index, interval_s=telemetry_interval_s, device_uuid=uuid)
         self._peaks: dict[tuple[str, int], tuple[float | None, float | None]] = {}
         self._rss_resettable = False
 

@@ -7,12 +7,18 @@ sample), else from integrating power over time (trapezoids); the method is recor
 also taken at every phase change, so segments end exactly where phases do. Without NVML (no
 library, no driver, no GPU) the sampler is unavailable: every figure is ``None`` and
 ``unavailable_reason`` says why.
+
+The GPU is found by the UUID torch reports for the device where the caller passes it (exact
+whatever ``CUDA_DEVICE_ORDER`` is: CUDA numbers devices fastest first by default, NVML by PCI bus),
+else through ``CUDA_VISIBLE_DEVICES``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
+import os
 import statistics
 import threading
 import time
@@ -72,15 +78,24 @@ class PhaseTelemetry:
 
 def nvml_device_for(cuda_index: int, env: Mapping[str, str]) -> int | str:
     """The NVML device behind torch's ``cuda:<cuda_index>``: a physical index, or a ``GPU-``/
-    ``MIG-`` UUID when ``CUDA_VISIBLE_DEVICES`` names devices by UUID."""
+    ``MIG-`` UUID (or a unique prefix of one) when ``CUDA_VISIBLE_DEVICES`` names devices so.
+
+    As in CUDA, the list ends at its first entry that is neither; an unset or empty variable
+    shows every device. Raises ``LookupError`` when the index is not visible."""
     visible = env.get("CUDA_VISIBLE_DEVICES")
     if visible is None or not visible.strip():
         return cuda_index
-    entries = [e.strip() for e in visible.split(",") if e.strip()]
+    entries: list[int | str] = []
+    for entry in (e.strip() for e in visible.split(",")):
+        if entry.isdigit():
+            entries.append(int(entry))
+        elif entry.startswith(("GPU-", "MIG-")):
+            entries.append(entry)
+        else:
+            break
     if cuda_index >= len(entries):
-        raise ValueError(f"cuda:{cuda_index} is not among CUDA_VISIBLE_DEVICES={visible}")
-    entry = entries[cuda_index]
-    return int(entry) if entry.isdigit() else entry
+        raise LookupError(f"cuda:{cuda_index} is not among CUDA_VISIBLE_DEVICES={visible}")
+    return entries[cuda_index]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -93,19 +108,24 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 class NvmlSampler:
-    """Samples one GPU every ``interval_s`` in a daemon thread between ``start`` and ``stop``."""
+    """Samples one GPU every ``interval_s`` in a daemon thread between ``start`` and ``stop``.
+
+    ``device_uuid`` is torch's UUID of the device (``str(get_device_properties(i).uuid)``);
+    ``env``, ``nvml`` and ``clock`` replace ``os.environ``, ``pynvml`` and the time source."""
 
     def __init__(
         self,
         cuda_index: int | None,
         interval_s: float = 0.1,
         *,
+        device_uuid: str | None = None,
         env: Mapping[str, str] | None = None,
         nvml: ModuleType | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cuda_index = cuda_index
         self.interval_s = interval_s
+        self.device_uuid = device_uuid
         self._env = env
         self._nvml = nvml
         self._clock = clock
@@ -147,10 +167,8 @@ class NvmlSampler:
         self._thread.join(timeout=5 * self.interval_s + 1)
         self._thread = None
         self._record()
-        try:
-            self._module().nvmlShutdown()
-        finally:
-            self._handle = None
+        self._handle = None
+        _try(self._module().nvmlShutdown)
 
     def __enter__(self) -> NvmlSampler:
         self.start()
@@ -213,16 +231,29 @@ class NvmlSampler:
         return self._nvml
 
     def _open(self) -> None:
-        import os
-
         nvml = self._module()
         nvml.nvmlInit()
+        try:
+            self._handle = self._device_handle(nvml)
+        except Exception:
+            _try(nvml.nvmlShutdown)  # balance nvmlInit: pynvml counts initialisations
+            raise
+
+    def _device_handle(self, nvml: Any) -> Any:
+        """The job's GPU: by torch's UUID where given, else through ``CUDA_VISIBLE_DEVICES``."""
+        if self.device_uuid is not None:
+            for prefix in ("GPU-", "MIG-"):
+                handle = _handle_by_uuid(nvml, prefix + self.device_uuid)
+                if handle is not None:
+                    return handle
         assert self.cuda_index is not None
         device = nvml_device_for(self.cuda_index, os.environ if self._env is None else self._env)
-        if isinstance(device, str):
-            self._handle = nvml.nvmlDeviceGetHandleByUUID(device)
-        else:
-            self._handle = nvml.nvmlDeviceGetHandleByIndex(device)
+        if isinstance(device, int):
+            return nvml.nvmlDeviceGetHandleByIndex(device)
+        handle = _handle_by_uuid(nvml, device)
+        if handle is None:
+            raise LookupError(f"no single GPU with UUID {device}")
+        return handle
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -258,8 +289,23 @@ class NvmlSampler:
         return self._clock() - self._t0, values
 
 
+def _handle_by_uuid(nvml: Any, uuid: str) -> Any:
+    """The device with this UUID, else the one GPU whose UUID starts with it (CUDA accepts a
+    unique prefix); None when there is no such device or several."""
+    with contextlib.suppress(nvml.NVMLError):
+        return nvml.nvmlDeviceGetHandleByUUID(uuid)
+    handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+    matches = [h for h in handles if _text(nvml.nvmlDeviceGetUUID(h)).startswith(uuid)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _text(value: str | bytes) -> str:
+    """pynvml returns bytes in older releases, str in newer ones."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _try(read: Callable[[], Any]) -> Any:
-    """A reading, or None where the GPU does not support it."""
+    """The call's result, or None where NVML refuses it (a reading the GPU lacks, a shutdown)."""
     try:
         return read()
     except Exception:  # NVMLError_NotSupported and friends: that field is unmeasurable
