@@ -193,12 +193,10 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
         state.profile = _profile(job, env, splits, input_size)
         if config.find_batch_size:
             job, config = _pin_batch(job, splits, device, input_size, state)
-            if job.config.batch_size != state.fields["batch_size"]:
-                yield Notice(
-                    f"{job.job_id}: batch size {state.fields['batch_size']} -> "
-                    f"{job.config.batch_size}, the largest that fits (--find-batch-size)"
-                )
-                state.job, state.fields["batch_size"] = job, job.config.batch_size
+            yield Notice(
+                f"{job.job_id}: --find-batch-size: {state.fields['extra']['batch_size_search']}"
+            )
+            state.job, state.fields["batch_size"] = job, job.config.batch_size
         train, test = make_loaders(
             splits, config, job.seed, device, rank=rank, world_size=world_size
         )
@@ -299,13 +297,20 @@ def _pin_batch(
         ).to(device)
         return model.to(memory_format=torch.channels_last) if config.channels_last else model
 
+    asked = config.batch_size
     found = largest_batch(build, input_size, splits.num_classes, precision, len(splits.train))
+    extra = state.fields["extra"]
+    extra["batch_size_searched"] = device.type == "cuda"
     if found is None:
-        state.fields["extra"]["batch_size_search"] = (
-            f"not run on {device.type}: no memory limit to probe"
+        outcome = (
+            "not even batch 1 fits"
+            if device.type == "cuda"
+            else f"not run on {device.type}, which has no out-of-memory to probe"
         )
+        extra["batch_size_search"] = f"{outcome}; batch size {asked} kept"
         return job, config
-    state.fields["extra"]["batch_size_search"] = f"largest fitting power of two: {found}"
+    change = "kept" if found == asked else f"changed from {asked} to {found}"
+    extra["batch_size_search"] = f"batch size {change}, the largest power of two that fits"
     config = dataclasses.replace(config, batch_size=found)
     return dataclasses.replace(job, config=config), config
 

@@ -6,13 +6,15 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
 from bench import batch_search
-from bench.cli import main
+from bench.cli import get_args_parser, main
+from bench.commands.run import job_overrides
 from bench.config import build_suite
 from bench.data.datasets import load_dataset
 from bench.data.loader import BatchLoader
@@ -47,11 +49,24 @@ def test_torch_loader_sees_the_resident_order_and_pixels_without_augmentation() 
         torch.testing.assert_close(x1, x2)
 
 
-def test_torch_loader_order_is_seeded_with_workers() -> None:
-    _, first = digits_loaders(workers=2, crop_padding=2)
-    _, second = digits_loaders(workers=2, crop_padding=2)
-    labels = [torch.cat([y for _, y in loader.batches(2)]) for loader in (first, second)]
-    assert torch.equal(labels[0], labels[1])
+@pytest.mark.parametrize("workers", [0, 2])
+def test_torch_loader_repeats_its_augmented_batches_for_a_seed(workers: int) -> None:
+    """Order and per-image augmentation follow the seed, not torch's global random state, which
+    the loader leaves as it was."""
+    _, first = digits_loaders(workers=workers, crop_padding=2, hflip=True)
+    _, second = digits_loaders(workers=workers, crop_padding=2, hflip=True)
+    torch.manual_seed(1)
+    a = list(first.batches(2))
+    torch.manual_seed(2)
+    global_state = torch.get_rng_state()
+    b = list(second.batches(2))
+    assert torch.equal(torch.get_rng_state(), global_state)
+    for (x1, y1), (x2, y2) in zip(a, b, strict=True):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    _, plain = digits_loaders(workers=workers)
+    unaugmented = list(plain.batches(2))
+    assert torch.equal(torch.cat([y for _, y in a]), torch.cat([y for _, y in unaugmented]))
+    assert not torch.equal(torch.cat([x for x, _ in a]), torch.cat([x for x, _ in unaugmented]))
 
 
 def test_auto_picks_resident_on_the_cpu_and_torch_when_asked() -> None:
@@ -81,34 +96,59 @@ name = "lenet5-relu"
 """
 
 
-def final_accuracies(tmp_path: Path, loader: str) -> list[float]:
-    out = tmp_path / loader
+def job_records(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
+    """The job records of a quiet ``bench run`` of ``SUITE`` with ``args``."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     suite = tmp_path / "loaders.toml"
     suite.write_text(SUITE)
-    assert (
-        main(
-            [
-                "run",
-                "--suite",
-                str(suite),
-                "--loader",
-                loader,
-                "--quiet",
-                "--no-report",
-                "--history-db",
-                "none",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    out = tmp_path / "out"
+    command = ["run", "--suite", str(suite), "--quiet", "--no-report", "--history-db", "none"]
+    assert main([*command, "--out", str(out), *args]) == 0
     (records,) = out.glob("*/*/records.jsonl")
-    jobs = [r for r in read_records(records) if r["type"] == "job"]
+    return [r for r in read_records(records) if r["type"] == "job"]
+
+
+def final_accuracies(tmp_path: Path, loader: str) -> list[float]:
+    jobs = job_records(tmp_path / loader, "--loader", loader)
     assert {j["extra"]["loader"] for j in jobs} == {loader}
     return [j["test_acc"] for j in jobs]
 
 
+def test_precision_layout_and_batch_search_flags_run_and_are_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--precision", "amp-bf16", "--channels-last", "--find-batch-size"]
+    (job,) = job_records(tmp_path, "--seeds", "0", "--epochs", "1", *flags)
+    assert job["status"] == "ok" and job["precision"] == "amp-bf16" and job["batch_size"] == 64
+    extra = job["extra"]
+    assert (extra["channels_last"], extra["compile"], extra["loader"]) == (True, None, "resident")
+    assert extra["batch_size_searched"] is False
+    message = "not run on cpu, which has no out-of-memory to probe; batch size 64 kept"
+    assert extra["batch_size_search"] == message
+    assert f"lenet5-relu__s0: --find-batch-size: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "pairs"),
+    [
+        (["--compile"], ["compile=default"]),
+        (
+            ["--compile", "max-autotune", "--channels-last"],
+            ["channels_last=true", "compile=max-autotune"],
+        ),
+        (["--precision", "tf32", "--loader", "torch"], ["precision=tf32", "loader=torch"]),
+        (
+            ["--set", "num_workers=2", "--find-batch-size"],
+            ["num_workers=2", "find_batch_size=true"],
+        ),
+    ],
+)
+def test_fast_path_flags_become_set_pairs(flags: list[str], pairs: list[str]) -> None:
+    args = get_args_parser().parse_args(["run", "--suite", "smoke", *flags])
+    assert job_overrides(args) == pairs
+
+
+@pytest.mark.slow
 def test_both_loaders_reach_the_same_accuracy_on_digits_within_seed_noise(tmp_path: Path) -> None:
     """Within noise: the means differ by at most twice the pooled std over seeds plus 1 point."""
     resident = final_accuracies(tmp_path, "resident")

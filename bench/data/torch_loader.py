@@ -2,8 +2,12 @@
 ``DataLoader`` (optionally with worker processes), batches copied to the device.
 
 It draws each epoch's image order exactly as ``BatchLoader`` does, so both paths see the same
-images in the same order for a seed; the random augmentations differ (torchvision draws them per
-image from torch's generator, seeded per job and, in workers, from the loader's seed).
+images in the same order for a seed. The random augmentations differ between the paths:
+torchvision draws them per image from torch's CPU random state, which is seeded from the same
+``(seed, epoch)`` generator: in worker processes by the ``DataLoader`` itself (its generator seeds
+each worker), without workers by a private state kept apart from torch's global one (training's
+own randomness stays the same whichever loader runs). The same seed and ``num_workers`` give the
+same batches.
 """
 
 from __future__ import annotations
@@ -79,8 +83,25 @@ class TorchDataLoader(BatchLoader):
             pin_memory=self.target.type == "cuda",
             generator=generator,
         )
-        for inputs, labels in loader:
+        fetched = iter(loader) if self.num_workers else _private_rng(loader, generator)
+        for inputs, labels in fetched:
             yield (
                 inputs.to(self.target, non_blocking=True),
                 labels.to(self.target, non_blocking=True),
             )
+
+
+def _private_rng(loader: DataLoader[Any], generator: torch.Generator) -> Iterator[Any]:
+    """A single-process loader's batches, its transforms drawing from a CPU random state of
+    their own seeded from ``generator``, torch's global state left as it was."""
+    seed = int(torch.randint(2**62, (), generator=generator))
+    state = torch.Generator().manual_seed(seed).get_state()
+    batches = iter(loader)
+    while True:
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(state)
+            batch = next(batches, None)
+            state = torch.get_rng_state()
+        if batch is None:
+            return
+        yield batch
