@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.records import JobRecord
-from bench.store import RunStore
+from bench.results.records import JobRecord
+from bench.results.rundir import RunStore
 
 MACHINE = "cpu-0a1b2c3d"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from bench.cli import main
-from bench.registry import register_model
+from bench.models.registry import register_model
 
 
 class NanNet(nn.Module):

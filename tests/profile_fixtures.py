@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 
 from bench.commands.profile import profile_registered
-from bench.measure.profile import StaticProfile
+from bench.measure.static_profile import StaticProfile
 
 IMAGENET_INPUT = (3, 224, 224)
 

@@ -2,9 +2,9 @@
 
 Every number here is made up (a deterministic function of model, seed and epoch) to exercise
 the reporting code: this is test data, not a measurement. The files are written with
-``bench.store.RunStore`` (the writer ``bench run`` uses) from ``bench.records`` dataclasses, in
-the run-directory layout: run.json, records.jsonl, results.csv, epochs.csv,
-telemetry/<job_id>.csv, artifacts/<job_id>/*.npy.
+``bench.results.rundir.RunStore`` (the writer ``bench run`` uses) from
+``bench.results.records`` dataclasses, in the run-directory layout: run.json, records.jsonl,
+results.csv, epochs.csv, telemetry/<job_id>.csv, artifacts/<job_id>/*.npy.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.records import EpochRecord, JobRecord
-from bench.store import RunStore
-from bench.summary import summarize_epochs
+from bench.results.job_summary import summarize_epochs
+from bench.results.records import EpochRecord, JobRecord
+from bench.results.rundir import RunStore
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_IMAGES = 5000

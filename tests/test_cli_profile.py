@@ -14,7 +14,7 @@ from profile_fixtures import cached_profile_registered
 
 from bench.cli import main
 from bench.errors import SuiteError
-from bench.measure.profile_suite import load_profile_suite
+from bench.suite.profile_suite import load_profile_suite
 
 REPO = Path(__file__).resolve().parent.parent
 

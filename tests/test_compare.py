@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from compare_fixtures import write_run
 
-from bench.baseline import BASELINE_VERSION, load
 from bench.cli import main
-from bench.compare import Threshold, parse_fail_on, parse_threshold, welch_p
 from bench.errors import BenchError
-from bench.records import METRICS
+from bench.regress.compare import Threshold, parse_fail_on, parse_threshold, welch_p
+from bench.results.baseline import BASELINE_VERSION, load
+from bench.results.records import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 

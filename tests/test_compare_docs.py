@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import get_args_parser
-from bench.compare import ALPHA
-from bench.history import STEP_K, STEP_MIN_CHANGE
+from bench.regress.compare import ALPHA
+from bench.regress.history import STEP_K, STEP_MIN_CHANGE
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

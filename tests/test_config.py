@@ -6,10 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import SUITE_SCHEMA, build_suite, load_suite, parse_overrides, variant_settings
 from bench.errors import BenchError, SuiteError
-from bench.schema import Field
-from bench.suite_files import shipped_suites
+from bench.suite.files import shipped_suites
+from bench.suite.matrix import (
+    SUITE_SCHEMA,
+    build_suite,
+    load_suite,
+    parse_overrides,
+    variant_settings,
+)
+from bench.suite.schema import Field
 
 SUITE = """
 name = "mini"

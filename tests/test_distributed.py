@@ -16,17 +16,17 @@ import torch
 from bench.cli import main
 from bench.data.imageset import ImageSet
 from bench.data.loader import BatchLoader
-from bench.distributed import (
+from bench.errors import BenchError
+from bench.report.rundata import job_frame, load_runs
+from bench.report.tables import model_table
+from bench.results.rundir import read_records
+from bench.run.distributed import (
     Distributed,
     Outcome,
     check_batch_split,
     combine_figures,
     merge_outcomes,
 )
-from bench.errors import BenchError
-from bench.report.rundata import job_frame, load_runs
-from bench.report.tables import model_table
-from bench.store import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_SIZE, TEST_SIZE = 512, 127  # an odd test set: each image must be counted exactly once

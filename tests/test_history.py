@@ -9,7 +9,7 @@ import pytest
 from compare_fixtures import write_run
 
 from bench.cli import main
-from bench.history import CommitPoint, detect_steps, load_series, noise_scale, record_run
+from bench.regress.history import CommitPoint, detect_steps, load_series, noise_scale, record_run
 
 
 def at_commit(tmp_path: Path, name: str, commit: str, created: str, values: list[float]) -> Path:

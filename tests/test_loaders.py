@@ -12,16 +12,16 @@ import pytest
 import torch
 from torch import nn
 
-from bench import batch_search
 from bench.cli import get_args_parser, main
 from bench.commands.run import job_overrides
-from bench.config import build_suite
 from bench.data.datasets import load_dataset
 from bench.data.loader import BatchLoader
 from bench.data.pipeline import loader_class, make_loaders
 from bench.data.torch_loader import TorchDataLoader
 from bench.recipes.loop import Precision
-from bench.store import read_records
+from bench.results.rundir import read_records
+from bench.run import batch_search
+from bench.suite.matrix import build_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ from tiny_suite import SEED_COLUMNS, tiny_suite
 from bench.cli import main
 from bench.report.rundata import load_runs
 from bench.report.tables import environment_table
-from bench.store import read_records
+from bench.results.rundir import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 

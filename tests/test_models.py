@@ -13,9 +13,9 @@ from torch import nn
 from torchvision.models import get_model_weights
 
 from bench.errors import BenchError
-from bench.models import first_conv, with_in_channels
 from bench.models.autoencoder import encoder, load_encoder_from_autoencoder
-from bench.registry import create_model, get_model_info, list_models, model_names
+from bench.models.common import first_conv, with_in_channels
+from bench.models.registry import create_model, get_model_info, list_models, model_names
 
 TORCHVISION_PARAMS = {
     "alexnet": 61_100_840,
@@ -205,7 +205,7 @@ def test_loading_an_encoder_into_a_model_without_one_is_a_user_error() -> None:
 
 def test_reading_model_metadata_imports_no_torch() -> None:
     code = (
-        "import sys; from bench.registry import list_models; list_models(); "
+        "import sys; from bench.models.registry import list_models; list_models(); "
         "assert 'torch' not in sys.modules and 'torchvision' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,9 +10,9 @@ import torch
 from profile_fixtures import imagenet_profile
 from torch import nn
 
-from bench.measure.profile import count_macs, counting_model, profile_model
 from bench.measure.profile_table import summary_frame, summary_notes
-from bench.registry import create_model, get_model_info
+from bench.measure.static_profile import count_macs, counting_model, profile_model
+from bench.models.registry import create_model, get_model_info
 
 # Reference MACs at 3x224x224 (fvcore convention, as published by torchvision and others).
 REFERENCE_GMACS = {

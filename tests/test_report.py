@@ -10,7 +10,7 @@ import pytest
 from run_fixtures import write_run
 
 from bench.report import ReportPaths, write_report
-from bench.store import latest_jobs, read_records
+from bench.results.rundir import latest_jobs, read_records
 
 FULL_FIGURES = {
     "accuracy_vs_gflops",

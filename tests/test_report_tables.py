@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from bench.errors import BenchError
-from bench.records import JobRecord, to_json_dict
 from bench.report import parse_formats
 from bench.report.images import filter_grid, image_grid
 from bench.report.markdown import markdown_table
 from bench.report.rundata import Run, job_frame, unique_slugs
 from bench.report.tables import mean_std, model_table
+from bench.results.records import JobRecord, to_json_dict
 
 
 def job(job_id: str, seed: int, status: str = "ok", **fields: object) -> dict:

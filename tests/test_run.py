@@ -19,11 +19,11 @@ from data_files import write_cifar10, write_mnist
 from tiny_suite import SEED_COLUMNS, tiny_suite
 from torch import nn
 
-from bench import registry
 from bench.cli import main
-from bench.records import EpochRecord, JobRecord
-from bench.registry import register_model
-from bench.store import read_records
+from bench.models import registry
+from bench.models.registry import register_model
+from bench.results.records import EpochRecord, JobRecord
+from bench.results.rundir import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 

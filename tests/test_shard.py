@@ -9,8 +9,8 @@ import pytest
 from test_compare_docs import DOCS, bench_commands
 
 from bench.cli import get_args_parser, main
-from bench.config import build_suite
-from bench.shard import Shard, parse_shard, shard_job_ids
+from bench.suite.matrix import build_suite
+from bench.suite.shard import Shard, parse_shard, shard_job_ids
 
 SEVEN_MODELS = [
     "lenet5",

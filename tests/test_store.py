@@ -6,8 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from bench.records import RESULT_COLUMNS, EpochRecord, JobRecord
-from bench.store import RunStore, latest_epochs, new_run_dir, read_records
+from bench.results.records import RESULT_COLUMNS, EpochRecord, JobRecord
+from bench.results.rundir import RunStore, latest_epochs, new_run_dir, read_records
 
 
 def epoch(job: str, phase: str, n: int, loss: float) -> EpochRecord:

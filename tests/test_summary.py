@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from bench.records import EpochRecord
-from bench.summary import summarize_epochs
+from bench.results.job_summary import summarize_epochs
+from bench.results.records import EpochRecord
 
 BASE = EpochRecord(
     job_id="j",

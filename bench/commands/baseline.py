@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
 
 def save_command(args: argparse.Namespace) -> int:
     """Handler of ``bench baseline save``."""
-    from bench.baseline import load, save
+    from bench.results.baseline import load, save
 
     results = load(args.run_dir)
     save(results, args.out)

@@ -41,9 +41,9 @@ def add_parser(subparsers: Any) -> None:
 
 def compare_command(args: argparse.Namespace) -> int:
     """Handler of ``bench compare``."""
-    from bench.baseline import load
-    from bench.compare import compare_runs, parse_fail_on, resolve_thresholds
-    from bench.compare_output import RENDERERS, format_table
+    from bench.regress.compare import compare_runs, parse_fail_on, resolve_thresholds
+    from bench.regress.compare_formats import RENDERERS, format_table
+    from bench.results.baseline import load
 
     fail_on = parse_fail_on(args.fail_on)
     new, base = load(args.new), load(args.base)

@@ -40,8 +40,14 @@ def add_parser(subparsers: Any) -> None:
 
 def history_command(args: argparse.Namespace) -> int:
     """Handler of ``bench history``."""
-    from bench.history import detect_steps, format_series, load_series, noise_scale, record_run
-    from bench.records import METRICS
+    from bench.regress.history import (
+        detect_steps,
+        format_series,
+        load_series,
+        noise_scale,
+        record_run,
+    )
+    from bench.results.records import METRICS
 
     query = (args.suite, args.model, args.metric)
     if not args.record and not all(query):
@@ -61,7 +67,7 @@ def history_command(args: argparse.Namespace) -> int:
     steps = detect_steps(series.points, metric.higher_is_better)
     print(format_series(series, steps, noise_scale(series.points)))
     if args.plot is not None:
-        from bench.history_plot import plot_series
+        from bench.regress.history_plot import plot_series
 
         plot_series(series, steps, args.plot)
         print(f"plot: {args.plot}")

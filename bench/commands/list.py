@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> None:
 
 def list_command(args: argparse.Namespace) -> int:
     """Handler of ``bench list``."""
-    from bench.registry import list_models
+    from bench.models.registry import list_models
 
     infos = list_models(args.pattern)
     if not infos:
@@ -58,8 +58,8 @@ def list_command(args: argparse.Namespace) -> int:
 
 def _record(name: str, macs: bool) -> dict[str, Any]:
     """Facts and counts of one model, as JSON-ready values."""
-    from bench.measure.profile import count_macs, counting_model, meta_model
-    from bench.registry import get_model_info
+    from bench.measure.static_profile import count_macs, counting_model, meta_model
+    from bench.models.registry import get_model_info
 
     info = get_model_info(name)
     model = meta_model(name)

@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> None:
 
 def merge_command(args: argparse.Namespace) -> int:
     """Handler of ``bench merge``."""
-    from bench.merge import merge_runs
+    from bench.run.merge import merge_runs
 
     result = merge_runs(args.run_dirs, args.out, sys.argv)
     print(f"merged {result.inputs} runs ({len(result.jobs)} jobs) into {result.path}")

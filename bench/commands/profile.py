@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
-    from bench.measure.profile import StaticProfile
-    from bench.registry import ModelInfo
+    from bench.measure.static_profile import StaticProfile
+    from bench.models.registry import ModelInfo
 
 FORMATS = ("table", "json", "csv")
 _SIZE = re.compile(r"(\d+)x(\d+)x(\d+)")
@@ -82,7 +82,7 @@ def profile_registered(
 ) -> StaticProfile:
     """Profile the registered model ``name`` built to read ``input_size`` (zero weights:
     counts depend on shapes only)."""
-    from bench.measure.profile import counting_model, profile_model
+    from bench.measure.static_profile import counting_model, profile_model
 
     model = counting_model(name, num_classes=num_classes, in_channels=input_size[0])
     try:
@@ -95,7 +95,7 @@ def profile_registered(
 
 
 def _profile_one(args: argparse.Namespace) -> int:
-    from bench.registry import get_model_info
+    from bench.models.registry import get_model_info
 
     info = get_model_info(args.model)
     size = info.input_size if args.input_size is None else parse_input_size(args.input_size)
@@ -116,7 +116,6 @@ def _profile_one(args: argparse.Namespace) -> int:
 
 
 def _profile_suite(args: argparse.Namespace) -> int:
-    from bench.measure.profile_suite import load_profile_suite
     from bench.measure.profile_table import (
         frame_markdown,
         frame_records,
@@ -124,7 +123,8 @@ def _profile_suite(args: argparse.Namespace) -> int:
         summary_frame,
         summary_notes,
     )
-    from bench.registry import get_model_info
+    from bench.models.registry import get_model_info
+    from bench.suite.profile_suite import load_profile_suite
 
     suite = load_profile_suite(args.suite)
     rows: list[tuple[ModelInfo, StaticProfile]] = []

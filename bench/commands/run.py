@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.config import PRECISIONS
 from bench.errors import BenchError
-from bench.shard import Shard, parse_shard
+from bench.suite.matrix import PRECISIONS
+from bench.suite.shard import Shard, parse_shard
 
 DEFAULT_OUT = Path("reports")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
@@ -136,7 +136,7 @@ def job_overrides(args: argparse.Namespace) -> list[str]:
 
 def run_command(args: argparse.Namespace) -> int:
     """Handler of ``bench run``."""
-    from bench.session import RunRequest, run_suite
+    from bench.run.session import RunRequest, run_suite
 
     if args.resume is not None:
         changed = [

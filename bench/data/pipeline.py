@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
-from bench.config import DatasetConfig, JobConfig
 from bench.data.datasets import load_dataset
 from bench.data.imageset import DataSplits
 from bench.data.loader import BatchLoader
 from bench.data.torch_loader import TorchDataLoader
+from bench.suite.matrix import DatasetConfig, JobConfig
 
 
 def dataset_options(cfg: DatasetConfig) -> dict[str, Any]:

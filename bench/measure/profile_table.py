@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bench.registry import ModelInfo
+from bench.models.registry import ModelInfo
 
 if TYPE_CHECKING:
-    from bench.measure.profile import StaticProfile
+    from bench.measure.static_profile import StaticProfile
 
 PUBLISHED_TOP5 = "Top-5 ImageNet (%, published, torchvision weights)"
 PAPER_TOP5 = "Top-5 (%, paper, as cited in the lecture)"
@@ -53,7 +53,7 @@ def _summary_row(info: ModelInfo, profile: StaticProfile) -> dict[str, object]:
 
 def summary_notes(rows: Sequence[tuple[ModelInfo, StaticProfile]]) -> list[str]:
     """The footnotes: counting conventions, where the accuracies come from, unusual ratios."""
-    from bench.measure.profile import FLOPS_PER_MAC_RANGE
+    from bench.measure.static_profile import FLOPS_PER_MAC_RANGE
 
     sizes = sorted({"x".join(map(str, p.input_size)) for _, p in rows})
     notes = [

@@ -14,8 +14,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import BenchError
-from bench.models import CIFAR_INPUT, reject_kwargs
-from bench.registry import register_model
+from bench.models.common import CIFAR_INPUT, reject_kwargs
+from bench.models.registry import register_model
 
 if TYPE_CHECKING:
     from torch import nn

@@ -7,8 +7,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bench.models import reject_kwargs
-from bench.registry import register_model
+from bench.models.common import reject_kwargs
+from bench.models.registry import register_model
 
 if TYPE_CHECKING:
     from torch import nn

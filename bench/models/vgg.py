@@ -6,8 +6,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bench.models import CIFAR_INPUT, IMAGENET_INPUT, torchvision_v1, with_in_channels
-from bench.registry import register_model
+from bench.models.common import CIFAR_INPUT, IMAGENET_INPUT, torchvision_v1, with_in_channels
+from bench.models.registry import register_model
 
 if TYPE_CHECKING:
     from torch import nn

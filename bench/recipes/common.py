@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.config import Job
 from bench.recipes.loop import Batches, PassStats, Precision, Reducer
+from bench.suite.matrix import Job
 
 
 class EpochBatches(Protocol):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from bench.config import OptimizerConfig
-from bench.models import first_conv
+from bench.models.common import first_conv
 from bench.recipes.common import EpochResult, RecipeContext, RecipeOutput
 from bench.recipes.loop import Objective, eval_pass, train_pass
 from bench.recipes.optim import build_optimizer, build_schedule, current_lr
+from bench.suite.matrix import OptimizerConfig
 
 
 def run_phase(

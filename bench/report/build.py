@@ -22,7 +22,7 @@ from bench.report.tables import (
     lecture_table,
     model_table,
 )
-from bench.store import utc_now, write_atomic
+from bench.results.rundir import utc_now, write_atomic
 
 FORMATS = ("html", "csv", "md")
 HTML_FILE = "report.html"

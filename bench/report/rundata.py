@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.records import JobRecord
-from bench.store import RECORDS_FILE, RUN_FILE, latest_epochs, latest_jobs, read_records
+from bench.results.records import JobRecord
+from bench.results.rundir import RECORDS_FILE, RUN_FILE, latest_epochs, latest_jobs, read_records
 
 MISSING_STATUS = "missing"
 _EXTRA_FIELDS = (

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import build_suite
 from bench.data.pipeline import load_splits
-from bench.runner import JobEnvironment, dataset_key, run_job
+from bench.run.job import JobEnvironment, dataset_key, run_job
+from bench.suite.matrix import build_suite
 
 REPEATS = 5
 SUITE = {

@@ -19,11 +19,11 @@ import pytest
 import torch
 from torch import nn
 
-from bench.config import build_suite
+from bench.suite.matrix import build_suite
 from bench.data.pipeline import load_splits
-from bench.records import EpochRecord
-from bench.registry import create_model
-from bench.runner import JobEnvironment, dataset_key, run_job
+from bench.results.records import EpochRecord
+from bench.models.registry import create_model
+from bench.run.job import JobEnvironment, dataset_key, run_job
 
 REPEATS = 5
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from bench.measure.timing import synchronizer
-from bench.registry import create_model, list_models
+from bench.models.registry import create_model, list_models
 
 BATCH = 32
 SMALL_MODELS = [m.name for m in list_models() if max(m.input_size[1:]) <= 32]

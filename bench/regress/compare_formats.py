@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.baseline import RunResults
-from bench.compare import Comparison, MetricChange, Stats, model_label
+from bench.regress.compare import Comparison, MetricChange, Stats, model_label
+from bench.results.baseline import RunResults
 from bench.text_table import align_columns
 
 COLUMNS = ("model", "metric", "baseline", "new", "change", "threshold", "p", "verdict")

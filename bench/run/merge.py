@@ -21,9 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.config import build_suite
 from bench.errors import BenchError
-from bench.store import RECORDS_FILE, RUN_FILE, RunStore, read_records, utc_now, write_atomic
+from bench.results.rundir import (
+    RECORDS_FILE,
+    RUN_FILE,
+    RunStore,
+    read_records,
+    utc_now,
+    write_atomic,
+)
+from bench.suite.matrix import build_suite
 
 
 @dataclass(frozen=True)

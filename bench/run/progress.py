@@ -8,7 +8,7 @@ from typing import IO, Any, TypeVar
 
 from tqdm import tqdm
 
-from bench.records import EpochRecord, JobRecord
+from bench.results.records import EpochRecord, JobRecord
 
 T = TypeVar("T")
 

@@ -1,8 +1,8 @@
 """The per-job results of one run, read from a run directory or a saved baseline file.
 
 A baseline file is versioned JSON: run metadata, machine id, the resolved suite and one row per
-job carrying every metric of ``bench.records.METRICS`` (``null`` where not measured). Keep one
-next to the code and ``bench compare`` a new run against it.
+job carrying every metric of ``bench.results.records.METRICS`` (``null`` where not measured).
+Keep one next to the code and ``bench compare`` a new run against it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.records import METRICS
-from bench.store import RECORDS_FILE, RUN_FILE, latest_jobs, read_records, utc_now, write_atomic
+from bench.results.records import METRICS
+from bench.results.rundir import (
+    RECORDS_FILE,
+    RUN_FILE,
+    latest_jobs,
+    read_records,
+    utc_now,
+    write_atomic,
+)
 
 BASELINE_FORMAT = "bench-baseline"
 BASELINE_VERSION = 1

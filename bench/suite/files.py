@@ -14,7 +14,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_SOURCE_TREE_SUITES = Path(__file__).resolve().parent.parent / "suites"
+_SOURCE_TREE_SUITES = Path(__file__).resolve().parents[2] / "suites"
 
 
 def shipped_suite_dir() -> Path:

@@ -1,7 +1,7 @@
 """The history database (SQLite): one row per job per run, and steps in a metric's history.
 
 Rows are keyed by machine, commit, suite, model, variant and seed, with the run id, its
-creation time, the job's status and every metric of ``bench.records.METRICS``. A series is a
+creation time, the job's status and every metric of ``bench.results.records.METRICS``. A series is a
 metric's values for one suite, model, variant and machine, grouped by commit; commits are
 ordered by their first appearance (the earliest run created at that commit).
 
@@ -25,10 +25,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.baseline import RunResults, read_run_dir
-from bench.compare import relative_change
 from bench.errors import BenchError, UnknownNameError
-from bench.records import METRICS
+from bench.regress.compare import relative_change
+from bench.results.baseline import RunResults, read_run_dir
+from bench.results.records import METRICS
 from bench.text_table import align_columns
 
 STEP_K = 3.0

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError
-from bench.records import (
+from bench.results.records import (
     FINISHED_STATUSES,
     RESULT_COLUMNS,
     SCHEMA_VERSION,

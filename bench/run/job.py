@@ -22,23 +22,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.batch_search import largest_batch
-from bench.config import Job, JobConfig
 from bench.data.imageset import DataSplits
 from bench.data.pipeline import make_loaders
-from bench.distributed import Distributed, RanksDisagreeError
 from bench.errors import BenchError
 from bench.measure.collectors import JobCollectors
 from bench.measure.peak_throughput import peak_tflops
-from bench.measure.profile import StaticProfile, profile_model
+from bench.measure.static_profile import StaticProfile, profile_model
+from bench.models.registry import create_model, get_model_info
 from bench.recipes.autoencode import run_autoencode
 from bench.recipes.classify import run_classify
 from bench.recipes.common import Artifact, EpochBatches, EpochResult, RecipeContext
 from bench.recipes.loop import DivergedError, Precision
-from bench.records import EpochRecord, JobRecord
-from bench.registry import create_model, get_model_info
-from bench.store import utc_now
-from bench.summary import summarize_epochs
+from bench.results.job_summary import summarize_epochs
+from bench.results.records import EpochRecord, JobRecord
+from bench.results.rundir import utc_now
+from bench.run.batch_search import largest_batch
+from bench.run.distributed import Distributed, RanksDisagreeError
+from bench.suite.matrix import Job, JobConfig
 
 RECIPES = {"classify": run_classify, "autoencode": run_autoencode}
 

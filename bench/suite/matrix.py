@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import schema as sch
-from bench.compare import parse_threshold_table
 from bench.errors import BenchError, SuiteError, UnknownNameError
-from bench.schema import Field
-from bench.suite_files import find_suite, read_toml
+from bench.regress.compare import parse_threshold_table
+from bench.suite import schema as sch
+from bench.suite.files import find_suite, read_toml
+from bench.suite.schema import Field
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -276,7 +276,7 @@ def _parse_value(text: str, spec: Field) -> Any:
 
 
 def _model_entry(entry: Any, index: int, where: str) -> dict[str, Any]:
-    from bench.registry import get_model_info
+    from bench.models.registry import get_model_info
 
     field_name = f"models[{index}]"
     if isinstance(entry, str):
@@ -354,7 +354,7 @@ def _optimizer(data: Mapping[str, Any]) -> OptimizerConfig:
 
 
 def _check_recipe(model: str, config: JobConfig, where: str) -> None:
-    from bench.registry import get_model_info
+    from bench.models.registry import get_model_info
 
     task = get_model_info(model).task
     if task != config.recipe:

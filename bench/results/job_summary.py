@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from bench.records import EpochRecord
+from bench.results.records import EpochRecord
 
 SUPERVISED_PHASES = ("train", "finetune")
 

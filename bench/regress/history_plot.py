@@ -7,8 +7,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from bench.history import Series, Step
-from bench.records import METRICS
+from bench.regress.history import Series, Step
+from bench.results.records import METRICS
 
 
 def plot_series(series: Series, steps: Sequence[Step], out: Path) -> None:

@@ -1,13 +1,14 @@
 """The model registry: one decorator registers a constructor and the facts about it.
 
-Nothing else in the code knows the list of models. Metadata imports no torch, so the
-reporting side can read it; constructors are imported on first use.
+Nothing else in the code knows the list of models: each family module of ``bench.models``
+registers its own when imported, and importing ``bench.models`` (which any import of this
+module does first) imports every family. Metadata imports no torch, so the reporting side can
+read it; constructors import torch when called.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,6 @@ class ModelInfo:
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
-_MODEL_MODULES = ("lenet", "alexnet", "vgg", "googlenet", "resnet", "autoencoder")
 
 
 def register_model(
@@ -89,14 +89,8 @@ def register_model(
     return decorator
 
 
-def _load_models() -> None:
-    for module in _MODEL_MODULES:
-        importlib.import_module(f"bench.models.{module}")
-
-
 def model_names() -> list[str]:
     """All registered names, sorted."""
-    _load_models()
     return sorted(_REGISTRY)
 
 
@@ -107,7 +101,6 @@ def list_models(pattern: str = "*") -> list[ModelInfo]:
 
 def get_model_info(name: str, where: str = "") -> ModelInfo:
     """The metadata of ``name``; an unknown name raises with the closest names."""
-    _load_models()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -152,7 +152,7 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int]) -> int:
 def meta_model(name: str, **kwargs: Any) -> nn.Module:
     """The registered model ``name`` built on the meta device: shapes and parameter counts
     without memory or weight initialisation. ``kwargs`` go to ``create_model``."""
-    from bench.registry import create_model
+    from bench.models.registry import create_model
 
     with torch.device("meta"):
         return create_model(name, **kwargs)

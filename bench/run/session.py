@@ -2,8 +2,9 @@
 
 Everything the user can get wrong (suite file, flags, data location, device) is checked before
 the run directory is created or any training starts. With ``--shard I/N`` the run holds only
-that shard's jobs (see ``bench.shard``); under torchrun (``WORLD_SIZE`` > 1) every process runs
-the same jobs together and rank 0 alone writes the run directory (see ``bench.distributed``).
+that shard's jobs (see ``bench.suite.shard``); under torchrun (``WORLD_SIZE`` > 1) every process
+runs the same jobs together and rank 0 alone writes the run directory (see
+``bench.run.distributed``).
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.config import Job, Suite, build_suite, load_suite
 from bench.data.imageset import DataSplits
 from bench.data.pipeline import load_splits
-from bench.distributed import Distributed, RanksDisagreeError, check_batch_split
 from bench.errors import BenchError
 from bench.measure.environment import capture_environment
-from bench.progress import Progress
 from bench.recipes.common import Artifact
-from bench.records import EpochRecord, JobRecord
-from bench.runner import JobEnvironment, Notice, TelemetryCsv, dataset_key, resolve_device, run_job
-from bench.shard import Shard, parse_shard, shard_job_ids
-from bench.store import RESULTS_FILE, RUN_FILE, RunStore, latest_jobs, new_run_dir, utc_now
+from bench.results.records import EpochRecord, JobRecord
+from bench.results.rundir import RESULTS_FILE, RUN_FILE, RunStore, latest_jobs, new_run_dir, utc_now
+from bench.run.distributed import Distributed, RanksDisagreeError, check_batch_split
+from bench.run.job import JobEnvironment, Notice, TelemetryCsv, dataset_key, resolve_device, run_job
+from bench.run.progress import Progress
+from bench.suite.matrix import Job, Suite, build_suite, load_suite
+from bench.suite.shard import Shard, parse_shard, shard_job_ids
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def _finish(store: RunStore, request: RunRequest, progress: Progress) -> None:
         lines.append(f"report:  {paths.html}")
     db = request.history_db or store.path.parent.parent / "history.sqlite"
     if str(db) != "none":
-        from bench.history import record_run
+        from bench.regress.history import record_run
 
         record_run(db, store.path)
         lines.append(f"history: {db}")

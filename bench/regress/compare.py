@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bench.baseline import JobRow, RunResults
 from bench.errors import BenchError, UnknownNameError
-from bench.records import METRICS, Metric
+from bench.results.baseline import JobRow, RunResults
+from bench.results.records import METRICS, Metric
 
 ALPHA = 0.05
 """Significance level of the one-sided Welch t-test."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import schema as sch
 from bench.errors import SuiteError, UnknownNameError
-from bench.registry import get_model_info
-from bench.schema import Field
-from bench.suite_files import find_suite, read_toml
+from bench.models.registry import get_model_info
+from bench.suite import schema as sch
+from bench.suite.files import find_suite, read_toml
+from bench.suite.schema import Field
 
 PROFILE_SUITE_SCHEMA: sch.Schema = {
     "kind": Field(str, None, choices=("profile",), doc="marks a profile suite"),

@@ -1,0 +1,3 @@
+"""Suite files → validated settings → the job matrix: reading TOML, the schema of every setting,
+shards, regression thresholds and profile suites.
+"""
