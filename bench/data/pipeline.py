@@ -14,6 +14,12 @@ from bench.data.torch_loader import TorchDataLoader
 from bench.suite.matrix import DatasetConfig, JobConfig
 
 
+def dataset_key(config: JobConfig) -> str:
+    """Jobs whose data sets share a key share one loaded copy."""
+    d = config.dataset
+    return f"{d.name}|{d.train_size}|{d.test_size}|{d.image_size}|{d.num_classes}|{d.data_seed}"
+
+
 def dataset_options(cfg: DatasetConfig) -> dict[str, Any]:
     """The options ``load_dataset`` takes for ``cfg`` (0 sizes mean the data set's default)."""
     options: dict[str, Any] = {"train_size": cfg.train_size, "test_size": cfg.test_size}

@@ -50,6 +50,7 @@ class Artifact:
 
 RecipeOutput = Generator[EpochResult | Artifact, None, None]
 ModelBuilder = Callable[[str], nn.Module]
+Recipe = Callable[["RecipeContext"], RecipeOutput]
 
 
 @dataclass

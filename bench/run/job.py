@@ -8,7 +8,6 @@ Ctrl-C yields an ``interrupted`` record and propagates.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import os
@@ -23,14 +22,13 @@ import torch
 from torch import nn
 
 from bench.data.imageset import DataSplits
-from bench.data.pipeline import make_loaders
+from bench.data.pipeline import dataset_key, make_loaders
 from bench.errors import BenchError
 from bench.measure.collectors import JobCollectors
 from bench.measure.peak_throughput import peak_tflops
 from bench.measure.static_profile import StaticProfile, profile_model
 from bench.models.registry import create_model, get_model_info
-from bench.recipes.autoencode import run_autoencode
-from bench.recipes.classify import run_classify
+from bench.recipes import RECIPES
 from bench.recipes.common import Artifact, EpochBatches, EpochResult, RecipeContext
 from bench.recipes.loop import DivergedError, Precision
 from bench.results.job_summary import summarize_epochs
@@ -39,8 +37,6 @@ from bench.results.rundir import utc_now
 from bench.run.batch_search import largest_batch
 from bench.run.distributed import Distributed, RanksDisagreeError
 from bench.suite.matrix import Job, JobConfig
-
-RECIPES = {"classify": run_classify, "autoencode": run_autoencode}
 
 
 @dataclass(frozen=True)
@@ -94,12 +90,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def dataset_key(config: JobConfig) -> str:
-    """Jobs whose data sets share a key share one loaded copy."""
-    d = config.dataset
-    return f"{d.name}|{d.train_size}|{d.test_size}|{d.image_size}|{d.num_classes}|{d.data_seed}"
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
     random.seed(seed)
@@ -117,6 +107,42 @@ def configure_torch(config: JobConfig, device: torch.device) -> None:
     tf32 = config.precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
+
+
+@dataclass(frozen=True)
+class ModelBuilder:
+    """Builds a job's models (its own, or another by name, such as the classifier an autoencoder
+    is fine-tuned into) for the job's data and settings; the one place a job makes a model."""
+
+    config: JobConfig
+    num_classes: int
+    in_channels: int
+    device: torch.device
+    dist: Distributed | None = None
+
+    def plain(self, name: str) -> nn.Module:
+        """``name`` as registered, on the CPU, with the job's classes, channels and arguments."""
+        return create_model(
+            name,
+            num_classes=self.num_classes,
+            in_channels=self.in_channels,
+            **self.config.model_kwargs,
+        )
+
+    def placed(self, name: str) -> nn.Module:
+        """``name`` on the job's device, in its memory layout."""
+        model = self.plain(name).to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.config.channels_last else model
+
+    def __call__(self, name: str) -> nn.Module:
+        """``name`` ready to train: placed, compiled and wrapped for distributed training as the
+        job asks."""
+        model = self.placed(name)
+        if self.config.compile:
+            model = torch.compile(model, mode=self.config.compile)  # type: ignore[assignment]
+        if self.dist is not None:
+            model = self.dist.wrap(model, self.device)
+        return model
 
 
 @dataclass
@@ -190,9 +216,11 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
         configure_torch(config, device)
         input_size = _input_size(splits, config)
         state.fields["input_size"] = list(input_size)
-        state.profile = _profile(job, env, splits, input_size)
+        builder = ModelBuilder(config, splits.num_classes, input_size[0], device, dist)
+        state.profile = _profile(job, env, builder, input_size)
         if config.find_batch_size:
-            job, config = _pin_batch(job, splits, device, input_size, state)
+            job, config = _pin_batch(job, builder, input_size, len(splits.train), state)
+            builder = dataclasses.replace(builder, config=config)
             yield Notice(
                 f"{job.job_id}: --find-batch-size: {state.fields['extra']['batch_size_search']}"
             )
@@ -212,9 +240,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
             test=test,
             num_classes=splits.num_classes,
             phases=collectors,
-            build_model=functools.partial(
-                _build_model, job=job, splits=splits, device=device, dist=dist
-            ),
+            build_model=builder,
             reduce=dist.sum if dist else None,
         )
         with collectors:
@@ -279,26 +305,22 @@ def _job_fields(job: Job, device: torch.device, splits: DataSplits) -> dict[str,
 
 def _pin_batch(
     job: Job,
-    splits: DataSplits,
-    device: torch.device,
+    builder: ModelBuilder,
     input_size: tuple[int, int, int],
+    train_images: int,
     state: _JobProgress,
 ) -> tuple[Job, JobConfig]:
     """The job with its batch pinned to the largest that fits in GPU memory (CUDA only)."""
-    config = job.config
+    config, device = job.config, builder.device
     precision = Precision(device, config.precision, config.channels_last)
-
-    def build() -> nn.Module:
-        model = create_model(
-            job.model,
-            num_classes=splits.num_classes,
-            in_channels=input_size[0],
-            **config.model_kwargs,
-        ).to(device)
-        return model.to(memory_format=torch.channels_last) if config.channels_last else model
-
     asked = config.batch_size
-    found = largest_batch(build, input_size, splits.num_classes, precision, len(splits.train))
+    found = largest_batch(
+        functools.partial(builder.placed, job.model),
+        input_size,
+        builder.num_classes,
+        precision,
+        train_images,
+    )
     extra = state.fields["extra"]
     extra["batch_size_searched"] = device.type == "cuda"
     if found is None:
@@ -315,41 +337,15 @@ def _pin_batch(
     return dataclasses.replace(job, config=config), config
 
 
-def _build_model(
-    name: str,
-    *,
-    job: Job,
-    splits: DataSplits,
-    device: torch.device,
-    dist: Distributed | None,
-) -> nn.Module:
-    model = create_model(
-        name,
-        num_classes=splits.num_classes,
-        in_channels=splits.in_channels,
-        **job.config.model_kwargs,
-    ).to(device)
-    if job.config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if job.config.compile:
-        model = torch.compile(model, mode=job.config.compile)  # type: ignore[assignment]
-    if dist is not None:
-        model = dist.wrap(model, device)
-    return model
-
-
 def _profile(
-    job: Job, env: JobEnvironment, splits: DataSplits, input_size: tuple[int, int, int]
+    job: Job, env: JobEnvironment, builder: ModelBuilder, input_size: tuple[int, int, int]
 ) -> StaticProfile:
     """The static profile of the job's model at its input size (cached per architecture)."""
     kwargs = tuple(sorted(job.config.model_kwargs.items()))
-    key = (job.model, splits.num_classes, input_size, kwargs)
+    key = (job.model, builder.num_classes, input_size, kwargs)
     if key not in env.profiles:
         seed_everything(job.seed)
-        model = create_model(
-            job.model, num_classes=splits.num_classes, in_channels=input_size[0], **dict(kwargs)
-        )
-        env.profiles[key] = profile_model(copy.deepcopy(model), input_size)
+        env.profiles[key] = profile_model(builder.plain(job.model), input_size)
     return env.profiles[key]
 
 

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.data.imageset import DataSplits
-from bench.data.pipeline import load_splits
+from bench.data.pipeline import dataset_key, load_splits
 from bench.errors import BenchError
 from bench.measure.environment import capture_environment
 from bench.recipes.common import Artifact
 from bench.results.records import EpochRecord, JobRecord
 from bench.results.rundir import RESULTS_FILE, RUN_FILE, RunStore, latest_jobs, new_run_dir, utc_now
 from bench.run.distributed import Distributed, RanksDisagreeError, check_batch_split
-from bench.run.job import JobEnvironment, Notice, TelemetryCsv, dataset_key, resolve_device, run_job
+from bench.run.job import JobEnvironment, Notice, TelemetryCsv, resolve_device, run_job
 from bench.run.progress import Progress
 from bench.suite.matrix import Job, Suite, build_suite, load_suite
 from bench.suite.shard import Shard, parse_shard, shard_job_ids

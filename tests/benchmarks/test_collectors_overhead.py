@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.data.pipeline import load_splits
-from bench.run.job import JobEnvironment, dataset_key, run_job
+from bench.data.pipeline import dataset_key, load_splits
+from bench.run.job import JobEnvironment, run_job
 from bench.suite.matrix import build_suite
 
 REPEATS = 5
