@@ -1,5 +1,5 @@
 """Run directories in the layout ``bench run`` writes (run.json, records.jsonl, results.csv),
-built with the real ``RunStore`` from given per-seed metric values."""
+built with the real ``RunDir`` from given per-seed metric values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results.records import JobRecord
-from bench.results.rundir import RunStore
+from bench.results.rundir import RunDir
 
 MACHINE = "cpu-0a1b2c3d"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -38,7 +38,7 @@ def write_run(
         for model, metrics in values.items()
         for seed in range(_seeds(metrics))
     ]
-    store = RunStore.create(
+    store = RunDir.create(
         path,
         {
             "created_utc": created_utc,

@@ -2,7 +2,7 @@
 
 Every number here is made up (a deterministic function of model, seed and epoch) to exercise
 the reporting code: this is test data, not a measurement. The files are written with
-``bench.results.rundir.RunStore`` (the writer ``bench run`` uses) from
+``bench.results.rundir.RunDir`` (the writer ``bench run`` uses) from
 ``bench.results.records`` dataclasses, in the run-directory layout: run.json, records.jsonl,
 results.csv, epochs.csv, telemetry/<job_id>.csv, artifacts/<job_id>/*.npy.
 """
@@ -20,7 +20,7 @@ import pandas as pd
 
 from bench.results.job_summary import summarize_epochs
 from bench.results.records import EpochRecord, JobRecord
-from bench.results.rundir import RunStore
+from bench.results.rundir import RunDir
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_IMAGES = 5000
@@ -91,7 +91,7 @@ def write_run(
     failures = failures or {}
     path.mkdir(parents=True)
     jobs = [(BY_NAME[name], seed) for name in models for seed in seeds]
-    store = RunStore.create(path, _run_info(suite, jobs, gpu))
+    store = RunDir.create(path, _run_info(suite, jobs, gpu))
     for model, seed in jobs:
         if (model.name, seed) not in missing:
             _write_job(store, suite, model, seed, epochs, gpu, failures.get((model.name, seed)))
@@ -185,7 +185,7 @@ def _epoch(
 
 
 def _write_job(
-    store: RunStore,
+    store: RunDir,
     suite: str,
     model: FakeModel,
     seed: int,
@@ -268,7 +268,7 @@ def _write_telemetry(run: Path, job_id: str, seed: int, samples: int = 300) -> N
     frame.to_csv(run / "telemetry" / f"{job_id}.csv", index=False)
 
 
-def _write_artifacts(store: RunStore, model: FakeModel, seed: int) -> None:
+def _write_artifacts(store: RunDir, model: FakeModel, seed: int) -> None:
     rng = np.random.default_rng(seed)
     job_id = _job_id(model, seed)
     init = rng.normal(0.0, 0.1, model.first_layer).astype(np.float32)

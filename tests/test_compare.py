@@ -15,7 +15,7 @@ from compare_fixtures import write_run
 from bench.cli import main
 from bench.errors import BenchError
 from bench.regress.compare import Threshold, parse_fail_on, parse_threshold, welch_p
-from bench.results.baseline import BASELINE_VERSION, load
+from bench.results.baseline import BASELINE_VERSION, load_results
 from bench.results.records import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,7 +242,7 @@ def test_baseline_file_keeps_every_metric_and_compares_like_the_run(tmp_path: Pa
     assert set(doc["jobs"][0]["metrics"]) == set(METRICS)
     assert doc["jobs"][0]["metrics"]["epoch_time_s"] == 2.0
     assert doc["jobs"][0]["metrics"]["peak_mem_mib"] is None
-    assert load(baseline).jobs == load(run).jobs
+    assert load_results(baseline).jobs == load_results(run).jobs
     assert compare(capsys, run, baseline)[0] == 0
     slower = {**ONE_SEED, "lenet5": {"epoch_time_s": [2.6], "test_acc": [97.0]}}
     assert compare(capsys, write_run(tmp_path / "new", slower), baseline)[0] == 1

@@ -17,9 +17,9 @@ from bench.cli import main
 from bench.data.imageset import ImageSet
 from bench.data.loader import BatchLoader
 from bench.errors import BenchError
-from bench.report.rundata import job_frame, load_runs
+from bench.report.frames import job_frame
 from bench.report.tables import model_table
-from bench.results.rundir import read_records
+from bench.results.rundir import RunDir, read_runs
 from bench.run.distributed import (
     Distributed,
     Outcome,
@@ -86,7 +86,7 @@ def run_dirs(out: Path) -> list[Path]:
 
 
 def records(run_dir: Path, kind: str) -> list[dict]:
-    return [r for r in read_records(run_dir / "records.jsonl") if r["type"] == kind]
+    return [r for r in RunDir.open(run_dir).records() if r["type"] == kind]
 
 
 def test_from_env_reads_torchrun_variables() -> None:
@@ -181,7 +181,7 @@ def test_two_processes_train_like_one_and_write_one_run(tmp_path: Path) -> None:
     assert job["extra"]["batch_size_per_process"] == 16
     assert job["extra"]["images_per_s_per_process"] == pytest.approx(job["images_per_s"] / 2)
     assert (ddp / "artifacts" / "lenet5-relu__s0" / "first_layer_trained.npy").is_file()
-    table = model_table(job_frame(load_runs([ddp]))).display.set_index("Network")
+    table = model_table(job_frame(read_runs([ddp]))).display.set_index("Network")
     assert table.loc["lenet5-relu", "Processes (world size)"] == "2"
 
 

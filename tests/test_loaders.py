@@ -19,7 +19,7 @@ from bench.data.loader import BatchLoader
 from bench.data.pipeline import loader_class, make_loaders
 from bench.data.torch_loader import TorchDataLoader
 from bench.recipes.loop import Precision
-from bench.results.rundir import read_records
+from bench.results.rundir import RunDir
 from bench.run import batch_search
 from bench.suite.matrix import build_suite
 
@@ -105,7 +105,7 @@ def job_records(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
     command = ["run", "--suite", str(suite), "--quiet", "--no-report", "--history-db", "none"]
     assert main([*command, "--out", str(out), *args]) == 0
     (records,) = out.glob("*/*/records.jsonl")
-    return [r for r in read_records(records) if r["type"] == "job"]
+    return [r for r in RunDir.open(records.parent).records() if r["type"] == "job"]
 
 
 def final_accuracies(tmp_path: Path, loader: str) -> list[float]:

@@ -14,9 +14,8 @@ import pytest
 from tiny_suite import SEED_COLUMNS, tiny_suite
 
 from bench.cli import main
-from bench.report.rundata import load_runs
 from bench.report.tables import environment_table
-from bench.results.rundir import read_records
+from bench.results.rundir import RunDir, read_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +59,7 @@ def seed_columns(run_dir: Path) -> list[dict[str, str]]:
 
 
 def job_lines(run_dir: Path) -> list[str]:
-    return [r["job_id"] for r in read_records(run_dir / "records.jsonl") if r["type"] == "job"]
+    return [r["job_id"] for r in RunDir.open(run_dir).records() if r["type"] == "job"]
 
 
 def merge(*args: str | Path) -> int:
@@ -93,7 +92,7 @@ def test_merged_shards_give_the_results_of_an_unsharded_run(
     assert info["environment"] == info["environments"][0]["environment"]
     for job_id in MATRIX:
         assert (out / "artifacts" / job_id / "first_layer_trained.npy").is_file()
-    environments = environment_table(load_runs([out])).data.set_index("Field")
+    environments = environment_table(read_runs([out])).data.set_index("Field")
     assert list(environments.loc["Shard"]) == ["2/2", "1/2"]  # one column per input run
     assert (out / "report.html").is_file()
 

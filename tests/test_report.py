@@ -10,7 +10,7 @@ import pytest
 from run_fixtures import write_run
 
 from bench.report import ReportPaths, write_report
-from bench.results.rundir import latest_jobs, read_records
+from bench.results.rundir import RunDir, read_runs
 
 FULL_FIGURES = {
     "accuracy_vs_gflops",
@@ -36,7 +36,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
         failures={("vgg16", 1): "oom"},
         missing={("lenet5", 1)},
     )
-    return write_report([run], run)
+    return write_report(read_runs([run]), run)
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -71,7 +71,7 @@ def test_report_of_a_run_has_every_table_and_figure(report: ReportPaths) -> None
 
 
 def test_model_table_shows_mean_and_std_over_seeds(report: ReportPaths) -> None:
-    jobs = latest_jobs(read_records(report.out_dir / "records.jsonl"))
+    jobs = RunDir.open(report.out_dir).read().jobs
     accuracies = [j["test_acc"] for j in jobs if j["model"] == "conv-autoencoder"]
     expected = f"{statistics.mean(accuracies):.2f} ± {statistics.stdev(accuracies):.2f}"
     markdown = report.markdown.read_text()
@@ -132,7 +132,7 @@ def test_cpu_run_shows_unmeasured_values_as_na_and_notes_missing_telemetry(
     tmp_path: Path,
 ) -> None:
     run = write_run(tmp_path / "run", models=("lenet5",), gpu=False)
-    paths = write_report([run], tmp_path / "out", {"html", "csv"})
+    paths = write_report(read_runs([run]), tmp_path / "out", {"html", "csv"})
     models = read_csv(paths.tables[0])
     for column in ("Peak GPU mem (MiB)", "GPU util (%)", "Energy per epoch (J)", "MFU (%)"):
         assert pd.isna(models.loc[0, f"{column} mean"])
@@ -144,7 +144,7 @@ def test_cpu_run_shows_unmeasured_values_as_na_and_notes_missing_telemetry(
 
 def test_missing_artifacts_are_noted_and_the_rest_is_drawn(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", models=("conv-autoencoder",), artifacts=False)
-    paths = write_report([run], run, {"html"})
+    paths = write_report(read_runs([run]), run, {"html"})
     assert paths.notes == (
         "conv-autoencoder: first-layer filters: not saved for job conv-autoencoder-s0",
         "conv-autoencoder: reconstructions: not saved for job conv-autoencoder-s0",
@@ -158,7 +158,7 @@ def test_missing_artifacts_are_noted_and_the_rest_is_drawn(tmp_path: Path) -> No
 
 def test_csv_only_writes_tables_and_no_figures(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", models=("lenet5",))
-    paths = write_report([run], tmp_path / "out", {"csv"})
+    paths = write_report(read_runs([run]), tmp_path / "out", {"csv"})
     assert (paths.html, paths.markdown, paths.figures) == (None, None, ())
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "summary_failures.csv",
@@ -172,7 +172,7 @@ def test_several_runs_are_reported_together_and_told_apart(tmp_path: Path) -> No
     second = write_run(
         tmp_path / "b", suite="suite-b", models=("lenet5",), failures={("lenet5", 0): "error"}
     )
-    paths = write_report([first, second], tmp_path / "out", {"csv", "md"})
+    paths = write_report(read_runs([first, second]), tmp_path / "out", {"csv", "md"})
     models = read_csv(paths.tables[0])
     assert models["Network"].tolist() == ["lenet5 [suite-a]", "lenet5 [suite-b]"]
     assert models["Seeds (n)"].tolist() == [1, 0]
@@ -185,7 +185,7 @@ def test_run_without_any_job_record_still_reports(tmp_path: Path) -> None:
     run = write_run(
         tmp_path / "run", models=("lenet5",), seeds=(0, 1), missing={("lenet5", 0), ("lenet5", 1)}
     )
-    paths = write_report([run], run)
+    paths = write_report(read_runs([run]), run)
     assert paths.figures == ()
     assert paths.notes == (
         "Accuracy vs GFLOPs: no job has both a test accuracy and a FLOP count",

@@ -13,6 +13,7 @@ import pytest
 from run_fixtures import write_run
 
 from bench.report import write_report
+from bench.results.rundir import read_runs
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 CHROMIUM = next(
@@ -63,7 +64,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
         seeds=(0, 1),
         failures={("lenet5", 1): "error"},
     )
-    paths = write_report([run], run, {"html", "md"})
+    paths = write_report(read_runs([run]), run, {"html", "md"})
     assert paths.html is not None
     return paths.html
 

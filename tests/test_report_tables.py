@@ -10,11 +10,12 @@ import pytest
 
 from bench.errors import BenchError
 from bench.report import parse_formats
+from bench.report.frames import job_frame, unique_slugs
 from bench.report.images import filter_grid, image_grid
 from bench.report.markdown import markdown_table
-from bench.report.rundata import Run, job_frame, unique_slugs
 from bench.report.tables import mean_std, model_table
 from bench.results.records import JobRecord, to_json_dict
+from bench.results.rundir import Run
 
 
 def job(job_id: str, seed: int, status: str = "ok", **fields: object) -> dict:
@@ -38,7 +39,8 @@ def job(job_id: str, seed: int, status: str = "ok", **fields: object) -> dict:
 
 
 def run_of(*jobs: dict, name: str = "r") -> Run:
-    return Run(path=Path(name), info={"run_id": name, "jobs": []}, jobs=list(jobs), epochs=[])
+    info = {"run_id": name, "jobs": []}
+    return Run(path=Path(name), info=info, records=jobs, jobs=jobs, epochs=())
 
 
 def test_mean_std_writes_the_std_to_the_means_decimals() -> None:

@@ -23,7 +23,7 @@ from bench.cli import main
 from bench.models import registry
 from bench.models.registry import register_model
 from bench.results.records import EpochRecord, JobRecord
-from bench.results.rundir import read_records
+from bench.results.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +83,7 @@ def results(run_dir: Path) -> list[dict[str, str]]:
 def epoch_losses(run_dir: Path) -> list[tuple[str, int, float, float]]:
     return [
         (r["job_id"], r["epoch"], r["train_loss"], r["test_loss"])
-        for r in read_records(run_dir / "records.jsonl")
+        for r in RunDir.open(run_dir).records()
         if r["type"] == "epoch"
     ]
 
@@ -92,7 +92,9 @@ def wait_for_record(out: Path, kind: str, timeout_s: float = 120) -> None:
     """Wait until a run under ``out`` has written a record of type ``kind``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        records = [r for p in out.glob("*/*/records.jsonl") for r in read_records(p)]
+        records = [
+            r for p in out.glob("*/*/records.jsonl") for r in RunDir.open(p.parent).records()
+        ]
         if any(r["type"] == kind for r in records):
             return
         time.sleep(0.05)
@@ -139,7 +141,7 @@ def test_run_writes_records_results_and_artifacts(tmp_path: Path) -> None:
     assert [r["job_id"] for r in rows] == ["lenet5-relu__s0", "lenet5__s0"]
     assert all(r["status"] == "ok" for r in rows)
     assert all(int(r["params"]) == 61706 for r in rows)
-    job = next(r for r in read_records(run_dir / "records.jsonl") if r["type"] == "job")
+    job = next(r for r in RunDir.open(run_dir).records() if r["type"] == "job")
     assert len(job["confusion_matrix"]) == 10
     assert sum(map(sum, job["confusion_matrix"])) == 128
     assert (run_dir / "artifacts" / "lenet5__s0" / "first_layer_trained.npy").is_file()
@@ -185,10 +187,10 @@ def test_killed_suite_resumes_without_rerunning_finished_jobs(tmp_path: Path) ->
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     (run_dir,) = run_dirs(out_killed)
-    finished = [r["job_id"] for r in read_records(run_dir / "records.jsonl") if r["type"] == "job"]
+    finished = [r["job_id"] for r in RunDir.open(run_dir).records() if r["type"] == "job"]
     assert finished and len(finished) < 4
     assert bench_run("--resume", str(run_dir)) == 0
-    jobs = [r["job_id"] for r in read_records(run_dir / "records.jsonl") if r["type"] == "job"]
+    jobs = [r["job_id"] for r in RunDir.open(run_dir).records() if r["type"] == "job"]
     assert sorted(jobs) == sorted(set(jobs))  # no finished job ran twice
     (full_dir,) = run_dirs(out_full)
     pick = lambda rows: [{k: r[k] for k in SEED_COLUMNS} for r in rows]  # noqa: E731
@@ -245,7 +247,7 @@ def test_every_record_has_every_field_and_gpu_figures_are_null_on_cpu(tmp_path: 
         == 0
     )
     (run_dir,) = run_dirs(tmp_path)
-    records = list(read_records(run_dir / "records.jsonl"))
+    records = list(RunDir.open(run_dir).records())
     expected = {"epoch": EpochRecord, "job": JobRecord}
     for record in records:
         assert set(record) == {f.name for f in dataclasses.fields(expected[record["type"]])}
@@ -276,7 +278,7 @@ def test_shipped_suites_read_real_file_formats_from_data_dir(tmp_path: Path) -> 
         "[1, 32, 32]",
         "ok",
     )
-    job = next(r for r in read_records(mnist_dir / "records.jsonl") if r["type"] == "job")
+    job = next(r for r in RunDir.open(mnist_dir).records() if r["type"] == "job")
     assert sum(map(sum, job["confusion_matrix"])) == len(written.test_labels) == 32
     (cifar,) = results(cifar_dir)
     assert (cifar["dataset"], cifar["input_size"], cifar["status"]) == (
@@ -311,7 +313,7 @@ def test_ctrl_c_records_interrupted_and_exits_130(tmp_path: Path) -> None:
     assert process.returncode == 130
     assert "Traceback" not in stderr and "--resume" in stderr
     (run_dir,) = run_dirs(tmp_path)
-    jobs = [r for r in read_records(run_dir / "records.jsonl") if r["type"] == "job"]
+    jobs = [r for r in RunDir.open(run_dir).records() if r["type"] == "job"]
     assert [j["status"] for j in jobs] == ["interrupted"]
 
 

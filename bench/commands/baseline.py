@@ -24,9 +24,9 @@ def add_parser(subparsers: Any) -> None:
 
 def save_command(args: argparse.Namespace) -> int:
     """Handler of ``bench baseline save``."""
-    from bench.results.baseline import load, save
+    from bench.results.baseline import load_results, save
 
-    results = load(args.run_dir)
+    results = load_results(args.run_dir)
     save(results, args.out)
     print(
         f"saved {len(results.jobs)} jobs of {results.run_id} "

@@ -43,10 +43,10 @@ def compare_command(args: argparse.Namespace) -> int:
     """Handler of ``bench compare``."""
     from bench.regress.compare import compare_runs, parse_fail_on, resolve_thresholds
     from bench.regress.compare_formats import RENDERERS, format_table
-    from bench.results.baseline import load
+    from bench.results.baseline import load_results
 
     fail_on = parse_fail_on(args.fail_on)
-    new, base = load(args.new), load(args.base)
+    new, base = load_results(args.new), load_results(args.base)
     comparison = compare_runs(
         new,
         base,

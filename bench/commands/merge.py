@@ -15,7 +15,7 @@ def add_parser(subparsers: Any) -> None:
         help="join run directories of one suite (e.g. --shard runs) into one run and report",
         description="Join run directories of one suite document, such as the shards of "
         "'bench run --shard I/N', into one run directory with every job's records, artifacts "
-        "and telemetry, results.csv, epochs.csv and a report. The same job in two inputs is "
+        "and telemetry, the results tables and a report. The same job in two inputs is "
         "an error unless its record lines are identical. Needs no torch.",
     )
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run directory")
@@ -40,6 +40,7 @@ def merge_command(args: argparse.Namespace) -> int:
         )
     if not args.no_report:
         from bench.report import write_report
+        from bench.results.rundir import read_runs
 
-        print(f"report: {write_report([result.path], result.path).html}")
+        print(f"report: {write_report(read_runs([result.path]), result.path).html}")
     return 0

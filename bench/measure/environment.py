@@ -100,7 +100,7 @@ def ram_gib() -> float | None:
 
 
 def nvml_status() -> tuple[str | None, str]:
-    """(driver version, "available" or why NVML cannot be used) — one line for ``run.json``."""
+    """(driver version, "available" or why NVML cannot be used), one line each."""
     try:
         import pynvml
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.errors import BenchError, UnknownNameError
-from bench.results.baseline import JobRow, RunResults
 from bench.results.records import METRICS, Metric
+from bench.results.run_results import JobRow, RunResults
 
 ALPHA = 0.05
 """Significance level of the one-sided Welch t-test."""

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.regress.compare import Comparison, MetricChange, Stats, model_label
-from bench.results.baseline import RunResults
+from bench.results.run_results import RunResults
 from bench.text_table import align_columns
 
 COLUMNS = ("model", "metric", "baseline", "new", "change", "threshold", "p", "verdict")

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from bench.errors import BenchError, UnknownNameError
 from bench.regress.compare import relative_change
-from bench.results.baseline import RunResults, read_run_dir
 from bench.results.records import METRICS
+from bench.results.run_results import RunResults, results_of
+from bench.results.rundir import RunDir
 from bench.text_table import align_columns
 
 STEP_K = 3.0
@@ -78,7 +79,7 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
 def record_run(db_path: Path, run_dir: Path) -> int:
     """Record every job of ``run_dir``; returns the rows written. Recording a run again
     replaces its rows, so a resumed run can be recorded once more."""
-    return record_results(db_path, read_run_dir(run_dir))
+    return record_results(db_path, results_of(RunDir.open(run_dir).read()))
 
 
 def record_results(db_path: Path, results: RunResults) -> int:

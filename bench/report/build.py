@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.report.frames import MISSING_STATUS, job_frame, unique_slugs
 from bench.report.gallery import Gallery, draw_gallery
 from bench.report.html import Section, render_html
 from bench.report.markdown import render_markdown
-from bench.report.rundata import MISSING_STATUS, Run, job_frame, load_runs, unique_slugs
 from bench.report.tables import (
     NA,
     Table,
@@ -22,7 +22,9 @@ from bench.report.tables import (
     lecture_table,
     model_table,
 )
-from bench.results.rundir import utc_now, write_atomic
+from bench.results.atomic import write_atomic
+from bench.results.records import utc_now
+from bench.results.rundir import Run
 
 FORMATS = ("html", "csv", "md")
 HTML_FILE = "report.html"
@@ -61,18 +63,17 @@ def check_formats(names: Iterable[str]) -> frozenset[str]:
 
 
 def write_report(
-    run_dirs: Sequence[Path], out_dir: Path, formats: Collection[str] = FORMATS
+    runs: Sequence[Run], out_dir: Path, formats: Collection[str] = FORMATS
 ) -> ReportPaths:
-    """Report the runs in ``run_dirs`` into ``out_dir`` in ``formats`` (html, csv, md).
+    """Report ``runs`` into ``out_dir`` in ``formats`` (html, csv, md).
 
     CSV: ``summary_models.csv``, ``summary_lecture.csv``, ``summary_failures.csv``;
-    md: ``summary.md``; html: ``report.html`` and ``figures/*.png|svg``. A path that is not a
-    run directory raises ``BenchError``; figures the data cannot support are listed in ``notes``.
+    md: ``summary.md``; html: ``report.html`` and ``figures/*.png|svg``. Figures the data
+    cannot support are listed in ``notes``.
     """
     formats = check_formats(formats)
-    if not run_dirs:
+    if not runs:
         raise BenchError("no run directory given")
-    runs = load_runs(list(run_dirs))
     jobs = job_frame(runs)
     tables = {
         "lecture": lecture_table(jobs),

@@ -13,14 +13,8 @@ import pandas as pd
 from bench.report import figures as charts
 from bench.report import model_figures as panels
 from bench.report.figures import Plot
-from bench.report.rundata import (
-    MISSING_STATUS,
-    Run,
-    epoch_frame,
-    read_array,
-    read_telemetry,
-    unique_slugs,
-)
+from bench.report.frames import MISSING_STATUS, epoch_frame, unique_slugs
+from bench.results.rundir import Run
 
 PHASE_ORDER = ("train", "pretrain", "finetune")
 
@@ -124,7 +118,7 @@ def _draw_model_figures(
     ):
         if data:
             gallery.draw(name, title, builder, data, shows=[p.group for p in data])
-    if not any((run.path / "telemetry").is_dir() for run in runs):
+    if not any(run.has_telemetry() for run in runs):
         gallery.note("GPU telemetry: none in these runs (CPU run or NVML unavailable)")
     elif series := _telemetry(gallery, recorded, runs):
         gallery.draw(
@@ -155,8 +149,8 @@ def _confusion_panel(
 
 
 def _filter_panel(gallery: Gallery, group: str, run: Run, job_id: str) -> list[panels.FilterPanel]:
-    initial = read_array(run.artifact_path(job_id, "first_layer_init"))
-    trained = read_array(run.artifact_path(job_id, "first_layer_trained"))
+    initial = run.artifact(job_id, "first_layer_init")
+    trained = run.artifact(job_id, "first_layer_trained")
     if initial is None or trained is None:
         gallery.note(f"first-layer filters: not saved for job {job_id}", group)
         return []
@@ -172,18 +166,18 @@ def _telemetry(
     """Each job's telemetry samples, in run order; a note for each model without any."""
     series = []
     for job in recorded.itertuples():
-        samples = read_telemetry(runs[int(job.run)].telemetry_path(str(job.job_id)))
+        samples = runs[int(job.run)].telemetry(str(job.job_id))
         if samples is not None:
             series.append(panels.TelemetrySeries(str(job.group), str(job.job_id), samples))
     for group in dict.fromkeys(recorded["group"]):
         if group not in {s.group for s in series}:
-            gallery.note("GPU telemetry: no telemetry/<job_id>.csv for its jobs", str(group))
+            gallery.note("GPU telemetry: none was kept for its jobs", str(group))
     return series
 
 
 def _draw_reconstructions(gallery: Gallery, group: str, run: Run, job_id: str, slug: str) -> None:
-    inputs = read_array(run.artifact_path(job_id, "recon_inputs"))
-    outputs = read_array(run.artifact_path(job_id, "recon_outputs"))
+    inputs = run.artifact(job_id, "recon_inputs")
+    outputs = run.artifact(job_id, "recon_outputs")
     if inputs is None or outputs is None:
         gallery.note(f"reconstructions: not saved for job {job_id}", group)
     elif inputs.ndim != 4 or inputs.shape != outputs.shape:

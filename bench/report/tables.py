@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.report.rundata import MISSING_STATUS, Run
+from bench.report.frames import MISSING_STATUS
+from bench.results.rundir import Run
 
 NA = "n/a"
 
@@ -209,7 +210,7 @@ _ENVIRONMENT: tuple[tuple[str, Callable[[Run, dict[str, Any]], Any]], ...] = (
 
 def environment_table(runs: Sequence[Run]) -> Table:
     """Where and with what each run was measured: one column per run (per input run of a
-    merged run, whose ``run.json`` lists them under ``environments``)."""
+    merged run, which lists them under ``environments``)."""
     sources = [source for run in runs for source in _sources(run)]
     columns: dict[str, list[str]] = {"Field": [label for label, _ in _ENVIRONMENT]}
     for run in sources:
@@ -228,7 +229,7 @@ def _sources(run: Run) -> list[Run]:
     if not entries:
         return [run]
     suite = run.info.get("suite", {})
-    return [Run(run.path, {**entry, "suite": suite}, [], []) for entry in entries]
+    return [Run(run.path, {**entry, "suite": suite}, (), (), ()) for entry in entries]
 
 
 def _gpu(env: dict[str, Any]) -> str | None:

@@ -1,4 +1,5 @@
-"""The per-job results of one run, read from a run directory or a saved baseline file.
+"""Baseline files: a run's per-job results kept as versioned JSON, and ``load_results`` of a
+run directory or such a file.
 
 A baseline file is versioned JSON: run metadata, machine id, the resolved suite and one row per
 job carrying every metric of ``bench.results.records.METRICS`` (``null`` where not measured).
@@ -9,89 +10,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.results.records import METRICS
-from bench.results.rundir import (
-    RECORDS_FILE,
-    RUN_FILE,
-    latest_jobs,
-    read_records,
-    utc_now,
-    write_atomic,
-)
+from bench.results.atomic import write_atomic
+from bench.results.records import METRICS, utc_now
+from bench.results.run_results import JobRow, RunResults, metric_values, results_of
+from bench.results.rundir import RunDir
 
 BASELINE_FORMAT = "bench-baseline"
 BASELINE_VERSION = 1
 
 
-@dataclass(frozen=True)
-class JobRow:
-    """One job's outcome: its key, its status and every metric (``None`` where unknown)."""
-
-    model: str
-    variant: str
-    seed: int
-    status: str
-    metrics: Mapping[str, float | None]
-
-
-@dataclass(frozen=True)
-class RunResults:
-    """What ``compare`` and ``history`` need from a run: where, when, on what, and per-job rows."""
-
-    source: str
-    run_id: str
-    created_utc: str
-    machine_id: str
-    commit: str | None
-    dirty: bool | None
-    suite: Mapping[str, Any]
-    jobs: tuple[JobRow, ...]
-
-    @property
-    def suite_name(self) -> str:
-        """The suite's name ("" when the run does not record one)."""
-        return str(self.suite.get("name", ""))
-
-
-def load(path: Path) -> RunResults:
-    """A run directory or a saved baseline file."""
+def load_results(path: Path) -> RunResults:
+    """The results of a run directory or of a saved baseline file."""
     if path.is_dir():
-        return read_run_dir(path)
+        return results_of(RunDir.open(path).read())
     if path.is_file():
         return read_baseline(path)
     raise BenchError(f"{path}: no such run directory or baseline file")
-
-
-def read_run_dir(run_dir: Path) -> RunResults:
-    """The latest job record of each job of a run directory, with its ``run.json`` metadata."""
-    info = _read_json(run_dir / RUN_FILE)
-    where = str(run_dir / RUN_FILE)
-    environment = _field(info, "environment", dict, where)
-    jobs = tuple(
-        JobRow(
-            model=str(job["model"]),
-            variant=str(job.get("variant") or ""),
-            seed=int(job["seed"]),
-            status=str(job["status"]),
-            metrics={name: _number(job.get(name)) for name in METRICS},
-        )
-        for job in latest_jobs(read_records(run_dir / RECORDS_FILE))
-    )
-    return RunResults(
-        source=str(run_dir),
-        run_id=_field(info, "run_id", str, where),
-        created_utc=_field(info, "created_utc", str, where),
-        machine_id=_field(environment, "machine_id", str, where, "environment."),
-        commit=environment.get("commit"),
-        dirty=environment.get("dirty"),
-        suite=_field(info, "suite", dict, where),
-        jobs=jobs,
-    )
 
 
 def read_baseline(path: Path) -> RunResults:
@@ -113,7 +51,7 @@ def read_baseline(path: Path) -> RunResults:
                 variant=str(job["variant"]),
                 seed=int(job["seed"]),
                 status=str(job["status"]),
-                metrics={name: _number(job["metrics"].get(name)) for name in METRICS},
+                metrics=metric_values(job["metrics"]),
             )
             for job in _field(data, "jobs", list, where)
         )
@@ -170,8 +108,6 @@ def save(results: RunResults, out: Path) -> None:
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BenchError(f"{path.parent}: not a run directory (no {path.name})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BenchError(f"{path}: cannot read JSON: {err}") from None
     if not isinstance(data, dict):
@@ -184,9 +120,3 @@ def _field(data: Mapping[str, Any], key: str, kind: type, where: str, prefix: st
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise BenchError(f"{where}: field '{prefix}{key}' missing or not {kind.__name__}")
     return value
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)

@@ -1,4 +1,4 @@
-"""Record types written to ``records.jsonl`` and the metrics they carry, with units.
+"""Record types a run directory keeps, one JSON line each, and the metrics they carry, with units.
 
 Records are plain JSON lines; every line has ``schema_version`` and ``type``. Anything that
 cannot be measured on the machine at hand is ``None`` (``null`` in JSON, "n/a" in reports).
@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 SCHEMA_VERSION = 1
@@ -28,7 +29,7 @@ class Metric:
     label: str
 
 
-# Job-level metrics (columns of results.csv) that comparisons and reports know about.
+# Job-level metrics (columns of the results table) that comparisons and reports know about.
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -149,6 +150,11 @@ class JobRecord:
     finished_utc: str = ""
     schema_version: int = SCHEMA_VERSION
     type: str = "job"
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 with seconds (as records and run files carry it)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def to_json_dict(record: EpochRecord | JobRecord) -> dict[str, Any]:

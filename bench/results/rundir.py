@@ -1,8 +1,21 @@
-"""Run directories: ``run.json``, ``records.jsonl`` appended as records happen, derived CSVs.
+"""The run directory: its layout, and the one module that reads and writes it.
 
-Every record line is written with flush + fsync as soon as it exists; derived files are
-replaced atomically (write a temporary file, then ``os.replace``). A run killed at any moment
-keeps valid JSON lines, and ``--resume`` finishes the jobs whose last record is not final.
+```
+<run_dir>/
+  run.json                        what ran, where and with what (schema_version, suite, environment,
+                                  the planned jobs); written once, atomically
+  records.jsonl                   one JSON record per line (epoch and job records), each appended
+                                  with flush + fsync as soon as it exists
+  results.csv, epochs.csv         one row per job / per epoch of each job's latest attempt;
+                                  derived from the records, replaced atomically
+  telemetry/<job_id>.csv          a job's GPU telemetry samples
+  artifacts/<job_id>/<name>.npy   arrays for the report (plain arrays, never pickled objects)
+```
+
+A run killed at any moment keeps valid record lines (a line cut by the kill is dropped before
+the next append) and ``--resume`` finishes the jobs whose last record is not final. Everything
+read here is untrusted: a missing, foreign, damaged or newer run directory is a one-line
+``BenchError`` naming the file, and job ids must be plain names before they become paths.
 """
 
 from __future__ import annotations
@@ -12,14 +25,17 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bench.errors import BenchError
+from bench.results.atomic import write_atomic
 from bench.results.records import (
     FINISHED_STATUSES,
     RESULT_COLUMNS,
@@ -29,25 +45,35 @@ from bench.results.records import (
     to_json_dict,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 RUN_FILE = "run.json"
 RECORDS_FILE = "records.jsonl"
 RESULTS_FILE = "results.csv"
 EPOCHS_FILE = "epochs.csv"
+TELEMETRY_DIR = "telemetry"
+ARTIFACTS_DIR = "artifacts"
 
-
-def utc_now() -> str:
-    """The current UTC time, ISO 8601 with seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never half."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+_JOB_ID = re.compile(r"[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*")
+# run.json fields that readers use, with the JSON type each must have where present
+_INFO_TYPES: Mapping[str, type] = {
+    "schema_version": int,
+    "run_id": str,
+    "created_utc": str,
+    "suite": dict,
+    "overrides": list,
+    "environment": dict,
+    "environments": list,
+    "jobs": list,
+    "command": list,
+    "shard": str,
+}
+# fields every record of a type must have, with their JSON types
+_RECORD_FIELDS: Mapping[str, Mapping[str, type]] = {
+    "epoch": {"job_id": str, "phase": str, "epoch": int},
+    "job": {"job_id": str, "model": str, "seed": int, "status": str},
+}
 
 
 def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Path:
@@ -63,37 +89,118 @@ def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Pat
     return path
 
 
-class RunStore:
-    """One run directory: appends records and rewrites the derived tables."""
+@dataclass(frozen=True)
+class Run:
+    """What a run directory holds, read once: ``run.json``, every record line, and each job's
+    latest job record and latest attempt's epoch records."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    path: Path
+    info: Mapping[str, Any]
+    records: tuple[dict[str, Any], ...]
+    jobs: tuple[dict[str, Any], ...]
+    epochs: tuple[dict[str, Any], ...]
 
-    @classmethod
-    def create(cls, path: Path, run_info: Mapping[str, Any]) -> RunStore:
-        """Write ``run.json`` into the new directory ``path``."""
-        info = {"schema_version": SCHEMA_VERSION, "run_id": path.name, **run_info}
-        write_atomic(path / RUN_FILE, json.dumps(info, indent=2, default=str) + "\n")
-        (path / RECORDS_FILE).touch()
-        return cls(path)
+    @property
+    def run_id(self) -> str:
+        return str(self.info.get("run_id") or self.path.name)
 
-    @classmethod
-    def open(cls, path: Path) -> RunStore:
-        """An existing run directory, for resume; a missing one is a user error."""
-        if not (path / RUN_FILE).is_file():
-            raise BenchError(f"--resume {path}: not a run directory (no {RUN_FILE})")
-        return cls(path)
+    @property
+    def suite_name(self) -> str:
+        return str(self.info.get("suite", {}).get("name") or "")
 
-    def run_info(self) -> dict[str, Any]:
-        """The contents of ``run.json``."""
+    @property
+    def environment(self) -> dict[str, Any]:
+        return dict(self.info.get("environment") or {})
+
+    @property
+    def info_path(self) -> Path:
+        """The file ``info`` was read from (named in messages about its fields)."""
+        return self.path / RUN_FILE
+
+    @property
+    def results_csv(self) -> Path:
+        """The table of job results."""
+        return self.path / RESULTS_FILE
+
+    def required(self, dotted: str, kind: type = dict) -> Any:
+        """The ``run.json`` field ``a.b`` of JSON type ``kind``; a ``BenchError`` naming the
+        file and field where it is missing or of another type."""
+        value: Any = self.info
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if not _is_json_type(value, kind):
+            where = self.info_path
+            raise BenchError(f"{where}: field '{dotted}' missing or not {_TYPE_WORDS[kind]}")
+        return value
+
+    def planned_jobs(self) -> list[dict[str, Any]]:
+        """The jobs ``run.json`` plans (each with a ``job_id``)."""
+        return list(self.info.get("jobs", []))
+
+    def telemetry(self, job_id: str) -> pd.DataFrame | None:
+        """A job's telemetry samples, or ``None`` where it has none (CPU runs, no NVML)."""
+        import pandas as pd
+
+        path = self.path / TELEMETRY_DIR / f"{job_id}.csv"
+        if not path.is_file():
+            return None
         try:
-            return json.loads((self.path / RUN_FILE).read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise BenchError(f"{self.path / RUN_FILE}: cannot read: {err}") from None
+            frame = pd.read_csv(path)
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            raise BenchError(f"{path}: cannot read telemetry: {_first_line(err)}") from None
+        return frame if not frame.empty and "time_s" in frame else None
+
+    def has_telemetry(self) -> bool:
+        """Whether any job of the run kept telemetry."""
+        return (self.path / TELEMETRY_DIR).is_dir()
+
+    def artifact(self, job_id: str, name: str) -> np.ndarray | None:
+        """A job's array ``name``, or ``None`` where it is absent."""
+        path = self.path / ARTIFACTS_DIR / job_id / f"{name}.npy"
+        if not path.is_file():
+            return None
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise BenchError(f"{path}: cannot read array: {_first_line(err)}") from None
+
+
+class RunDir:
+    """One run directory: creates it, appends records and files, and reads it back."""
+
+    def __init__(self, path: Path, info: Mapping[str, Any]) -> None:
+        self.path = path
+        self.info = info
+        self._tail_checked = False
+
+    @classmethod
+    def create(cls, path: Path, info: Mapping[str, Any]) -> RunDir:
+        """Write ``run.json`` (with ``schema_version`` and ``run_id``) into the new directory
+        ``path`` and an empty ``records.jsonl``."""
+        full = {"schema_version": SCHEMA_VERSION, "run_id": path.name, **info}
+        write_atomic(path / RUN_FILE, json.dumps(full, indent=2, default=str) + "\n")
+        (path / RECORDS_FILE).touch()
+        return cls(path, full)
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        """An existing run directory with a readable ``run.json`` this bench understands."""
+        if not path.is_dir():
+            raise BenchError(f"{path}: no such run directory")
+        run_file = path / RUN_FILE
+        if not run_file.is_file():
+            raise BenchError(f"{path}: not a run directory (no {RUN_FILE})")
+        try:
+            info = json.loads(run_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise BenchError(f"{run_file}: cannot read: {_first_line(err)}") from None
+        return cls(path, _checked_info(info, run_file))
 
     def append(self, record: EpochRecord | JobRecord) -> None:
-        """Append one record line, flushed and fsynced before returning."""
+        """Append one record line, flushed and fsynced before returning; after a job record,
+        rewrite the tables."""
         line = json.dumps(to_json_dict(record), separators=(",", ":"), allow_nan=False)
+        self._drop_torn_tail()
         with (self.path / RECORDS_FILE).open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
             handle.flush()
@@ -101,24 +208,52 @@ class RunStore:
         if isinstance(record, JobRecord):
             self.write_tables()
 
+    def write_records(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Replace ``records.jsonl`` with ``records`` (atomically), e.g. when merging runs."""
+        lines = (json.dumps(dict(r), separators=(",", ":"), allow_nan=False) for r in records)
+        write_atomic(self.path / RECORDS_FILE, "".join(f"{line}\n" for line in lines))
+
     def save_array(self, job_id: str, name: str, array: np.ndarray) -> None:
-        """Keep ``array`` as ``artifacts/<job_id>/<name>.npy`` (atomically)."""
-        folder = self.path / "artifacts" / job_id
+        """Keep ``array`` as the job's artifact ``name`` (atomically)."""
+        folder = self.path / ARTIFACTS_DIR / _checked_job_id(job_id, str(self.path))
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{name}.npy.tmp"
         with tmp.open("wb") as handle:
-            np.save(handle, array)
+            np.save(handle, array, allow_pickle=False)
         os.replace(tmp, folder / f"{name}.npy")
 
-    def save_text(self, relative: str, text: str) -> None:
-        """Keep ``text`` as ``<run_dir>/<relative>`` (atomically)."""
-        path = self.path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text)
+    def save_telemetry(self, job_id: str, text: str) -> None:
+        """Keep a job's telemetry CSV text (atomically)."""
+        folder = self.path / TELEMETRY_DIR
+        folder.mkdir(exist_ok=True)
+        write_atomic(folder / f"{_checked_job_id(job_id, str(self.path))}.csv", text)
+
+    def copy_job_files(self, source: Path, job_id: str) -> None:
+        """The job's artifacts and telemetry from the run directory ``source``, where it has
+        them."""
+        job_id = _checked_job_id(job_id, str(source))
+        artifacts = source / ARTIFACTS_DIR / job_id
+        if artifacts.is_dir():
+            shutil.copytree(artifacts, self.path / ARTIFACTS_DIR / job_id, symlinks=True)
+        telemetry = source / TELEMETRY_DIR / f"{job_id}.csv"
+        if telemetry.is_file():
+            (self.path / TELEMETRY_DIR).mkdir(exist_ok=True)
+            shutil.copyfile(telemetry, self.path / TELEMETRY_DIR / telemetry.name)
 
     def records(self) -> list[dict[str, Any]]:
-        """Every complete record line (a line cut by a kill is ignored)."""
-        return list(read_records(self.path / RECORDS_FILE))
+        """Every complete record line, checked (a last line cut by a kill is ignored)."""
+        return list(_read_records(self.path / RECORDS_FILE))
+
+    def read(self) -> Run:
+        """The whole run as it stands now."""
+        records = tuple(self.records())
+        return Run(
+            self.path,
+            self.info,
+            records,
+            tuple(latest_jobs(records)),
+            tuple(latest_epochs(records)),
+        )
 
     def finished_job_ids(self) -> set[str]:
         """Jobs whose last job record has a final status."""
@@ -126,24 +261,33 @@ class RunStore:
             j["job_id"] for j in latest_jobs(self.records()) if j["status"] in FINISHED_STATUSES
         }
 
-    def write_tables(self) -> None:
+    def write_tables(self, run: Run | None = None) -> None:
         """Rewrite ``results.csv`` and ``epochs.csv`` from the records, atomically."""
-        records = self.records()
-        write_atomic(self.path / RESULTS_FILE, to_csv(latest_jobs(records), RESULT_COLUMNS))
-        epochs = latest_epochs(records)
+        run = run or self.read()
+        write_atomic(self.path / RESULTS_FILE, _to_csv(run.jobs, RESULT_COLUMNS))
+        epochs = run.epochs
         columns = [k for k in epochs[0] if k not in ("type", "schema_version")] if epochs else []
-        write_atomic(self.path / EPOCHS_FILE, to_csv(epochs, columns))
+        write_atomic(self.path / EPOCHS_FILE, _to_csv(epochs, columns))
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a last line left incomplete by a killed writer, so that the next record starts
+        on a line of its own (checked once per opened directory)."""
+        if self._tail_checked:
+            return
+        self._tail_checked = True
+        path = self.path / RECORDS_FILE
+        with path.open("rb+") as handle:
+            data = handle.read()
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
 
 
-def read_records(path: Path) -> Iterable[dict[str, Any]]:
-    """Parsed lines of a ``records.jsonl``; a truncated last line is skipped."""
-    if not path.is_file():
-        return
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.endswith("\n"):
-                return
-            yield json.loads(line)
+def read_runs(paths: Sequence[Path]) -> list[Run]:
+    """Each distinct run directory of ``paths``, read, in order."""
+    distinct: dict[Path, Path] = {}
+    for path in paths:
+        distinct.setdefault(path.resolve(), path)
+    return [RunDir.open(path).read() for path in distinct.values()]
 
 
 def latest_jobs(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -172,7 +316,84 @@ def latest_epochs(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [r for attempt in attempts.values() for r in attempt.values()]
 
 
-def to_csv(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> str:
+def _read_records(path: Path) -> Iterable[dict[str, Any]]:
+    """Checked records of a ``records.jsonl``; a last line without its newline is skipped."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise BenchError(f"{path}: cannot read: {err.strerror}") from None
+    with handle:
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.endswith("\n"):
+                    return
+                yield _checked_record(line, f"{path}: line {number}")
+        except UnicodeDecodeError as err:
+            raise BenchError(f"{path}: cannot read: {_first_line(err)}") from None
+
+
+def _checked_record(line: str, where: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        raise BenchError(f"{where}: not a JSON record") from None
+    kind = record.get("type") if isinstance(record, dict) else None
+    if not isinstance(kind, str) or kind not in _RECORD_FIELDS:
+        raise BenchError(f"{where}: not a bench record (type must be 'epoch' or 'job')")
+    for name, expected in _RECORD_FIELDS[kind].items():
+        if not _is_json_type(record.get(name), expected):
+            raise BenchError(f"{where}: field '{name}' missing or not {_TYPE_WORDS[expected]}")
+    _checked_job_id(record["job_id"], where)
+    return record
+
+
+def _checked_info(info: Any, where: Path) -> dict[str, Any]:
+    if not isinstance(info, dict):
+        raise BenchError(f"{where}: not a JSON object")
+    version = info.get("schema_version", 1)
+    if not _is_json_type(version, int) or version < 1:
+        raise BenchError(f"{where}: field 'schema_version' must be a positive integer")
+    if version > SCHEMA_VERSION:
+        raise BenchError(
+            f"{where}: schema_version {version} is newer than this bench reads "
+            f"({SCHEMA_VERSION}); upgrade bench"
+        )
+    for name, expected in _INFO_TYPES.items():
+        if name in info and info[name] is not None and not _is_json_type(info[name], expected):
+            raise BenchError(f"{where}: field '{name}' must be {_TYPE_WORDS[expected]}")
+    for index, job in enumerate(info.get("jobs") or []):
+        if not isinstance(job, dict) or not isinstance(job.get("job_id"), str):
+            raise BenchError(f"{where}: field 'jobs[{index}]' must be an object with a job_id")
+        _checked_job_id(job["job_id"], f"{where}: field 'jobs[{index}]'")
+    if not all(isinstance(e, dict) for e in info.get("environments") or []):
+        raise BenchError(f"{where}: field 'environments' must be a list of objects")
+    if not all(isinstance(o, str) for o in info.get("overrides") or []):
+        raise BenchError(f"{where}: field 'overrides' must be a list of strings")
+    return info
+
+
+def _checked_job_id(job_id: str, where: str) -> str:
+    """``job_id`` if it is a plain name (it becomes a file name), else a ``BenchError``."""
+    if not _JOB_ID.fullmatch(job_id):
+        raise BenchError(f"{where}: job id {job_id!r} is not a plain name")
+    return job_id
+
+
+_TYPE_WORDS: Mapping[type, str] = {
+    int: "an integer",
+    str: "a string",
+    dict: "an object",
+    list: "a list",
+}
+
+
+def _is_json_type(value: Any, expected: type) -> bool:
+    return isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+
+
+def _to_csv(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> str:
     """Rows as CSV text with the given columns (lists and dicts as JSON)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
@@ -182,3 +403,8 @@ def to_csv(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> str:
             {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()}
         )
     return buffer.getvalue()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

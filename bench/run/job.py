@@ -32,8 +32,7 @@ from bench.recipes import RECIPES
 from bench.recipes.common import Artifact, EpochBatches, EpochResult, RecipeContext
 from bench.recipes.loop import DivergedError, Precision
 from bench.results.job_summary import summarize_epochs
-from bench.results.records import EpochRecord, JobRecord
-from bench.results.rundir import utc_now
+from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.run.batch_search import largest_batch
 from bench.run.distributed import Distributed, RanksDisagreeError
 from bench.suite.matrix import Job, JobConfig
@@ -41,7 +40,7 @@ from bench.suite.matrix import Job, JobConfig
 
 @dataclass(frozen=True)
 class TelemetryCsv:
-    """A job's NVML time series (CSV text), kept as ``telemetry/<job_id>.csv``."""
+    """A job's NVML time series (CSV text), kept in the run directory beside its records."""
 
     text: str
 

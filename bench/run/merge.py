@@ -1,45 +1,44 @@
 """``bench merge``: run directories of one suite (the shards of a ``--shard I/N`` run, say)
 joined into one run directory, as if one run had measured every job.
 
-The inputs must hold the same suite document (``run.json`` ``suite`` and ``overrides``: the
-same suite file, flags and ``--set`` values). The merged directory gets a ``run.json`` with
-that suite, the union of the inputs' jobs in the suite's matrix order and every input's
-environment (``environments``: run id, shard, command, creation time and environment of each;
-``environment`` is the first input's); ``records.jsonl`` with each job's records, taken from
-the input that holds the job; each job's artifacts and telemetry; ``results.csv`` and
-``epochs.csv``; and a report. A job may appear in two inputs only when its record lines are
-identical there (the same directory given twice, or a copy of it); anything else is an error,
-since two different measurements of one job cannot both stand. Nothing here imports torch.
+The inputs must hold the same suite document (the run's ``suite`` and ``overrides``: the
+same suite file, flags and ``--set`` values). The merged directory gets that suite, the union of
+the inputs' jobs in the suite's matrix order and every input's environment (``environments``:
+run id, shard, command, creation time and environment of each; ``environment`` is the first
+input's); each job's records, taken from the input that holds the job; each job's artifacts and
+telemetry; the results tables; and a report. A job may appear in two inputs only when its record
+lines are identical there (the same directory given twice, or a copy of it); anything else is an
+error, since two different measurements of one job cannot both stand. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.results.rundir import (
-    RECORDS_FILE,
-    RUN_FILE,
-    RunStore,
-    read_records,
-    utc_now,
-    write_atomic,
-)
+from bench.results.records import utc_now
+from bench.results.rundir import Run, RunDir
 from bench.suite.matrix import build_suite
 
 
 @dataclass(frozen=True)
 class InputRun:
-    """One run directory to merge: its ``run.json`` and its records grouped by job."""
+    """One run directory to merge, with its records grouped by job."""
 
-    path: Path
-    info: dict[str, Any]
+    run: Run
     records: dict[str, list[dict[str, Any]]]
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    @property
+    def info(self) -> Mapping[str, Any]:
+        return self.run.info
 
 
 @dataclass(frozen=True)
@@ -68,34 +67,25 @@ def merge_runs(run_dirs: Sequence[Path], out: Path, command: Sequence[str]) -> M
     sources = _job_sources(inputs)
     jobs = sorted(sources, key=lambda job_id: matrix.get(job_id, len(matrix)))
     _prepare(out)
-    store = RunStore.create(out, _run_info(inputs, jobs, command))
-    lines = [
-        json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
-        for job_id in jobs
-        for record in sources[job_id].records.get(job_id, [])
-    ]
-    write_atomic(out / RECORDS_FILE, "".join(lines))
+    merged = RunDir.create(out, _run_info(inputs, jobs, command))
+    merged.write_records(
+        record for job_id in jobs for record in sources[job_id].records.get(job_id, [])
+    )
     for job_id in jobs:
-        _copy_files(sources[job_id].path, out, job_id)
-    store.write_tables()
+        merged.copy_job_files(sources[job_id].path, job_id)
+    merged.write_tables()
     absent = tuple(job_id for job_id in matrix if job_id not in sources)
     return MergeResult(out, len(inputs), tuple(jobs), absent)
 
 
 def read_input(path: Path) -> InputRun:
-    """A run directory's ``run.json`` and records; a path that is not one is a user error."""
-    if not (path / RUN_FILE).is_file():
-        raise BenchError(f"{path}: not a run directory (no {RUN_FILE})")
-    try:
-        info = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-        records: dict[str, list[dict[str, Any]]] = {}
-        for record in read_records(path / RECORDS_FILE):
-            records.setdefault(record["job_id"], []).append(record)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise BenchError(f"{path}: cannot read the run: {err}") from None
-    if not isinstance(info, dict) or not isinstance(info.get("suite"), dict):
-        raise BenchError(f"{path / RUN_FILE}: no suite in it")
-    return InputRun(path, info, records)
+    """A run directory with its records grouped by job; it must hold a suite."""
+    run = RunDir.open(path).read()
+    run.required("suite")
+    records: dict[str, list[dict[str, Any]]] = {}
+    for record in run.records:
+        records.setdefault(record["job_id"], []).append(record)
+    return InputRun(run, records)
 
 
 def _distinct(paths: Sequence[Path]) -> list[Path]:
@@ -113,7 +103,7 @@ def _suite_key(run: InputRun) -> str:
 def _matrix_order(run: InputRun) -> dict[str, int]:
     """Job id → position in the suite's whole job matrix."""
     suite = build_suite(
-        run.info["suite"], str(run.path / RUN_FILE), overrides=run.info.get("overrides", [])
+        run.info["suite"], str(run.run.info_path), overrides=run.info.get("overrides", [])
     )
     return {job.job_id: index for index, job in enumerate(suite.jobs)}
 
@@ -187,14 +177,3 @@ def _distinct_entries(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
 def _planned_from_records(job_id: str, inputs: Sequence[InputRun]) -> dict[str, Any]:
     record = next(run.records[job_id][-1] for run in inputs if run.records.get(job_id))
     return {k: record.get(k) for k in ("job_id", "model", "seed", "variant")}
-
-
-def _copy_files(source: Path, out: Path, job_id: str) -> None:
-    """The job's artifacts folder and telemetry CSV, where the source run has them."""
-    artifacts = source / "artifacts" / job_id
-    if artifacts.is_dir():
-        shutil.copytree(artifacts, out / "artifacts" / job_id)
-    telemetry = source / "telemetry" / f"{job_id}.csv"
-    if telemetry.is_file():
-        (out / "telemetry").mkdir(exist_ok=True)
-        shutil.copy2(telemetry, out / "telemetry" / telemetry.name)

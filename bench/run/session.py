@@ -20,8 +20,8 @@ from bench.data.pipeline import dataset_key, load_splits
 from bench.errors import BenchError
 from bench.measure.environment import capture_environment
 from bench.recipes.common import Artifact
-from bench.results.records import EpochRecord, JobRecord
-from bench.results.rundir import RESULTS_FILE, RUN_FILE, RunStore, latest_jobs, new_run_dir, utc_now
+from bench.results.records import EpochRecord, JobRecord, utc_now
+from bench.results.rundir import Run, RunDir, new_run_dir
 from bench.run.distributed import Distributed, RanksDisagreeError, check_batch_split
 from bench.run.job import JobEnvironment, Notice, TelemetryCsv, resolve_device, run_job
 from bench.run.progress import Progress
@@ -55,8 +55,8 @@ def run_suite(request: RunRequest) -> int:
     dist = Distributed.from_env()
     main = dist is None or dist.is_main
     progress = Progress(quiet=request.quiet or not main)
-    store = RunStore.open(request.resume) if request.resume is not None else None
-    full, shard = _suite(request, store)
+    run_dir = RunDir.open(request.resume) if request.resume is not None else None
+    full, shard = _suite(request, run_dir)
     suite = _shard_of(full, shard)
     if request.dry_run:
         if main:
@@ -66,7 +66,7 @@ def run_suite(request: RunRequest) -> int:
         if main:
             print(f"shard {shard} of suite {suite.name} holds none of its {len(full.jobs)} jobs")
         return 0
-    done = store.finished_job_ids() if store else set()
+    done = run_dir.finished_job_ids() if run_dir else set()
     pending = [job for job in suite.jobs if job.job_id not in done]
     devices = {resolve_device(job.config.device).type for job in pending}
     if dist is not None:
@@ -78,17 +78,17 @@ def run_suite(request: RunRequest) -> int:
     if dist is not None:
         dist.start(cuda="cuda" in devices)
     if not main:
-        store = None
-    elif store is None:
-        store = _create_store(suite, request, shard)
+        run_dir = None
+    elif run_dir is None:
+        run_dir = _create_run_dir(suite, request, shard)
     elif done:
-        progress.say(f"resuming {store.path}: {len(done)} finished, {len(pending)} to run")
+        progress.say(f"resuming {run_dir.path}: {len(done)} finished, {len(pending)} to run")
     try:
-        code = _run_jobs(pending, store, env, request, progress)
+        code = _run_jobs(pending, run_dir, env, request, progress)
     except KeyboardInterrupt:
-        if store is not None:
+        if run_dir is not None:
             print(
-                f"interrupted; finish with: python -m bench run --resume {store.path}",
+                f"interrupted; finish with: python -m bench run --resume {run_dir.path}",
                 file=sys.stderr,
             )
         return 130
@@ -97,60 +97,61 @@ def run_suite(request: RunRequest) -> int:
 
 def _run_jobs(
     pending: Sequence[Job],
-    store: RunStore | None,
+    run_dir: RunDir | None,
     env: JobEnvironment,
     request: RunRequest,
     progress: Progress,
 ) -> int:
-    """Run ``pending`` in order, then write tables, report and history (into ``store``: none
+    """Run ``pending`` in order, then write tables, report and history (into ``run_dir``: none
     on the processes other than rank 0). A job that ended differently on the processes of a
     distributed run stops the run."""
     stopped = False
     try:
         for index, job in enumerate(pending, start=1):
             progress.job_started(index, len(pending), job.job_id)
-            _run_and_store(store, job, env, progress)
+            _run_and_store(run_dir, job, env, progress)
     except RanksDisagreeError as err:
         stopped = True
-        if store is not None:
+        if run_dir is not None:
             print(
                 f"{err}; the run stops here, finish it with: python -m bench run --resume "
-                f"{store.path}",
+                f"{run_dir.path}",
                 file=sys.stderr,
             )
-    if store is None:
+    if run_dir is None:
         return 1 if stopped else 0
-    store.write_tables()
-    _finish(store, request, progress)
-    failed = [j for j in latest_jobs(store.records()) if j["status"] != "ok"]
+    run = run_dir.read()
+    run_dir.write_tables(run)
+    _finish(run, request)
+    failed = [j for j in run.jobs if j["status"] != "ok"]
     return 1 if failed or stopped else 0
 
 
 def _run_and_store(
-    store: RunStore | None, job: Job, env: JobEnvironment, progress: Progress
+    run_dir: RunDir | None, job: Job, env: JobEnvironment, progress: Progress
 ) -> None:
-    """Run one job, storing what it yields (nothing without a store); an interrupt that lands
+    """Run one job, storing what it yields (nothing without a run_dir); an interrupt that lands
     while a record is being stored is passed into the job so that it still records itself as
     ``interrupted``."""
     items = run_job(job, env)
     try:
         for item in items:
-            _store(store, job.job_id, item, progress)
+            _store(run_dir, job.job_id, item, progress)
     except KeyboardInterrupt:
         try:
             final = items.throw(KeyboardInterrupt())
         except (KeyboardInterrupt, StopIteration):
             raise KeyboardInterrupt from None
-        _store(store, job.job_id, final, progress)
+        _store(run_dir, job.job_id, final, progress)
         raise
 
 
-def _suite(request: RunRequest, store: RunStore | None) -> tuple[Suite, Shard | None]:
+def _suite(request: RunRequest, run_dir: RunDir | None) -> tuple[Suite, Shard | None]:
     """The whole suite (from the request, or from the run directory to resume) and its shard."""
-    if store is not None:
-        info = store.run_info()
-        where = str(store.path / RUN_FILE)
-        suite = build_suite(info["suite"], where, overrides=info.get("overrides", []))
+    if run_dir is not None:
+        run = run_dir.read()
+        info, where = run.info, str(run.info_path)
+        suite = build_suite(run.required("suite"), where, overrides=info.get("overrides", []))
         try:
             shard = parse_shard(info["shard"]) if info.get("shard") else None
         except ValueError as err:
@@ -171,10 +172,10 @@ def _shard_of(suite: Suite, shard: Shard | None) -> Suite:
     return dataclasses.replace(suite, jobs=tuple(j for j in suite.jobs if j.job_id in chosen))
 
 
-def _create_store(suite: Suite, request: RunRequest, shard: Shard | None) -> RunStore:
+def _create_run_dir(suite: Suite, request: RunRequest, shard: Shard | None) -> RunDir:
     environment = capture_environment(Path(__file__).resolve().parent)
     path = new_run_dir(request.out, environment["machine_id"], suite.name, environment["commit"])
-    return RunStore.create(
+    return RunDir.create(
         path,
         {
             "created_utc": utc_now(),
@@ -202,42 +203,43 @@ def _load_datasets(jobs: Sequence[Job], request: RunRequest) -> dict[str, DataSp
 
 
 def _store(
-    store: RunStore | None,
+    run_dir: RunDir | None,
     job_id: str,
     item: EpochRecord | JobRecord | Artifact | TelemetryCsv | Notice,
     progress: Progress,
 ) -> None:
-    if store is None:
+    if run_dir is None:
         return
     if isinstance(item, Artifact):
-        store.save_array(job_id, item.name, item.array)
+        run_dir.save_array(job_id, item.name, item.array)
         return
     if isinstance(item, Notice):
         print(item.text, file=sys.stderr, flush=True)
         return
     if isinstance(item, TelemetryCsv):
-        store.save_text(f"telemetry/{job_id}.csv", item.text)
+        run_dir.save_telemetry(job_id, item.text)
         return
-    store.append(item)
+    run_dir.append(item)
     if isinstance(item, EpochRecord):
         progress.epoch_done(item)
     else:
         progress.job_done(item)
 
 
-def _finish(store: RunStore, request: RunRequest, progress: Progress) -> None:
-    """Report, history, and where to find them."""
-    lines = [f"results: {store.path / RESULTS_FILE}"]
+def _finish(run: Run, request: RunRequest) -> None:
+    """Report, history, and where to find them, from the run as read back once."""
+    lines = [f"results: {run.results_csv}"]
     if request.report:
         from bench.report import write_report
 
-        paths = write_report([store.path], store.path)
+        paths = write_report([run], run.path)
         lines.append(f"report:  {paths.html}")
-    db = request.history_db or store.path.parent.parent / "history.sqlite"
+    db = request.history_db or run.path.parent.parent / "history.sqlite"
     if str(db) != "none":
-        from bench.regress.history import record_run
+        from bench.regress.history import record_results
+        from bench.results.run_results import results_of
 
-        record_run(db, store.path)
+        record_results(db, results_of(run))
         lines.append(f"history: {db}")
     for line in lines:
         print(line, flush=True)

@@ -1,0 +1,78 @@
+"""The per-job results of one run, as comparisons, baselines and the history use them: where and
+when the run was made, on which machine and commit, and one row per job with every metric of
+``bench.results.records.METRICS`` (``None`` where not measured)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bench.results.records import METRICS
+from bench.results.rundir import Run
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job's outcome: its key, its status and every metric (``None`` where unknown)."""
+
+    model: str
+    variant: str
+    seed: int
+    status: str
+    metrics: Mapping[str, float | None]
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """What ``compare`` and ``history`` need from a run: where, when, on what, and per-job rows."""
+
+    source: str
+    run_id: str
+    created_utc: str
+    machine_id: str
+    commit: str | None
+    dirty: bool | None
+    suite: Mapping[str, Any]
+    jobs: tuple[JobRow, ...]
+
+    @property
+    def suite_name(self) -> str:
+        """The suite's name ("" when the run does not record one)."""
+        return str(self.suite.get("name", ""))
+
+
+def results_of(run: Run) -> RunResults:
+    """The latest job record of each job of ``run``, with its run metadata."""
+    environment = run.environment
+    return RunResults(
+        source=str(run.path),
+        run_id=run.required("run_id", str),
+        created_utc=run.required("created_utc", str),
+        machine_id=run.required("environment.machine_id", str),
+        commit=environment.get("commit"),
+        dirty=environment.get("dirty"),
+        suite=run.required("suite"),
+        jobs=tuple(
+            JobRow(
+                model=job["model"],
+                variant=str(job.get("variant") or ""),
+                seed=job["seed"],
+                status=job["status"],
+                metrics=metric_values(job),
+            )
+            for job in run.jobs
+        ),
+    )
+
+
+def metric_values(values: Mapping[str, Any]) -> dict[str, float | None]:
+    """Every metric of ``METRICS`` from ``values``: a float, or ``None`` where it is absent or
+    not a number."""
+    return {name: _number(values.get(name)) for name in METRICS}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
