@@ -14,9 +14,10 @@ from compare_fixtures import write_run
 
 from bench.cli import main
 from bench.errors import BenchError
-from bench.regress.compare import Threshold, parse_fail_on, parse_threshold, welch_p
+from bench.regress.compare import welch_p
 from bench.results.baseline import BASELINE_VERSION, load_results
 from bench.results.records import METRICS
+from bench.suite.thresholds import Threshold, parse_fail_on, parse_threshold
 
 ROOT = Path(__file__).resolve().parent.parent
 

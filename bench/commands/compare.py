@@ -41,9 +41,10 @@ def add_parser(subparsers: Any) -> None:
 
 def compare_command(args: argparse.Namespace) -> int:
     """Handler of ``bench compare``."""
-    from bench.regress.compare import compare_runs, parse_fail_on, resolve_thresholds
+    from bench.regress.compare import compare_runs, resolve_thresholds
     from bench.regress.compare_formats import RENDERERS, format_table
     from bench.results.baseline import load_results
+    from bench.suite.thresholds import parse_fail_on
 
     fail_on = parse_fail_on(args.fail_on)
     new, base = load_results(args.new), load_results(args.base)

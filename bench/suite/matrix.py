@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError, SuiteError, UnknownNameError
-from bench.regress.compare import parse_threshold_table
 from bench.suite import schema as sch
 from bench.suite.files import find_suite, read_toml
 from bench.suite.schema import Field
+from bench.suite.thresholds import parse_threshold_table
 
 if sys.version_info >= (3, 11):
     import tomllib
