@@ -7,15 +7,12 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError, SuiteError
+from bench.models import list_models
+from bench.models.registry import TASKS
+from bench.recipes import RECIPES
+from bench.suite.docs import render_page, settings_tables
 from bench.suite.files import shipped_suites
-from bench.suite.matrix import (
-    SUITE_SCHEMA,
-    build_suite,
-    load_suite,
-    parse_overrides,
-    variant_settings,
-)
-from bench.suite.schema import Field
+from bench.suite.matrix import build_suite, load_suite, parse_overrides, variant_settings
 
 SUITE = """
 name = "mini"
@@ -143,18 +140,23 @@ def test_shipped_suites_validate(name: str) -> None:
     assert suite.jobs and suite.name == name
 
 
-def dotted_fields(schema, prefix: str = "") -> list[str]:
-    out = []
-    for key, value in schema.items():
-        if isinstance(value, Field):
-            out.append(prefix + key)
-        else:
-            out.extend(dotted_fields(value, f"{prefix}{key}."))
-    return out
+def test_docs_settings_tables_are_the_ones_the_settings_generate() -> None:
+    page = (Path(__file__).parent.parent / "docs" / "suites.md").read_text()
+    assert [f"<!-- settings:{name} -->" in page for name in settings_tables()] == [True] * 6
+    assert render_page(page) == page, "run: python -m bench.suite.docs docs/suites.md"
 
 
-def test_every_suite_field_is_documented() -> None:
-    doc = (Path(__file__).parent.parent / "docs" / "suites.md").read_text()
-    fields = [f for f in dotted_fields(SUITE_SCHEMA) if not f.startswith("finetune.optimizer.")]
-    missing = [f for f in fields if f"`{f}`" not in doc]
-    assert missing == []
+def test_every_task_a_model_can_have_has_its_recipe() -> None:
+    assert tuple(RECIPES) == TASKS
+    assert {info.task for info in list_models()} == set(TASKS)
+
+
+def test_the_settings_schema_validates_types_choices_and_minimums() -> None:
+    with pytest.raises(SuiteError, match=r"field 'dataset.image_size' must be a list of 3"):
+        build_suite({"models": ["lenet5"], "dataset": {"image_size": [1, 2]}}, "x.toml")
+    with pytest.raises(SuiteError, match=r"field 'compile' must be one of '', 'default'"):
+        build_suite({"models": ["lenet5"], "compile": "fast"}, "x.toml")
+    with pytest.raises(SuiteError, match=r"field 'schedule.step_size' must be at least 1"):
+        build_suite({"models": ["lenet5"], "schedule": {"step_size": 0}}, "x.toml")
+    (job,) = build_suite({"models": ["lenet5"], "target_acc": None}, "x.toml").jobs
+    assert job.config.target_acc is None and job.config.optimizer.betas == (0.9, 0.999)

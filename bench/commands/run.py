@@ -10,22 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.suite.matrix import PRECISIONS
+from bench.suite.schema import SettingInfo, settings_of
+from bench.suite.settings import JobConfig
 from bench.suite.shard import Shard, parse_shard
 
 DEFAULT_OUT = Path("reports")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
-# Flags that set a job field of the same name for every job.
-JOB_FLAGS = (
-    "epochs",
-    "batch_size",
-    "device",
-    "precision",
-    "channels_last",
-    "compile",
-    "loader",
-    "find_batch_size",
-)
+# Job settings with a flag of their own (``--batch-size`` sets ``batch_size`` for every job).
+FLAG_SETTINGS: tuple[SettingInfo, ...] = tuple(s for s in settings_of(JobConfig) if s.spec.flag)
+JOB_FLAGS = tuple(s.name for s in FLAG_SETTINGS)
 DEFAULT_DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "data"))
 
 
@@ -40,29 +32,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--suite", help="a suite name (see suites/) or a path to a .toml file")
     parser.add_argument("--models", help="comma-separated shell patterns, e.g. 'resnet*,lenet5'")
     parser.add_argument("--seeds", type=_seeds, help="comma-separated seeds, e.g. 0,1,2")
-    parser.add_argument("--epochs", type=_positive, help="epochs for every job")
-    parser.add_argument("--batch-size", type=_positive, help="batch size for every job")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device")
-    parser.add_argument("--precision", choices=PRECISIONS, help="numeric precision for every job")
-    parser.add_argument(
-        "--channels-last", action="store_true", default=None, help="NHWC memory layout"
-    )
-    parser.add_argument(
-        "--compile",
-        nargs="?",
-        const="default",
-        choices=COMPILE_MODES,
-        help="torch.compile every model (MODE: default, reduce-overhead, max-autotune)",
-    )
-    parser.add_argument(
-        "--loader", choices=("auto", "resident", "torch"), help="data loading path for every job"
-    )
-    parser.add_argument(
-        "--find-batch-size",
-        action="store_true",
-        default=None,
-        help="on CUDA, pin each job's batch to the largest power of two that fits in memory",
-    )
+    for info in FLAG_SETTINGS:
+        _add_setting_flag(parser, info)
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -95,6 +66,26 @@ def add_parser(subparsers: Any) -> None:
         help="history database (default: <out>/history.sqlite; 'none' to skip)",
     )
     parser.set_defaults(handler=run_command)
+
+
+def _add_setting_flag(parser: argparse.ArgumentParser, info: SettingInfo) -> None:
+    """``--<name>`` setting job setting ``name`` for every job, typed and checked as the
+    setting is (its help: the setting's, up to its first semicolon)."""
+    spec = info.spec
+    option = "--" + info.name.replace("_", "-")
+    help_text = spec.help.split(";")[0] + " (every job)"
+    if info.kind is bool:
+        parser.add_argument(option, action="store_true", default=None, help=help_text)
+    elif spec.choices:
+        choices = [c for c in spec.choices if c]  # "" (off) is the default, not a choice
+        optional: dict[str, Any] = (
+            {"nargs": "?", "const": spec.flag_const} if spec.flag_const else {}
+        )
+        parser.add_argument(option, choices=choices, help=help_text, **optional)
+    elif info.kind is int and spec.minimum == 1:
+        parser.add_argument(option, type=_positive, help=help_text)
+    else:
+        raise TypeError(f"no command-line form for setting {info.name!r}")
 
 
 def _positive(text: str) -> int:

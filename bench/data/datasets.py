@@ -23,10 +23,10 @@ from bench.data.imageset import DataSplits, ImageSet, channel_stats
 from bench.data.synthetic import make_synthetic
 from bench.data.torchvision_sets import read_torchvision_splits
 from bench.errors import DataError, UnknownNameError
+from bench.suite.settings import DATASETS
 
 __all__ = ["DATASETS", "DATASET_OPTIONS", "DataSplits", "ImageSet", "load_dataset"]
 
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "synthetic")
 
 # Published per-channel mean and std (in [0, 1] units) of each file-based data set's train split.
 PUBLISHED_STATS: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]] = {

@@ -11,7 +11,7 @@ from bench.data.datasets import load_dataset
 from bench.data.imageset import DataSplits
 from bench.data.loader import BatchLoader
 from bench.data.torch_loader import TorchDataLoader
-from bench.suite.matrix import DatasetConfig, JobConfig
+from bench.suite.settings import DatasetConfig, JobConfig
 
 
 def dataset_key(config: JobConfig) -> str:

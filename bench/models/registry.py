@@ -48,6 +48,8 @@ class ModelInfo:
     factory: ModelFactory | None = field(default=None, compare=False, repr=False)
 
 
+# What a model is trained for; each task is trained by the recipe of the same name.
+TASKS = ("classify", "autoencode")
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
@@ -70,6 +72,8 @@ def register_model(
     def decorator(factory: ModelFactory) -> ModelFactory:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
+        if task not in TASKS:
+            raise ValueError(f"model {name!r}: task {task!r} is not one of {TASKS}")
         _REGISTRY[name] = ModelInfo(
             name=name,
             family=family,

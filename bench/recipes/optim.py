@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.suite.matrix import OptimizerConfig, ScheduleConfig
+from bench.suite.settings import OptimizerConfig, ScheduleConfig
 
 
 def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:

@@ -9,7 +9,7 @@ from bench.models.common import first_conv
 from bench.recipes.common import EpochResult, RecipeContext, RecipeOutput
 from bench.recipes.loop import Objective, eval_pass, train_pass
 from bench.recipes.optim import build_optimizer, build_schedule, current_lr
-from bench.suite.matrix import OptimizerConfig
+from bench.suite.settings import OptimizerConfig
 
 
 def run_phase(

@@ -35,7 +35,8 @@ from bench.results.job_summary import summarize_epochs
 from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.run.batch_search import largest_batch
 from bench.run.distributed import Distributed, RanksDisagreeError
-from bench.suite.matrix import Job, JobConfig
+from bench.suite.matrix import Job
+from bench.suite.settings import JobConfig
 
 
 @dataclass(frozen=True)

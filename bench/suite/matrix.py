@@ -20,6 +20,7 @@ from bench.errors import BenchError, SuiteError, UnknownNameError
 from bench.suite import schema as sch
 from bench.suite.files import find_suite, read_toml
 from bench.suite.schema import Field
+from bench.suite.settings import PRECISIONS, VARIANT_FLAGS, JobConfig, SuiteConfig
 from bench.suite.thresholds import parse_threshold_table
 
 if sys.version_info >= (3, 11):
@@ -27,145 +28,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DATASET_NAMES = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "synthetic")
-RECIPES = ("classify", "autoencode")
-PRECISIONS = ("fp32", "tf32", "amp-bf16", "amp-fp16")
-VARIANT_FLAGS = ("channels_last", "compile")
-
-_OPTIMIZER: sch.Schema = {
-    "name": Field(str, "sgd", choices=("sgd", "adam", "adamw")),
-    "lr": Field(float, 0.01, minimum=0.0),
-    "momentum": Field(float, 0.0, minimum=0.0),
-    "nesterov": Field(bool, False),
-    "weight_decay": Field(float, 0.0, minimum=0.0),
-    "betas": Field(list, [0.9, 0.999], item=float, length=2),
-}
-
-# Settings every job has; a model entry may override any of them.
-JOB_SCHEMA: sch.Schema = {
-    "recipe": Field(str, "classify", choices=RECIPES),
-    "epochs": Field(int, 5, minimum=1),
-    "batch_size": Field(int, 64, minimum=1),
-    "eval_batch_size": Field(int, 0, minimum=0, doc="0: same as batch_size"),
-    "device": Field(str, "auto", choices=("auto", "cpu", "cuda")),
-    "precision": Field(str, "fp32", choices=PRECISIONS),
-    "channels_last": Field(bool, False),
-    "compile": Field(str, "", choices=("", "default", "reduce-overhead", "max-autotune")),
-    "deterministic": Field(bool, False),
-    "loader": Field(str, "auto", choices=("auto", "resident", "torch")),
-    "num_workers": Field(int, 0, minimum=0),
-    "target_acc": Field(float, None, nullable=True, minimum=0.0),
-    "stop_at_target": Field(bool, False),
-    "telemetry_interval_s": Field(float, 0.1, minimum=0.001),
-    "collectors": Field(bool, True, doc="memory and GPU telemetry beside the loop"),
-    "find_batch_size": Field(bool, False, doc="pin the largest batch that fits (CUDA)"),
-    "dataset": {
-        "name": Field(str, "synthetic", choices=DATASET_NAMES),
-        "resize": Field(int, 0, minimum=0, doc="0: native size"),
-        "normalize": Field(bool, True),
-        "random_crop_padding": Field(int, 0, minimum=0, doc="0: no random crop"),
-        "hflip": Field(bool, False),
-        "train_size": Field(int, 0, minimum=0, doc="0: the whole split"),
-        "test_size": Field(int, 0, minimum=0, doc="0: the whole split"),
-        "drop_last": Field(bool, False),
-        "image_size": Field(list, [3, 32, 32], item=int, length=3, minimum=1),
-        "num_classes": Field(int, 10, minimum=2),
-        "data_seed": Field(int, 0, minimum=0),
-    },
-    "optimizer": _OPTIMIZER,
-    "schedule": {
-        "name": Field(str, "none", choices=("none", "step", "cosine", "one-cycle", "plateau")),
-        "step_size": Field(int, 1, minimum=1),
-        "gamma": Field(float, 0.1, minimum=0.0),
-        "factor": Field(float, 0.1, minimum=0.0),
-        "patience": Field(int, 2, minimum=0),
-        "pct_start": Field(float, 0.3, minimum=0.0),
-    },
-    "finetune": {
-        "model": Field(str, "conv-autoencoder-classifier"),
-        "epochs": Field(int, 0, minimum=0, doc="0: same as epochs"),
-        "optimizer": _OPTIMIZER,
-    },
-    "model_kwargs": Field(dict, {}, doc="keyword arguments for the model's constructor"),
-}
-
-SUITE_SCHEMA: sch.Schema = {
-    "name": Field(str, ""),
-    "description": Field(str, ""),
-    "seeds": Field(list, [0], item=int, minimum=0),
-    "variants": Field(list, [], item=str),
-    "thresholds": Field(dict, {}, doc="metric → threshold, see docs/regressions.md"),
-    **JOB_SCHEMA,
-}
-
-
-@dataclass(frozen=True)
-class OptimizerConfig:
-    name: str
-    lr: float
-    momentum: float
-    nesterov: bool
-    weight_decay: float
-    betas: tuple[float, float]
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    name: str
-    resize: int
-    normalize: bool
-    random_crop_padding: int
-    hflip: bool
-    train_size: int
-    test_size: int
-    drop_last: bool
-    image_size: tuple[int, int, int]
-    num_classes: int
-    data_seed: int
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    name: str
-    step_size: int
-    gamma: float
-    factor: float
-    patience: int
-    pct_start: float
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    model: str
-    epochs: int
-    optimizer: OptimizerConfig
-
-
-@dataclass(frozen=True)
-class JobConfig:
-    """Every setting of one job, resolved."""
-
-    recipe: str
-    epochs: int
-    batch_size: int
-    eval_batch_size: int
-    device: str
-    precision: str
-    channels_last: bool
-    compile: str
-    deterministic: bool
-    loader: str
-    num_workers: int
-    target_acc: float | None
-    stop_at_target: bool
-    telemetry_interval_s: float
-    collectors: bool
-    find_batch_size: bool
-    dataset: DatasetConfig
-    optimizer: OptimizerConfig
-    schedule: ScheduleConfig
-    finetune: FinetuneConfig
-    model_kwargs: Mapping[str, Any]
+JOB_SCHEMA: sch.Schema = sch.schema_of(JobConfig)
+SUITE_SCHEMA: sch.Schema = {**sch.schema_of(SuiteConfig), **JOB_SCHEMA}
 
 
 @dataclass(frozen=True)
@@ -312,7 +176,7 @@ def _job(
     settings = sch.deep_merge(settings, {k: v for k, v in entry.items() if k != "name"})
     settings = sch.deep_merge(settings, variant_settings(variant, where))
     settings = sch.deep_merge(settings, cli)
-    config = job_config(settings)
+    config = sch.build(JobConfig, settings)
     _check_recipe(entry["name"], config, where)
     job_id = f"{entry['name']}__s{seed}" + (f"__{variant}" if variant else "")
     return Job(job_id, suite, entry["name"], seed, variant, config)
@@ -332,25 +196,6 @@ def variant_settings(variant: str, where: str = "variants") -> dict[str, Any]:
             known = (*PRECISIONS, *VARIANT_FLAGS)
             raise UnknownNameError("variant part", token, known, where=f"{where}: {variant!r}")
     return out
-
-
-def job_config(settings: Mapping[str, Any]) -> JobConfig:
-    """A resolved settings dict → ``JobConfig``."""
-    data = settings["dataset"]
-    fine = settings["finetune"]
-    return JobConfig(
-        **{k: settings[k] for k in JOB_SCHEMA if isinstance(JOB_SCHEMA[k], Field)},
-        dataset=DatasetConfig(**{**data, "image_size": tuple(data["image_size"])}),
-        optimizer=_optimizer(settings["optimizer"]),
-        schedule=ScheduleConfig(**settings["schedule"]),
-        finetune=FinetuneConfig(
-            model=fine["model"], epochs=fine["epochs"], optimizer=_optimizer(fine["optimizer"])
-        ),
-    )
-
-
-def _optimizer(data: Mapping[str, Any]) -> OptimizerConfig:
-    return OptimizerConfig(**{**data, "betas": tuple(data["betas"])})
 
 
 def _check_recipe(model: str, config: JobConfig, where: str) -> None:

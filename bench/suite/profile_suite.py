@@ -12,37 +12,13 @@ Example (``suites/imagenet-profile.toml``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from bench.errors import SuiteError, UnknownNameError
 from bench.models.registry import get_model_info
 from bench.suite import schema as sch
 from bench.suite.files import find_suite, read_toml
-from bench.suite.schema import Field
+from bench.suite.settings import ProfileSuite
 
-PROFILE_SUITE_SCHEMA: sch.Schema = {
-    "kind": Field(str, None, choices=("profile",), doc="marks a profile suite"),
-    "name": Field(str, "", doc="suite name; the file name when empty"),
-    "description": Field(str, ""),
-    "input_size": Field(list, [3, 224, 224], item=int, length=3, minimum=1, doc="C, H, W"),
-    "num_classes": Field(int, 1000, minimum=1),
-    "batch_size": Field(int, 1, minimum=1, doc="images per counted batch (counts are per image)"),
-    "models": Field(list, None, item=str, doc="registered model names"),
-}
-
-
-@dataclass(frozen=True)
-class ProfileSuite:
-    """A validated profile suite."""
-
-    name: str
-    description: str
-    input_size: tuple[int, int, int]
-    num_classes: int
-    batch_size: int
-    models: tuple[str, ...]
-    path: Path
+PROFILE_SUITE_SCHEMA: sch.Schema = sch.schema_of(ProfileSuite)
 
 
 def load_profile_suite(name_or_path: str) -> ProfileSuite:
@@ -63,13 +39,4 @@ def load_profile_suite(name_or_path: str) -> ProfileSuite:
             get_model_info(name, where=f"{path}: field 'models'")
         except UnknownNameError as err:
             raise SuiteError(str(err)) from None
-    resolved = {**sch.defaults(PROFILE_SUITE_SCHEMA), **data}
-    return ProfileSuite(
-        name=resolved["name"] or path.stem,
-        description=resolved["description"],
-        input_size=tuple(resolved["input_size"]),
-        num_classes=resolved["num_classes"],
-        batch_size=resolved["batch_size"],
-        models=tuple(resolved["models"]),
-        path=path,
-    )
+    return sch.build(ProfileSuite, {**data, "name": data.get("name") or path.stem})

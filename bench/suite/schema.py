@@ -1,15 +1,22 @@
-"""A small declarative schema for suite files: typed fields, defaults, choices, dotted paths.
+"""A small declarative schema for suite files: typed fields, defaults, choices, dotted paths,
+derived from settings dataclasses.
 
-Validation names the file and the dotted field in a one-line ``SuiteError``; unknown fields get
-the closest known names.
+A settings dataclass declares each setting once, as a field made by :func:`setting` (a default
+and a :class:`Setting`) or :func:`section` (a nested settings dataclass). :func:`schema_of`
+turns such a class into the schema that validates files; :func:`build` turns a validated,
+resolved mapping back into the dataclass. Validation names the file and the dotted field in a
+one-line ``SuiteError``; unknown fields get the closest known names.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.errors import SuiteError
 
@@ -73,6 +80,109 @@ def _is_kind(value: Any, kind: type) -> bool:
 
 
 Schema = Mapping[str, "Field | Schema"]
+T = TypeVar("T")
+_SETTING = "bench.setting"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one setting is checked, documented and offered on the command line."""
+
+    help: str
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    flag: bool = False  # ``bench run --<name>`` sets it for every job
+    flag_const: str | None = None  # the value of the flag given without one (``--compile``)
+    doc_type: str = ""  # the docs' type where the type alone says too little
+    doc_default: str = ""  # the docs' default where the default alone says too little
+    in_schema: bool = True  # False: documented here, read apart (a suite's models)
+
+
+def setting(default: Any, help: str, **spec: Any) -> Any:
+    """A dataclass field holding ``default`` (a dict becomes a fresh one per instance)."""
+    metadata = {_SETTING: Setting(help, **spec)}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def section(cls: type, help: str) -> Any:
+    """A dataclass field holding a nested settings dataclass (a TOML table)."""
+    return dataclasses.field(default_factory=cls, metadata={_SETTING: Setting(help)})
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One setting of a settings dataclass: its name, type, default and :class:`Setting`."""
+
+    name: str
+    kind: Any
+    default: Any
+    spec: Setting
+
+    @property
+    def nested(self) -> type | None:
+        """The settings dataclass of a section, else None."""
+        kind = self.kind
+        return kind if isinstance(kind, type) and dataclasses.is_dataclass(kind) else None
+
+
+def settings_of(cls: type) -> Iterator[SettingInfo]:
+    """The settings of ``cls`` in declaration order."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get(_SETTING)
+        if spec is None:
+            continue
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        yield SettingInfo(f.name, hints[f.name], default, spec)
+
+
+def schema_of(cls: type) -> Schema:
+    """The schema validating ``cls``'s settings (sections as nested schemas)."""
+    out: dict[str, Field | Schema] = {}
+    for info in settings_of(cls):
+        if not info.spec.in_schema:
+            continue
+        out[info.name] = schema_of(info.nested) if info.nested else _field(info)
+    return out
+
+
+def build(cls: type[T], data: Mapping[str, Any]) -> T:
+    """``cls`` from a validated mapping (lists become tuples, tables nested dataclasses)."""
+    values: dict[str, Any] = {}
+    for info in settings_of(cls):
+        if info.name not in data:
+            continue
+        value = data[info.name]
+        if info.nested is not None:
+            value = build(info.nested, value)
+        elif typing.get_origin(info.kind) is tuple:
+            value = tuple(value)
+        values[info.name] = value
+    return cls(**values)
+
+
+def _field(info: SettingInfo) -> Field:
+    kind, nullable = _without_none(info.kind)
+    spec = info.spec
+    common: dict[str, Any] = {"choices": spec.choices, "minimum": spec.minimum, "doc": spec.help}
+    if typing.get_origin(kind) is tuple:
+        args = typing.get_args(kind)
+        length = None if args[-1] is Ellipsis else len(args)
+        default = None if info.default is None else list(info.default)
+        return Field(list, default, item=args[0], length=length, nullable=nullable, **common)
+    if typing.get_origin(kind) is not None or kind is dict:  # a mapping: a free-form table
+        return Field(dict, info.default, nullable=nullable, **common)
+    return Field(kind, info.default, nullable=nullable, **common)
+
+
+def _without_none(kind: Any) -> tuple[Any, bool]:
+    """``X | None`` → (X, True); anything else → (kind, False)."""
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(kind))
+    return kind, False
 
 
 def defaults(schema: Schema) -> dict[str, Any]:

@@ -1,0 +1,234 @@
+"""Every setting of a suite and of its jobs, defined once.
+
+Each setting is a field of a frozen dataclass below, with its default, its type and a
+:class:`bench.suite.schema.Setting` (help text, choices, minimum, whether ``bench run`` has a
+flag for it). Everything else is derived from these dataclasses: the schema that validates
+suite files and ``--set`` values (``bench.suite.schema.schema_of``), the tables of
+``docs/suites.md`` (``bench.suite.docs``) and the ``bench run`` flags that override a setting for
+every job. The lists of choices are defined here and imported wherever they are needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bench.models.registry import TASKS
+from bench.suite.schema import section, setting
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "tf32", "amp-bf16", "amp-fp16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+LOADERS = ("auto", "resident", "torch")
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "synthetic")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "cosine", "one-cycle", "plateau")
+# Parts of a variant name besides a precision (``amp-bf16+channels_last+compile``).
+VARIANT_FLAGS = ("channels_last", "compile")
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """``[optimizer]`` (and ``[finetune.optimizer]``)."""
+
+    name: str = setting("sgd", "the optimizer", choices=OPTIMIZERS)
+    lr: float = setting(0.01, "learning rate (the peak rate for `one-cycle`)", minimum=0.0)
+    momentum: float = setting(0.0, "SGD momentum", minimum=0.0)
+    nesterov: bool = setting(False, "SGD Nesterov momentum")
+    weight_decay: float = setting(0.0, "weight decay (decoupled for `adamw`)", minimum=0.0)
+    betas: tuple[float, float] = setting((0.9, 0.999), "Adam/AdamW betas")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """``[dataset]``."""
+
+    name: str = setting(
+        "synthetic",
+        "real data sets are read from `--data-dir` in torchvision's layout",
+        choices=DATASETS,
+    )
+    resize: int = setting(
+        0, "resize images to this square size; 0 keeps the native size", minimum=0
+    )
+    normalize: bool = setting(True, "subtract the data set's per-channel mean, divide by its std")
+    random_crop_padding: int = setting(
+        0,
+        "training augmentation: pad by this many pixels, crop back at random; 0 disables",
+        minimum=0,
+    )
+    hflip: bool = setting(False, "training augmentation: random horizontal flips")
+    train_size: int = setting(0, "use only the first N training images; 0 uses all", minimum=0)
+    test_size: int = setting(0, "use only the first N test images; 0 uses all", minimum=0)
+    drop_last: bool = setting(False, "drop the last partial training batch")
+    image_size: tuple[int, int, int] = setting(
+        (3, 32, 32), "`synthetic` only: channels, height, width", minimum=1
+    )
+    num_classes: int = setting(10, "`synthetic` only: number of classes", minimum=2)
+    data_seed: int = setting(0, "`synthetic` only: seed of the generated images", minimum=0)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """``[schedule]``."""
+
+    name: str = setting(
+        "none",
+        "`cosine` and `one-cycle` step every batch; `step` and `plateau` every epoch",
+        choices=SCHEDULES,
+    )
+    step_size: int = setting(1, "`step`: epochs between decays", minimum=1)
+    gamma: float = setting(0.1, "`step`: decay factor", minimum=0.0)
+    factor: float = setting(
+        0.1, "`plateau`: decay factor when the test loss stops improving", minimum=0.0
+    )
+    patience: int = setting(2, "`plateau`: epochs without improvement before decaying", minimum=0)
+    pct_start: float = setting(
+        0.3, "`one-cycle`: share of steps spent increasing the rate", minimum=0.0
+    )
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """``[finetune]`` (recipe ``autoencode``)."""
+
+    model: str = setting(
+        "conv-autoencoder-classifier",
+        "classifier whose encoder is loaded from the pretrained autoencoder",
+        doc_type="model name",
+    )
+    epochs: int = setting(0, "fine-tuning epochs; 0 means `epochs`", minimum=0)
+    optimizer: OptimizerConfig = section(OptimizerConfig, "optimizer of the fine-tuning phase")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Every setting of one job (suite level, or per model)."""
+
+    recipe: str = setting(
+        "classify",
+        "`autoencode`: pretrain with MSE, then fine-tune `finetune.model` from the pretrained "
+        "encoder",
+        choices=TASKS,
+    )
+    epochs: int = setting(
+        5, "training epochs (pretraining epochs for `autoencode`)", minimum=1, flag=True
+    )
+    batch_size: int = setting(
+        64,
+        "training batch size (under torchrun the global batch, split over the processes)",
+        minimum=1,
+        flag=True,
+    )
+    eval_batch_size: int = setting(0, "evaluation batch size; 0 means `batch_size`", minimum=0)
+    device: str = setting(
+        "auto",
+        "training device; `auto` picks the GPU when there is one",
+        choices=DEVICES,
+        flag=True,
+    )
+    precision: str = setting(
+        "fp32",
+        "numeric precision; `fp32` disables TF32; `amp-fp16` uses gradient scaling",
+        choices=PRECISIONS,
+        flag=True,
+    )
+    channels_last: bool = setting(False, "NHWC memory layout for model and inputs", flag=True)
+    compile: str = setting(
+        "",
+        "`torch.compile` mode; compilation lands in the first (warm-up) epoch, reported apart "
+        "as `first_epoch_time_s` and left out of the steady-state figures (`epoch_time_s`, "
+        "`images_per_s`)",
+        choices=("", *COMPILE_MODES),
+        flag=True,
+        flag_const="default",
+    )
+    deterministic: bool = setting(
+        False,
+        "`torch.use_deterministic_algorithms(True)`, cuDNN deterministic, no autotuning",
+    )
+    loader: str = setting(
+        "auto",
+        "data loading path; `resident`: the whole data set on the training device, batches "
+        "augmented there; `torch`: torchvision transforms per image in a DataLoader; `auto`: "
+        "resident when the train and test images (uint8) take at most a quarter of the GPU's "
+        "free memory, else torch; always resident on the CPU, where the images already are in "
+        "memory. The choice is recorded as `extra.loader`",
+        choices=LOADERS,
+        flag=True,
+    )
+    num_workers: int = setting(
+        0,
+        'DataLoader workers (`loader = "torch"`); order and augmentation follow the job\'s '
+        "seed for a given `num_workers`",
+        minimum=0,
+    )
+    target_acc: float | None = setting(
+        None,
+        "time (and energy) to reach this test accuracy is recorded",
+        minimum=0.0,
+        doc_type="number (%) or absent",
+        doc_default="absent",
+    )
+    stop_at_target: bool = setting(False, "stop training once `target_acc` is reached")
+    telemetry_interval_s: float = setting(0.1, "NVML sampling interval (GPU runs)", minimum=0.001)
+    find_batch_size: bool = setting(
+        False,
+        "on CUDA, pin each job's batch to the largest power of two whose training step fits "
+        "in memory; it is found before training, printed on stderr and recorded (`batch_size`, "
+        "`extra.batch_size_searched`, `extra.batch_size_search`); a no-op on the CPU, which has "
+        "no out-of-memory to probe (it says so and keeps the suite's batch)",
+        flag=True,
+    )
+    collectors: bool = setting(
+        True,
+        "collect memory peaks and GPU telemetry beside the loop; `false` only to measure their "
+        "cost",
+    )
+    model_kwargs: Mapping[str, Any] = setting(
+        {}, "extra constructor arguments, e.g. `{ aux_logits = true }`"
+    )
+    dataset: DatasetConfig = section(DatasetConfig, "the data set and its augmentation")
+    optimizer: OptimizerConfig = section(OptimizerConfig, "the optimizer")
+    schedule: ScheduleConfig = section(ScheduleConfig, "the learning-rate schedule")
+    finetune: FinetuneConfig = section(FinetuneConfig, "the fine-tuning phase of `autoencode`")
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """The fields of a suite file besides its job settings."""
+
+    name: str = setting("", "suite name, used in run directory names", doc_default="file name")
+    description: str = setting("", "one line shown in reports")
+    seeds: tuple[int, ...] = setting((0,), "one job per model × seed × variant", minimum=0)
+    variants: tuple[str, ...] = setting(
+        (),
+        'e.g. `["fp32", "amp-bf16+channels_last", "tf32+compile"]`; parts: '
+        + ", ".join(f"`{part}`" for part in (*PRECISIONS, *VARIANT_FLAGS)),
+    )
+    thresholds: Mapping[str, Any] = setting(
+        {},
+        "regression thresholds for `bench compare`, e.g. "
+        '`{ epoch_time_s = "+10%", test_acc = -1.0 }`',
+    )
+    models: tuple[Any, ...] = setting(
+        (),
+        "model names (`bench list`), or tables `{ name = ..., <job settings> }`",
+        doc_type="list",
+        doc_default="required",
+        in_schema=False,
+    )
+
+
+@dataclass(frozen=True)
+class ProfileSuite:
+    """A profile suite (``kind = "profile"``): models counted at one input size, not trained."""
+
+    kind: str = setting(None, "marks a profile suite", choices=("profile",))
+    name: str = setting("", "suite name; the file name when empty")
+    description: str = setting("", "one line shown above the table")
+    input_size: tuple[int, int, int] = setting((3, 224, 224), "C, H, W", minimum=1)
+    num_classes: int = setting(1000, "classifier outputs", minimum=1)
+    batch_size: int = setting(1, "images per counted batch (counts are per image)", minimum=1)
+    models: tuple[str, ...] = setting(None, "registered model names")
