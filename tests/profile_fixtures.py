@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from bench.commands.profile import profile_registered
-from bench.measure.static_profile import StaticProfile
+from bench.measure.static_profile import StaticProfile, profile_registered
 
 IMAGENET_INPUT = (3, 224, 224)
 

@@ -125,7 +125,9 @@ def test_list_shows_params_and_macs(capsys) -> None:
 def test_imagenet_profile_suite_writes_csv_and_markdown(
     tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    monkeypatch.setattr("bench.commands.profile.profile_registered", cached_profile_registered)
+    monkeypatch.setattr(
+        "bench.measure.static_profile.profile_registered", cached_profile_registered
+    )
     assert main(["profile", "--suite", "imagenet-profile", "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     assert "profiling resnet152 (7/7)" in err
@@ -133,12 +135,15 @@ def test_imagenet_profile_suite_writes_csv_and_markdown(
     table = pd.read_csv(tmp_path / "imagenet-profile.csv")
     assert table["Network"].tolist() == list(load_profile_suite("imagenet-profile").models)
     vgg16 = table.set_index("Network").loc["vgg16"]
-    assert (vgg16["Params (M)"], vgg16["GMACs"], vgg16["GFLOPs"]) == (138.36, 15.47, 30.941)
-    assert vgg16["Top-5 (%, paper, as cited in the lecture)"] == 92.3
-    assert vgg16["Top-5 ImageNet (%, published, torchvision weights)"] == 90.382
+    assert vgg16["Parameters (M)"] == pytest.approx(138.357544)
+    assert vgg16["MACs (G, multiply-add = 1)"] == pytest.approx(15.470289408)
+    assert vgg16["FLOPs (G, multiply-add = 2)"] == pytest.approx(30.940528640)
+    assert vgg16["ImageNet top-5, paper (%)"] == 92.3
+    assert vgg16["ImageNet top-5, published (%)"] == 90.382
+    assert "Accuracy" not in " ".join(table.columns) and "Seeds (n)" not in table.columns
     markdown = (tmp_path / "imagenet-profile.md").read_text()
-    assert "| resnet18  |   2015 | Shortcut connections    |" in markdown
-    assert "n/a" in markdown  # ResNet-18 has no paper figure in the lecture
+    resnet18 = "| resnet18 | 2015 | Shortcut connections | 89.08 | n/a | 11.69 | 1.819 | 3.628 |"
+    assert resnet18 in markdown  # ResNet-18 has no paper figure in the lecture
     assert "1. MACs: fvcore FlopCountAnalysis, one multiply-add counted once" in markdown
     assert "not measured here" in markdown
 
@@ -190,5 +195,5 @@ def test_profile_suite_from_a_path_with_defaults(tmp_path: Path, capsys) -> None
     assert main(["profile", "--suite", path, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["Network"] for r in data["rows"]] == ["lenet5", "lenet5-relu"]
-    assert data["rows"][0]["Top-5 (%, paper, as cited in the lecture)"] is None
+    assert data["rows"][0]["ImageNet top-5, paper (%)"] is None
     assert data["profiles"]["lenet5"]["params"] == 61_706 - 850 + 84 * 1000 + 1000

@@ -10,9 +10,9 @@ import torch
 from profile_fixtures import imagenet_profile
 from torch import nn
 
-from bench.measure.profile_table import summary_frame, summary_notes
 from bench.measure.static_profile import count_macs, counting_model, profile_model
 from bench.models.registry import create_model, get_model_info
+from bench.report.profiles import profile_notes, profile_table
 
 # Reference MACs at 3x224x224 (fvcore convention, as published by torchvision and others).
 REFERENCE_GMACS = {
@@ -170,8 +170,10 @@ def test_a_ratio_far_from_two_is_flagged() -> None:
     assert (profile.macs, profile.flops) == (40 * 16, 48 * 16)
     assert profile.ratio_is_unusual
     info = get_model_info("lenet5")
-    notes = summary_notes([(info, profile)])
+    notes = profile_notes([(info, profile)])
     assert notes[-1] == (
         "FLOPs/MACs outside 1.8–2.2, the two counters count different operators: lenet5 (1.20)."
     )
-    assert summary_frame([(info, profile)])["FLOPs/MACs"].tolist() == [1.2]
+    table = profile_table([(info, profile)])
+    assert table.data["FLOPs/MACs"].tolist() == [1.2]
+    assert table.display["FLOPs/MACs"].tolist() == ["1.200"]

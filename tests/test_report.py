@@ -106,13 +106,12 @@ def test_lecture_table_puts_published_top5_beside_the_measured_accuracy(
         "Parameters (M)",
         "MACs (G, multiply-add = 1)",
         "FLOPs (G, multiply-add = 2)",
+        "FLOPs/MACs",
         "Seeds (n)",
     ]
     markdown = report.markdown.read_text()
-    assert (
-        "| vgg16 | 2014 | Fixed-size kernels | 71.54 | 90.38 | 92.30 | 134.3 | 15.5 | 30.9 | 1 |"
-        in markdown
-    )
+    vgg16 = "| vgg16 | 2014 | Fixed-size kernels | 71.54 | 90.38 | 92.30 | 134.3 | 15.47 | 30.94 |"
+    assert f"{vgg16} n/a | 1 |" in markdown
     assert "| lenet5 | 1998 | Convolution + pooling | 55.54 | n/a | n/a | 0.06171 |" in markdown
 
 

@@ -37,12 +37,13 @@ def add_parser(subparsers: Any) -> None:
 
 def list_command(args: argparse.Namespace) -> int:
     """Handler of ``bench list``."""
+    from bench.measure.static_profile import registered_facts
     from bench.models.registry import list_models
 
     infos = list_models(args.pattern)
     if not infos:
         raise BenchError(f"no model matches {args.pattern!r} (see `bench list`)")
-    records = [_record(info.name, args.macs) for info in infos]
+    records = [registered_facts(info.name, args.macs) for info in infos]
     if args.format == "json":
         print(json.dumps(records, indent=2))
     elif args.format == "csv":
@@ -54,28 +55,6 @@ def list_command(args: argparse.Namespace) -> int:
     else:
         print("\n".join(_table(records)))
     return 0
-
-
-def _record(name: str, macs: bool) -> dict[str, Any]:
-    """Facts and counts of one model, as JSON-ready values."""
-    from bench.measure.static_profile import count_macs, counting_model, meta_model
-    from bench.models.registry import get_model_info
-
-    info = get_model_info(name)
-    model = meta_model(name)
-    record: dict[str, Any] = {
-        "name": info.name,
-        "family": info.family,
-        "year": info.year,
-        "salient_feature": info.salient_feature,
-        "task": info.task,
-        "input_size": list(info.input_size),
-        "num_classes": info.num_classes,
-        "params": sum(p.numel() for p in model.parameters()),
-    }
-    if macs:
-        record["macs"] = count_macs(counting_model(name), info.input_size)
-    return record
 
 
 def _table(records: list[dict[str, Any]]) -> list[str]:

@@ -73,28 +73,8 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
     return channels, height, width
 
 
-def profile_registered(
-    name: str,
-    input_size: tuple[int, int, int],
-    num_classes: int,
-    batch_size: int = 1,
-    layers: bool = False,
-) -> StaticProfile:
-    """Profile the registered model ``name`` built to read ``input_size`` (zero weights:
-    counts depend on shapes only)."""
-    from bench.measure.static_profile import counting_model, profile_model
-
-    model = counting_model(name, num_classes=num_classes, in_channels=input_size[0])
-    try:
-        return profile_model(model, input_size, batch_size=batch_size, layers=layers)
-    except RuntimeError as err:  # a shape mismatch: the input size does not fit the model
-        first = str(err).strip().splitlines()[0]
-        raise BenchError(
-            f"--input-size {_size_text(input_size)} does not fit {name}: {first}"
-        ) from None
-
-
 def _profile_one(args: argparse.Namespace) -> int:
+    from bench.measure.static_profile import profile_registered
     from bench.models.registry import get_model_info
 
     info = get_model_info(args.model)
@@ -116,14 +96,9 @@ def _profile_one(args: argparse.Namespace) -> int:
 
 
 def _profile_suite(args: argparse.Namespace) -> int:
-    from bench.measure.profile_table import (
-        frame_markdown,
-        frame_records,
-        frame_text,
-        summary_frame,
-        summary_notes,
-    )
+    from bench.measure.static_profile import profile_registered
     from bench.models.registry import get_model_info
+    from bench.report.profiles import profile_markdown, profile_notes, profile_table
     from bench.suite.profile_suite import load_profile_suite
 
     suite = load_profile_suite(args.suite)
@@ -132,24 +107,25 @@ def _profile_suite(args: argparse.Namespace) -> int:
         print(f"profiling {name} ({i}/{len(suite.models)})", file=sys.stderr, flush=True)
         profile = profile_registered(name, suite.input_size, suite.num_classes, suite.batch_size)
         rows.append((get_model_info(name), profile))
-    frame, notes = summary_frame(rows), summary_notes(rows)
+    table, notes = profile_table(rows), profile_notes(rows)
     if args.format == "json":
         payload = {
             "suite": suite.name,
-            "rows": frame_records(frame),
+            "rows": table.records(),
             "notes": notes,
             "profiles": {info.name: profile.to_dict() for info, profile in rows},
         }
         print(json.dumps(payload, indent=2))
     elif args.format == "csv":
-        print(frame.to_csv(index=False), end="")
+        print(table.csv_text(), end="")
     else:
-        print(frame_text(frame, notes), end="")
+        print("\n".join([table.text(), "", *notes]))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         csv_path, md_path = args.out / f"{suite.name}.csv", args.out / f"{suite.name}.md"
-        frame.to_csv(csv_path, index=False)
-        md_path.write_text(frame_markdown(frame, notes, title=suite.description or suite.name))
+        csv_path.write_text(table.csv_text(), encoding="utf-8")
+        title = suite.description or suite.name
+        md_path.write_text(profile_markdown(table, notes, title), encoding="utf-8")
         print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
     return 0
 

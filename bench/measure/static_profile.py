@@ -24,12 +24,15 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench.errors import BenchError
+from bench.models.registry import create_model, get_model_info
+from bench.results.records import FLOPS_PER_MAC_RANGE
+
 with warnings.catch_warnings():
     # Importing fvcore.nn scripts a loss function, which newer torch reports as deprecated.
     warnings.simplefilter("ignore", FutureWarning)
     from fvcore.nn import FlopCountAnalysis
 
-FLOPS_PER_MAC_RANGE = (1.8, 2.2)
 CONVENTIONS = (
     "macs: fvcore FlopCountAnalysis, one multiply-add = 1; flops and train_step_flops: "
     "torch.utils.flop_counter.FlopCounterMode, one multiply-add = 2 (train_step_flops: a "
@@ -149,11 +152,46 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int]) -> int:
         return int(_fvcore_analysis(model, x).total())
 
 
+def profile_registered(
+    name: str,
+    input_size: tuple[int, int, int],
+    num_classes: int,
+    batch_size: int = 1,
+    layers: bool = False,
+) -> StaticProfile:
+    """Profile the registered model ``name`` built to read ``input_size`` (zero weights:
+    counts depend on shapes only); an input size the model cannot take is a ``BenchError``."""
+    model = counting_model(name, num_classes=num_classes, in_channels=input_size[0])
+    try:
+        return profile_model(model, input_size, batch_size=batch_size, layers=layers)
+    except RuntimeError as err:  # a shape mismatch: the input size does not fit the model
+        first = str(err).strip().splitlines()[0]
+        size = "x".join(map(str, input_size))
+        raise BenchError(f"--input-size {size} does not fit {name}: {first}") from None
+
+
+def registered_facts(name: str, macs: bool = True) -> dict[str, Any]:
+    """A registered model's facts and its parameters (counted on the meta device) and, with
+    ``macs``, its fvcore MACs per image at its input size, as JSON-ready values."""
+    info = get_model_info(name)
+    facts: dict[str, Any] = {
+        "name": info.name,
+        "family": info.family,
+        "year": info.year,
+        "salient_feature": info.salient_feature,
+        "task": info.task,
+        "input_size": list(info.input_size),
+        "num_classes": info.num_classes,
+        "params": sum(p.numel() for p in meta_model(name).parameters()),
+    }
+    if macs:
+        facts["macs"] = count_macs(counting_model(name), info.input_size)
+    return facts
+
+
 def meta_model(name: str, **kwargs: Any) -> nn.Module:
     """The registered model ``name`` built on the meta device: shapes and parameter counts
     without memory or weight initialisation. ``kwargs`` go to ``create_model``."""
-    from bench.models.registry import create_model
-
     with torch.device("meta"):
         return create_model(name, **kwargs)
 

@@ -15,7 +15,6 @@ from bench.report.gallery import Gallery, draw_gallery
 from bench.report.html import Section, render_html
 from bench.report.markdown import render_markdown
 from bench.report.tables import (
-    NA,
     Table,
     environment_table,
     failures_table,
@@ -124,7 +123,7 @@ def _run_line(run: Run) -> str:
 
 def _write_csv(table: Table, out_dir: Path) -> Path:
     path = out_dir / f"summary_{table.name}.csv"
-    write_atomic(path, table.data.convert_dtypes().to_csv(index=False, na_rep=NA))
+    write_atomic(path, table.csv_text())
     return path
 
 

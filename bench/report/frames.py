@@ -23,6 +23,7 @@ _EXTRA_FIELDS = (
     "paper_top5",
     "classes",
     "images_per_s_per_process",
+    "flops_per_mac",
 )
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobRecord))
 _NUMERIC_FIELDS = [
@@ -34,6 +35,7 @@ _NUMERIC_FIELDS = [
     "published_top5",
     "paper_top5",
     "images_per_s_per_process",
+    "flops_per_mac",
 ]
 
 

@@ -61,6 +61,19 @@ class Table:
         """Whether each display column sorts (and aligns) as numbers."""
         return [pd.api.types.is_numeric_dtype(self.sort_keys[c]) for c in self.sort_keys]
 
+    def csv_text(self) -> str:
+        """The data view as CSV, "n/a" where unmeasured."""
+        return self.data.convert_dtypes().to_csv(index=False, na_rep=NA)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The data view's rows as JSON-ready dicts, ``None`` where unmeasured."""
+        data = self.data.astype(object)
+        return data.where(data.notna(), None).to_dict(orient="records")
+
+    def text(self) -> str:
+        """The display view as aligned plain text."""
+        return self.display.to_string(index=False)
+
 
 YEAR = Column("year", "Year", "{:.0f}", per_seed=False)
 SALIENT = Column("salient_feature", "Salient feature", "{}", per_seed=False)
@@ -89,8 +102,9 @@ LECTURE_FIXED = (
     Column("published_top5", "ImageNet top-5, published (%)", per_seed=False),
     Column("paper_top5", "ImageNet top-5, paper (%)", per_seed=False),
     Column("params", "Parameters (M)", "{:.4g}", 1e-6, per_seed=False),
-    Column("macs", "MACs (G, multiply-add = 1)", "{:.3g}", 1e-9, per_seed=False),
-    Column("flops", "FLOPs (G, multiply-add = 2)", "{:.3g}", 1e-9, per_seed=False),
+    Column("macs", "MACs (G, multiply-add = 1)", "{:.4g}", 1e-9, per_seed=False),
+    Column("flops", "FLOPs (G, multiply-add = 2)", "{:.4g}", 1e-9, per_seed=False),
+    Column("flops_per_mac", "FLOPs/MACs", "{:.3f}", per_seed=False),
 )
 SEEDS_HEADER = "Seeds (n)"
 
@@ -108,9 +122,14 @@ def model_table(jobs: pd.DataFrame) -> Table:
     )
 
 
-def lecture_table(jobs: pd.DataFrame) -> Table:
-    """The lecture summary layout; published ImageNet top-5 beside the accuracy measured here."""
+def lecture_table(jobs: pd.DataFrame, trained: bool = True) -> Table:
+    """The lecture summary layout: the report's (published ImageNet top-5 beside the accuracy
+    measured here) and, for models counted but not trained (``trained=False``, a profile
+    suite), the same columns without accuracy and seeds."""
     recorded = jobs[jobs["status"] != MISSING_STATUS]
+    if not trained:
+        columns = (YEAR, SALIENT, *LECTURE_FIXED)
+        return aggregate(jobs, columns, "lecture", "Summary in the lecture layout", seeds=False)
     datasets = sorted({d for d in recorded["dataset"] if d})
     on = datasets[0] if len(datasets) == 1 else "its data set"
     accuracy = Column("test_acc", f"Accuracy on {on} (%)")
@@ -128,9 +147,15 @@ def lecture_table(jobs: pd.DataFrame) -> Table:
 
 
 def aggregate(
-    jobs: pd.DataFrame, columns: Sequence[Column], name: str, title: str, note: str = ""
+    jobs: pd.DataFrame,
+    columns: Sequence[Column],
+    name: str,
+    title: str,
+    note: str = "",
+    seeds: bool = True,
 ) -> Table:
-    """One line per group of ``jobs`` with ``columns``; see :class:`Column`."""
+    """One line per group of ``jobs`` with ``columns`` (and, with ``seeds``, how many jobs
+    ended ok); see :class:`Column`."""
     recorded = jobs[jobs["status"] != MISSING_STATUS]
     ok = recorded[recorded["status"] == "ok"]
     groups = pd.Index(recorded["group"].unique(), name="group")
@@ -154,9 +179,10 @@ def aggregate(
             data[column.header] = first.to_numpy()
             display[column.header] = [fmt_value(v, column.fmt) for v in first]
             sort[column.header] = first.to_numpy()
-    seeds = ok.groupby("group").size().reindex(groups, fill_value=0).to_numpy()
-    data[SEEDS_HEADER] = sort[SEEDS_HEADER] = seeds
-    display[SEEDS_HEADER] = [str(n) for n in seeds]
+    if seeds:
+        counts = ok.groupby("group").size().reindex(groups, fill_value=0).to_numpy()
+        data[SEEDS_HEADER] = sort[SEEDS_HEADER] = counts
+        display[SEEDS_HEADER] = [str(n) for n in counts]
     return Table(
         name,
         title,

@@ -55,6 +55,11 @@ METRICS: dict[str, Metric] = {
 }
 
 
+# FLOPs/MACs of a model whose two counters see the same operators (multiply-add = 2 against 1);
+# outside this range the counters disagree on which operators count, and reports say so.
+FLOPS_PER_MAC_RANGE = (1.8, 2.2)
+
+
 @dataclass(frozen=True)
 class EpochRecord:
     """One epoch of one phase of one job."""
