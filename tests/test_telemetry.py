@@ -10,7 +10,13 @@ from collections.abc import Iterator
 import pytest
 from fake_pynvml import FailingNvml, FakeNvml, NVMLError, Reading
 
-from bench.measure.peak_throughput import gpu_model, peak_tflops
+from bench.measure.peak_throughput import (
+    NAME_PATTERNS,
+    PEAKS,
+    gpu_model,
+    gpu_peaks,
+    peak_tflops,
+)
 from bench.measure.telemetry import NvmlSampler, nvml_device_for, percentile
 
 
@@ -239,8 +245,12 @@ def test_percentile_interpolates() -> None:
         ("NVIDIA H200", "H200"),
         ("NVIDIA H200 NVL", "H200 NVL"),
         ("NVIDIA GH200 480GB", "GH200"),
-        ("NVIDIA A100-SXM4-80GB", "A100"),
-        ("NVIDIA A100 80GB PCIe", "A100"),
+        ("NVIDIA GH200 144G HBM3e", "GH200 HBM3e"),
+        ("NVIDIA A100-SXM4-80GB", "A100 SXM4 80GB"),
+        ("NVIDIA A100 80GB PCIe", "A100 PCIe 80GB"),
+        ("NVIDIA A100-SXM4-40GB", "A100 40GB"),
+        ("NVIDIA A100-PCIE-40GB", "A100 40GB"),
+        ("NVIDIA A100-SXM-64GB", None),  # memory not in any datasheet column
         ("NVIDIA A10", "A10"),
         ("NVIDIA A10G", None),  # a different part (AWS)
         ("NVIDIA L4", "L4"),
@@ -270,3 +280,26 @@ def test_peak_throughput_is_dense_and_per_precision() -> None:
     assert peak_tflops("NVIDIA A100-PCIE-40GB", "tf32") == 156.0
     assert peak_tflops("Tesla T4", "amp-bf16") is None  # no bf16 on Turing
     assert peak_tflops(None, "fp32") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "gb_s"),
+    [
+        ("NVIDIA H100 80GB HBM3", 3350.0),
+        ("NVIDIA H200", 4800.0),
+        ("NVIDIA GH200 480GB", 4000.0),
+        ("NVIDIA A100-SXM4-80GB", 2039.0),
+        ("NVIDIA A100 80GB PCIe", 1935.0),
+        ("NVIDIA A100-PCIE-40GB", 1555.0),
+        ("Tesla T4", 320.0),
+    ],
+)
+def test_memory_bandwidth_is_the_datasheet_figure_in_gb_per_s(name: str, gb_s: float) -> None:
+    peaks = gpu_peaks(name)
+    assert peaks is not None and peaks.memory_gb_s == gb_s
+
+
+def test_every_row_has_a_bandwidth_and_a_name_that_reaches_it() -> None:
+    assert all(p.memory_gb_s > 0 for p in PEAKS.values())
+    assert {model for _, model in NAME_PATTERNS} == set(PEAKS)
+    assert gpu_peaks("Intel Arc") is None and gpu_peaks(None) is None
