@@ -1,0 +1,113 @@
+"""NVML's clock-event (throttle) reasons: names, decoding, and which ones count as throttling.
+
+NVML reports why clocks are below their maximum as a bitmask ("clocks event reasons", called
+"throttle reasons" before NVML 12). Bit names come from the installed nvidia-ml-py
+(``nvmlClocksEventReason*`` or ``nvmlClocksThrottleReason*``), with ``nvml.h``'s documented values
+for any it lacks. Reasons are split in two:
+
+- benign, ``BENIGN_REASONS``: idle (nothing to run: the GPU waits for data or the host),
+  applications clocks or user-defined clocks (a ceiling someone set on purpose, the same for the
+  whole run), display clock setting and sync boost (settings, not a reaction to load);
+- throttling: every other bit, among them power cap, HW slowdown, HW thermal, HW power brake and SW
+  thermal: the GPU slowed itself down because of power, temperature or its hardware, which varies
+  with the load and the room and makes timings unrepeatable. A bit no name is known for counts as
+  throttling too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+_PREFIXES = ("nvmlClocksEventReason", "nvmlClocksThrottleReason")
+# nvml.h's values, for nvidia-ml-py releases that predate some names.
+_DOCUMENTED_BITS = {
+    "GpuIdle": 0x1,
+    "ApplicationsClocksSetting": 0x2,
+    "SwPowerCap": 0x4,
+    "HwSlowdown": 0x8,
+    "SyncBoost": 0x10,
+    "SwThermalSlowdown": 0x20,
+    "HwThermalSlowdown": 0x40,
+    "HwPowerBrakeSlowdown": 0x80,
+    "DisplayClockSetting": 0x100,
+}
+_LABELS = {
+    "GpuIdle": "idle",
+    "ApplicationsClocksSetting": "applications clocks setting",
+    "UserDefinedClocks": "applications clocks setting",
+    "SwPowerCap": "power cap",
+    "HwSlowdown": "HW slowdown",
+    "SyncBoost": "sync boost",
+    "SwThermalSlowdown": "SW thermal",
+    "HwThermalSlowdown": "HW thermal",
+    "HwPowerBrakeSlowdown": "HW power brake",
+    "DisplayClockSetting": "display clock setting",
+}
+BENIGN_REASONS = frozenset(
+    {"idle", "applications clocks setting", "display clock setting", "sync boost"}
+)
+
+
+def reason_labels(nvml: Any) -> dict[int, str]:
+    """Each clock-event bit → its label, from the names ``nvml`` defines (nvml.h's otherwise)."""
+    bits = dict(_DOCUMENTED_BITS)
+    for name in dir(nvml):
+        prefix = next((p for p in _PREFIXES if name.startswith(p)), "")
+        suffix, value = name[len(prefix) :], getattr(nvml, name, None)
+        if prefix and suffix not in ("All", "None") and isinstance(value, int) and _is_bit(value):
+            bits[suffix] = value
+    labels: dict[int, str] = {}
+    for suffix, bit in sorted(bits.items()):
+        labels.setdefault(bit, _LABELS.get(suffix) or _words(suffix))
+    return labels
+
+
+def decode_reasons(mask: int, labels: dict[int, str]) -> list[str]:
+    """The labels of the bits set in ``mask``, lowest bit first (``reason 0x…`` for an unnamed
+    bit)."""
+    bits = [1 << i for i in range(mask.bit_length()) if mask >> i & 1]
+    return [labels.get(bit, f"reason {bit:#x}") for bit in bits]
+
+
+def throttling(reasons: Iterable[str]) -> list[str]:
+    """The reasons that count as throttling (all but ``BENIGN_REASONS``)."""
+    return [r for r in reasons if r not in BENIGN_REASONS]
+
+
+def reasons_reader(nvml: Any) -> Callable[[Any], int] | None:
+    """NVML's call for the current reasons bitmask: ``nvmlDeviceGetCurrentClocksEventReasons``,
+    else the older ``…ThrottleReasons``; None when the module has neither."""
+    for name in (
+        "nvmlDeviceGetCurrentClocksEventReasons",
+        "nvmlDeviceGetCurrentClocksThrottleReasons",
+    ):
+        reader = getattr(nvml, name, None)
+        if callable(reader):
+            return reader
+    return None
+
+
+def attempt(read: Callable[[], Any]) -> Any:
+    """The call's result, or None where NVML refuses it (a reading the GPU lacks, a shutdown)."""
+    try:
+        return read()
+    except Exception:  # NVMLError_NotSupported and friends: that field is unmeasurable
+        return None
+
+
+def text(value: Any) -> str | None:
+    """An NVML string: pynvml returns bytes in older releases, str in newer ones."""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value if isinstance(value, str) else None
+
+
+def _is_bit(value: int) -> bool:
+    return value > 0 and value & (value - 1) == 0
+
+
+def _words(suffix: str) -> str:
+    """``FanLimitSlowdown`` → ``fan limit slowdown``."""
+    return " ".join(re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", suffix)).lower()
