@@ -23,7 +23,7 @@ class Reading:
     gpu: float
     memory: float
     used_mib: float
-    power_mw: float
+    power_mw: float | None
     energy_mj: float | None
     temperature: float = 50.0
     sm_clock: float = 1500.0
@@ -113,7 +113,10 @@ class FakeNvml:
         return SimpleNamespace(used=self._current().used_mib * 2**20)
 
     def nvmlDeviceGetPowerUsage(self, handle: str) -> float:
-        return self._current().power_mw
+        power = self._current().power_mw
+        if power is None:
+            raise NVMLError("Not Supported")
+        return power
 
     def nvmlDeviceGetTemperature(self, handle: str, sensor: int) -> float:
         return self._current().temperature

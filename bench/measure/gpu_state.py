@@ -1,4 +1,5 @@
-"""NVML's clock-event (throttle) reasons: names, decoding, and which ones count as throttling.
+"""Read-only NVML state of one GPU: clocks, clock-event (throttle) reasons, temperature, power
+limit, ECC, compute processes and the energy counter. Nothing here changes a setting.
 
 NVML reports why clocks are below their maximum as a bitmask ("clocks event reasons", called
 "throttle reasons" before NVML 12). Bit names come from the installed nvidia-ml-py
@@ -16,10 +17,12 @@ for any it lacks. Reasons are split in two:
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+MIB = 2**20
 _PREFIXES = ("nvmlClocksEventReason", "nvmlClocksThrottleReason")
 # nvml.h's values, for nvidia-ml-py releases that predate some names.
 _DOCUMENTED_BITS = {
@@ -48,6 +51,7 @@ _LABELS = {
 BENIGN_REASONS = frozenset(
     {"idle", "applications clocks setting", "display clock setting", "sync boost"}
 )
+_NOT_AVAILABLE = 2**63  # NVML marks an unknown memory figure with the largest unsigned value
 
 
 def reason_labels(nvml: Any) -> dict[int, str]:
@@ -89,12 +93,76 @@ def reasons_reader(nvml: Any) -> Callable[[Any], int] | None:
     return None
 
 
+def read_gpu_state(nvml: Any, handle: Any, own_pids: Collection[int]) -> dict[str, Any]:
+    """What NVML says of the GPU now, JSON-ready; a reading the GPU refuses is None."""
+    reader = reasons_reader(nvml)
+    mask = attempt(lambda: int(reader(handle))) if reader is not None else None
+    ecc = attempt(lambda: nvml.nvmlDeviceGetEccMode(handle))
+    enabled = getattr(nvml, "NVML_FEATURE_ENABLED", 1)
+    return {
+        "name": text(attempt(lambda: nvml.nvmlDeviceGetName(handle))),
+        "sm_clock_mhz": _read(nvml, "nvmlDeviceGetClockInfo", handle, "NVML_CLOCK_SM"),
+        "sm_clock_max_mhz": _read(nvml, "nvmlDeviceGetMaxClockInfo", handle, "NVML_CLOCK_SM"),
+        "mem_clock_mhz": _read(nvml, "nvmlDeviceGetClockInfo", handle, "NVML_CLOCK_MEM"),
+        "mem_clock_max_mhz": _read(nvml, "nvmlDeviceGetMaxClockInfo", handle, "NVML_CLOCK_MEM"),
+        "reasons": None if mask is None else decode_reasons(mask, reason_labels(nvml)),
+        "temperature_c": _read(nvml, "nvmlDeviceGetTemperature", handle, "NVML_TEMPERATURE_GPU"),
+        "slowdown_temperature_c": _read(
+            nvml, "nvmlDeviceGetTemperatureThreshold", handle, "NVML_TEMPERATURE_THRESHOLD_SLOWDOWN"
+        ),
+        "power_w": _watts(_read(nvml, "nvmlDeviceGetPowerUsage", handle)),
+        "power_limit_w": _watts(_read(nvml, "nvmlDeviceGetEnforcedPowerLimit", handle)),
+        "default_power_limit_w": _watts(
+            _read(nvml, "nvmlDeviceGetPowerManagementDefaultLimit", handle)
+        ),
+        "energy_counter": _read(nvml, "nvmlDeviceGetTotalEnergyConsumption", handle) is not None,
+        "ecc": None if ecc is None else _on_off(ecc[0], enabled),
+        "ecc_pending": None if ecc is None else _on_off(ecc[1], enabled),
+        "other_processes": _other_processes(
+            attempt(lambda: nvml.nvmlDeviceGetComputeProcesses(handle)), own_pids
+        ),
+    }
+
+
 def attempt(read: Callable[[], Any]) -> Any:
     """The call's result, or None where NVML refuses it (a reading the GPU lacks, a shutdown)."""
     try:
         return read()
     except Exception:  # NVMLError_NotSupported and friends: that field is unmeasurable
         return None
+
+
+def _other_processes(processes: Any, own_pids: Collection[int]) -> list[dict[str, Any]] | None:
+    """Compute processes other than ours: pid and GPU memory in MiB (None where NVML hides it)."""
+    if processes is None:
+        return None
+    others = []
+    for process in processes:
+        pid = getattr(process, "pid", None)
+        if not isinstance(pid, int) or pid in own_pids:
+            continue
+        used = getattr(process, "usedGpuMemory", None)
+        if isinstance(used, int) and not 0 <= used < _NOT_AVAILABLE:
+            used = None
+        others.append({"pid": pid, "used_mib": used / MIB if isinstance(used, int) else None})
+    return others
+
+
+def _on_off(mode: Any, enabled: int) -> str:
+    return "on" if mode == enabled else "off"
+
+
+def _read(nvml: Any, call: str, handle: Any, *constants: str) -> float | None:
+    """NVML's ``call(handle, *constants)`` (names of the module's function and constants) as a
+    finite float; None where NVML refuses it, the module lacks a name, or it is not a number."""
+    value = attempt(lambda: getattr(nvml, call)(handle, *(getattr(nvml, c) for c in constants)))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _watts(milliwatts: float | None) -> float | None:
+    return None if milliwatts is None else milliwatts / 1000
 
 
 def text(value: Any) -> str | None:
