@@ -27,10 +27,12 @@ from fake_pynvml import (
     Reading,
     ThrottleNamedNvml,
 )
+from tiny_suite import tiny_suite
 
 from bench.cli import main
 from bench.commands.doctor import table_rows
-from bench.measure.doctor import TorchGpu, take_snapshot
+from bench.measure.doctor import TorchGpu, take_snapshot, warnings
+from bench.results.rundir import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 H100 = TorchGpu("NVIDIA H100 80GB HBM3", "aa11", 1)
@@ -391,6 +393,22 @@ def test_missing_data_and_an_unusable_manifest(tmp_path: Path) -> None:
     }
     rows = table_rows(taken)
     assert ["", "to fetch missing", f"bench run --download --data-dir {tmp_path / 'data'}"] in rows
+
+
+def test_a_run_stores_the_snapshot_and_each_job_its_throttled_share(tmp_path: Path) -> None:
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(tiny_suite(epochs=1, train_size=128, test_size=64))
+    out, data = tmp_path / "out", tmp_path / "data"
+    flags = ["--quiet", "--no-report", "--history-db", "none", "--models", "lenet5-relu"]
+    args = ["--suite", str(suite), "--seeds", "0", "--out", str(out), "--data-dir", str(data)]
+    assert main(["run", *flags, *args]) == 0
+    (run_dir,) = [p.parent for p in out.glob("*/*/run.json")]
+    doctor = json.loads((run_dir / "run.json").read_text())["doctor"]
+    assert set(doctor) == SECTIONS and doctor["data"]["dir"] == str(data)
+    assert doctor["warnings"] == warnings(doctor)  # the stored readings explain the warnings
+    (job,) = [r for r in read_records(run_dir / "records.jsonl") if r["type"] == "job"]
+    assert job["device"] == "cpu"
+    assert (job["extra"]["throttled_pct"], job["extra"]["throttle_reasons"]) == (None, [])
 
 
 def run_doctor(*args: str) -> subprocess.CompletedProcess[str]:
