@@ -5,7 +5,7 @@ from __future__ import annotations
 import pynvml
 from fake_pynvml import FakeNvml, Reading
 
-from bench.measure.gpu_state import decode_reasons, reason_labels, throttling
+from bench.measure.gpu_state import decode_reasons, reason_labels, throttling_reasons
 
 DOCUMENTED = {
     0x1: "idle",
@@ -53,7 +53,7 @@ def test_decoding_lowest_bit_first_with_unnamed_bits_shown_in_hex() -> None:
 
 def test_idle_and_settings_are_not_throttling() -> None:
     every = decode_reasons(0x1FF | 0x1000, DOCUMENTED)
-    assert throttling(every) == [
+    assert throttling_reasons(every) == [
         "power cap",
         "HW slowdown",
         "SW thermal",

@@ -12,14 +12,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.commands.run import DEFAULT_DATA_DIR
+
 FORMATS = ("table", "json")
 NA = "n/a"
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``doctor``."""
-    from bench.commands.run import DEFAULT_DATA_DIR
-
     parser = subparsers.add_parser(
         "doctor",
         help="is this machine fit to benchmark: GPU, NVML, CPU, data sets, warnings",

@@ -30,7 +30,7 @@ from bench.measure.environment import (
     package_version,
     software_versions,
 )
-from bench.measure.gpu_state import BENIGN_REASONS, attempt, read_gpu_state, throttling
+from bench.measure.gpu_state import BENIGN_REASONS, attempt, read_gpu_state, throttling_reasons
 from bench.measure.peak_throughput import gpu_model, gpu_peaks
 from bench.measure.telemetry import device_handle
 
@@ -191,8 +191,9 @@ def _gpu_warnings(gpu: Mapping[str, Any], nvml: Mapping[str, Any]) -> list[str]:
     if gpu["peaks"] is None:
         found.append(f"no datasheet peaks for {gpu['name']}: MFU will be n/a")
     reasons = nvml.get("reasons") or []
-    if throttling(reasons):
-        found.append(f"GPU throttled: {', '.join(throttling(reasons))}")
+    throttled = throttling_reasons(reasons)
+    if throttled:
+        found.append(f"GPU throttled: {', '.join(throttled)}")
     held = [r for r in reasons if r in BENIGN_REASONS and r != "idle"]
     if held:
         found.append(f"GPU clocks held by a setting: {', '.join(held)}")

@@ -75,7 +75,7 @@ def decode_reasons(mask: int, labels: dict[int, str]) -> list[str]:
     return [labels.get(bit, f"reason {bit:#x}") for bit in bits]
 
 
-def throttling(reasons: Iterable[str]) -> list[str]:
+def throttling_reasons(reasons: Iterable[str]) -> list[str]:
     """The reasons that count as throttling (all but ``BENIGN_REASONS``)."""
     return [r for r in reasons if r not in BENIGN_REASONS]
 

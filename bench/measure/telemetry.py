@@ -39,7 +39,7 @@ from bench.measure.gpu_state import (
     reason_labels,
     reasons_reader,
     text,
-    throttling,
+    throttling_reasons,
 )
 
 MIB = 2**20
@@ -253,7 +253,7 @@ class NvmlSampler:
         counts: Counter[str] = Counter()
         throttled = 0
         for mask in masks:
-            reasons = throttling(decode_reasons(mask, labels))
+            reasons = throttling_reasons(decode_reasons(mask, labels))
             throttled += bool(reasons)
             counts.update(reasons)
         ranked = sorted(counts, key=lambda reason: (-counts[reason], reason))
