@@ -15,7 +15,17 @@ from typing import NoReturn
 from bench import __version__
 from bench.errors import BenchError
 
-COMMANDS = ("list", "profile", "run", "merge", "report", "compare", "baseline", "history")
+COMMANDS = (
+    "list",
+    "profile",
+    "run",
+    "merge",
+    "report",
+    "compare",
+    "baseline",
+    "history",
+    "doctor",
+)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -14,6 +14,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,20 +82,29 @@ def write_run(
     artifacts: bool = True,
     failures: Mapping[tuple[str, int], str] | None = None,
     missing: Collection[tuple[str, int]] = (),
+    doctor: Mapping[str, Any] | None = None,
+    throttled: Mapping[tuple[str, int], tuple[float, list[str]]] | None = None,
 ) -> Path:
     """Write a synthetic run directory at ``path``.
 
     ``failures`` maps (model, seed) to a final status ("oom", "error", ...): that job stops
     after its first epoch with an error message. ``missing`` jobs are planned in run.json but
-    have no record at all.
+    have no record at all. ``doctor`` is stored as run.json's machine snapshot (none by default,
+    as in runs recorded before it existed); ``throttled`` maps (model, seed) to the job's
+    ``extra.throttled_pct`` and ``extra.throttle_reasons``.
     """
     failures = failures or {}
+    throttled = throttled or {}
     path.mkdir(parents=True)
     jobs = [(BY_NAME[name], seed) for name in models for seed in seeds]
-    store = RunDir.create(path, _run_info(suite, jobs, gpu))
+    info = _run_info(suite, jobs, gpu)
+    store = RunDir.create(path, info if doctor is None else {**info, "doctor": dict(doctor)})
     for model, seed in jobs:
         if (model.name, seed) not in missing:
-            _write_job(store, suite, model, seed, epochs, gpu, failures.get((model.name, seed)))
+            key = (model.name, seed)
+            _write_job(
+                store, suite, model, seed, epochs, gpu, failures.get(key), throttled.get(key)
+            )
             if telemetry and gpu:
                 _write_telemetry(store.path, _job_id(model, seed), seed)
             if artifacts:
@@ -192,6 +202,7 @@ def _write_job(
     epochs: int,
     gpu: bool,
     failure: str | None,
+    throttling: tuple[float, list[str]] | None,
 ) -> None:
     phases = ("pretrain", "finetune") if model.recipe == "autoencode" else ("train",)
     records = [
@@ -210,6 +221,8 @@ def _write_job(
         extra["published_source"] = "torchvision IMAGENET1K_V1 weights (published)"
     if model.paper_top5 is not None:
         extra["paper_top5"] = model.paper_top5
+    if throttling is not None:
+        extra["throttled_pct"], extra["throttle_reasons"] = throttling
     job = JobRecord(
         job_id=_job_id(model, seed),
         suite=suite,

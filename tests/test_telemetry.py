@@ -8,9 +8,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from fake_pynvml import FailingNvml, FakeNvml, NVMLError, Reading
+import torch
+from fake_pynvml import FailingNvml, FakeNvml, NVMLError, Reading, ThrottleNamedNvml
 
-from bench.measure.peak_throughput import gpu_model, peak_tflops
+from bench.measure.collectors import JobCollectors
+from bench.measure.peak_throughput import (
+    NAME_PATTERNS,
+    PEAKS,
+    gpu_model,
+    gpu_peaks,
+    peak_tflops,
+)
 from bench.measure.telemetry import NvmlSampler, nvml_device_for, percentile
 
 
@@ -86,12 +94,62 @@ def test_time_series_csv_has_one_row_per_sample() -> None:
     sampler.write_csv(buffer)
     lines = buffer.getvalue().splitlines()
     assert lines[0] == (
-        "time_s,phase,epoch,gpu_util_pct,mem_util_pct,mem_used_mib,power_w,temperature_c,sm_clock_mhz"
+        "time_s,phase,epoch,gpu_util_pct,mem_util_pct,mem_used_mib,power_w,temperature_c,"
+        "sm_clock_mhz,mem_clock_mhz,clock_event_reasons"
     )
     assert lines[1:] == [
-        "0.0,idle,,10.0,5.0,100.0,50.0,50.0,1500.0",
-        "0.5,idle,,20.0,5.0,100.0,60.0,50.0,1500.0",
+        "0.0,idle,,10.0,5.0,100.0,50.0,50.0,1500.0,2600.0,0",
+        "0.5,idle,,20.0,5.0,100.0,60.0,50.0,1500.0,2600.0,0",
     ]
+
+
+IDLE, APP_CLOCKS, POWER_CAP, SYNC_BOOST, HW_THERMAL = 0x1, 0x2, 0x4, 0x10, 0x40
+
+
+def throttle_script(masks: list[int], nvml: type[FakeNvml] = FakeNvml) -> NvmlSampler:
+    """A sampler that took one reading per mask: at start, at three phase changes, at stop."""
+    readings = [Reading(50, 0, 0, 100_000, 0, reasons=m) for m in masks]
+    clock = ticking([0.0, 0.0, 1.0, 2.0, 3.0, 4.0])
+    sampler = NvmlSampler(0, interval_s=3600, nvml=nvml(readings), clock=lambda: next(clock))
+    sampler.start()
+    sampler.set_phase("train", 1)
+    sampler.set_phase("eval", 1)
+    sampler.set_phase("train", 2)
+    sampler.stop()
+    return sampler
+
+
+def test_throttled_share_counts_each_reading_once_and_ranks_the_reasons() -> None:
+    # 5 readings (a phase change's reading is stored twice but is one reading); idle, the
+    # applications clocks setting and sync boost do not count; 0x800 has no name and counts
+    masks = [IDLE, POWER_CAP | IDLE, POWER_CAP | HW_THERMAL, APP_CLOCKS | SYNC_BOOST, 0x800]
+    sampler = throttle_script(masks)
+    assert len(sampler.samples()) == 8
+    assert sampler.throttling() == (60.0, ["power cap", "HW thermal", "reason 0x800"])
+
+
+def test_throttle_reasons_read_through_the_older_throttle_call() -> None:
+    sampler = throttle_script([0, 0, 0, 0, HW_THERMAL], ThrottleNamedNvml)
+    assert sampler.throttling() == (20.0, ["HW thermal"])
+    assert [s.clock_event_reasons for s in sampler.samples()][-1] == HW_THERMAL
+
+
+class NoReasonsNvml(FakeNvml):
+    nvmlDeviceGetCurrentClocksEventReasons = None
+
+
+def test_without_a_reasons_call_the_throttled_share_is_unknown() -> None:
+    sampler = throttle_script([POWER_CAP] * 5, NoReasonsNvml)
+    assert {s.clock_event_reasons for s in sampler.samples()} == {None}
+    assert sampler.throttling() == (None, [])
+    assert NvmlSampler(None).throttling() == (None, [])
+
+
+def test_a_cpu_job_records_no_throttled_share() -> None:
+    collectors = JobCollectors(torch.device("cpu"))
+    with collectors, collectors.phase("train", 1):
+        pass
+    assert collectors.job_extra() == {"throttled_pct": None, "throttle_reasons": []}
 
 
 @pytest.mark.parametrize(
@@ -239,8 +297,12 @@ def test_percentile_interpolates() -> None:
         ("NVIDIA H200", "H200"),
         ("NVIDIA H200 NVL", "H200 NVL"),
         ("NVIDIA GH200 480GB", "GH200"),
-        ("NVIDIA A100-SXM4-80GB", "A100"),
-        ("NVIDIA A100 80GB PCIe", "A100"),
+        ("NVIDIA GH200 144G HBM3e", "GH200 HBM3e"),
+        ("NVIDIA A100-SXM4-80GB", "A100 SXM4 80GB"),
+        ("NVIDIA A100 80GB PCIe", "A100 PCIe 80GB"),
+        ("NVIDIA A100-SXM4-40GB", "A100 40GB"),
+        ("NVIDIA A100-PCIE-40GB", "A100 40GB"),
+        ("NVIDIA A100-SXM-64GB", None),  # memory not in any datasheet column
         ("NVIDIA A10", "A10"),
         ("NVIDIA A10G", None),  # a different part (AWS)
         ("NVIDIA L4", "L4"),
@@ -270,3 +332,26 @@ def test_peak_throughput_is_dense_and_per_precision() -> None:
     assert peak_tflops("NVIDIA A100-PCIE-40GB", "tf32") == 156.0
     assert peak_tflops("Tesla T4", "amp-bf16") is None  # no bf16 on Turing
     assert peak_tflops(None, "fp32") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "gb_s"),
+    [
+        ("NVIDIA H100 80GB HBM3", 3350.0),
+        ("NVIDIA H200", 4800.0),
+        ("NVIDIA GH200 480GB", 4000.0),
+        ("NVIDIA A100-SXM4-80GB", 2039.0),
+        ("NVIDIA A100 80GB PCIe", 1935.0),
+        ("NVIDIA A100-PCIE-40GB", 1555.0),
+        ("Tesla T4", 320.0),
+    ],
+)
+def test_memory_bandwidth_is_the_datasheet_figure_in_gb_per_s(name: str, gb_s: float) -> None:
+    peaks = gpu_peaks(name)
+    assert peaks is not None and peaks.memory_gb_s == gb_s
+
+
+def test_every_row_has_a_bandwidth_and_a_name_that_reaches_it() -> None:
+    assert all(p.memory_gb_s > 0 for p in PEAKS.values())
+    assert {model for _, model in NAME_PATTERNS} == set(PEAKS)
+    assert gpu_peaks("Intel Arc") is None and gpu_peaks(None) is None

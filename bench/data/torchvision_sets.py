@@ -12,6 +12,9 @@ CIFAR files are checked against torchvision's md5 list of the official release. 
 the official release (a subset, a test fixture) carries ``bench-md5.json`` beside its batches, a
 JSON object mapping every file name to its md5: the files are then checked against that manifest
 instead (the check itself stays), and such a folder is never replaced by a download.
+
+``check_files`` says whether a data set's files are there and pass the same checks, without
+reading them into memory and without downloading.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import pickle
 import shutil
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,31 +56,85 @@ _READ_ERRORS = (
 )
 
 
-def read_torchvision_splits(name: str, root: Path, download: bool) -> tuple[ImageSet, ImageSet]:
-    """The train and test splits of data set ``name`` (a key of ``SOURCES``) under ``root``."""
-    cls = SOURCES[name]
+@dataclass(frozen=True)
+class Files:
+    """Where a data set's files sit under the data directory and how they are checked."""
+
+    cls: Any  # the torchvision class reading them (its md5 list replaced by a manifest's)
+    relative: str  # their folder, relative to the data directory
     expected: dict[str, str | None]  # file name → md5 it is checked against (None: unchecked)
+    layout: str  # the files, for messages
+    manifest: bool  # checked against bench-md5.json rather than the official release's list
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """A data set's files: ``status`` (verified, present, missing, incomplete, corrupt or
+    unreadable) and a one-line ``detail``."""
+
+    status: str
+    detail: str
+
+
+def data_files(name: str, root: Path) -> Files:
+    """The files of data set ``name`` (a key of ``SOURCES``) under ``root``; a manifest that
+    cannot be used is a ``DataError``."""
+    cls = SOURCES[name]
     if issubclass(cls, datasets.MNIST):
         relative = f"{cls.__name__}/raw"
-        expected = {Path(file).stem: None for file, _ in cls.resources}
-        _decompress_idx(root / relative, expected)
-        layout = f"{relative}/{{{','.join(expected)}}}[.gz]"
-    else:
-        relative = cls.base_folder
-        md5 = _cifar_md5(cls)
-        if (root / relative / MD5_MANIFEST).is_file():
-            md5 = _read_manifest(root / relative / MD5_MANIFEST, md5)
-            cls = _with_md5(cls, md5)
-            download = False
-        expected = dict(md5)
-        layout = f"{relative}/{{{','.join(expected)}}}"
-    folder = root / relative
+        expected: dict[str, str | None] = {Path(file).stem: None for file, _ in cls.resources}
+        return Files(cls, relative, expected, f"{relative}/{{{','.join(expected)}}}[.gz]", False)
+    relative = cls.base_folder
+    md5 = _cifar_md5(cls)
+    manifest = (root / relative / MD5_MANIFEST).is_file()
+    if manifest:
+        md5 = _read_manifest(root / relative / MD5_MANIFEST, md5)
+        cls = _with_md5(cls, md5)
+    return Files(cls, relative, dict(md5), f"{relative}/{{{','.join(md5)}}}", manifest)
+
+
+def read_torchvision_splits(name: str, root: Path, download: bool) -> tuple[ImageSet, ImageSet]:
+    """The train and test splits of data set ``name`` (a key of ``SOURCES``) under ``root``."""
+    files = data_files(name, root)
+    folder = root / files.relative
+    if issubclass(files.cls, datasets.MNIST):
+        _decompress_idx(folder, files.expected)
+    download = download and not files.manifest
     try:
-        splits = [cls(str(root), train=train, download=download) for train in (True, False)]
+        splits = [files.cls(str(root), train=train, download=download) for train in (True, False)]
     except _READ_ERRORS as err:
-        raise _diagnose(name, folder, layout, expected, download, err) from err
+        raise _diagnose(name, folder, files.layout, files.expected, download, err) from err
     train, test = (_image_set(ds, name, folder) for ds in splits)
     return train, test
+
+
+def check_files(name: str, root: Path) -> FileCheck:
+    """Whether data set ``name``'s files are under ``root`` and pass the loader's md5 checks
+    (MNIST idx files: present, as the loader checks none); nothing is loaded or downloaded."""
+    try:
+        files = data_files(name, root)
+        folder = root / files.relative
+        present = [f for f in files.expected if _present(folder, f, files.expected[f] is None)]
+        if not present:
+            return FileCheck("missing", f"no files in {folder}")
+        if len(present) < len(files.expected):
+            missing = next(f for f in files.expected if f not in present)
+            return FileCheck("incomplete", f"no {folder / missing}")
+        for file, md5 in files.expected.items():
+            actual = calculate_md5(folder / file) if md5 else None
+            if actual != md5:
+                return FileCheck("corrupt", f"{folder / file}: md5 {actual}, expected {md5}")
+    except (DataError, OSError) as err:
+        return FileCheck("unreadable", _first_line(err))
+    if all(md5 is None for md5 in files.expected.values()):
+        return FileCheck("present", f"{folder} (idx files: no md5 to check, as in the loader)")
+    against = MD5_MANIFEST if files.manifest else "the official release"
+    return FileCheck("verified", f"{folder} (md5 of {against})")
+
+
+def _present(folder: Path, file: str, packed_counts: bool) -> bool:
+    """``file`` is in ``folder`` (or, where ``packed_counts``, its ``.gz`` the loader unpacks)."""
+    return (folder / file).is_file() or (packed_counts and (folder / f"{file}.gz").is_file())
 
 
 def _decompress_idx(folder: Path, files: Iterable[str]) -> None:

@@ -1,5 +1,5 @@
 """Collectors that run beside a job's training loop: memory peaks per phase, process RSS, and
-NVML telemetry (utilisation, power, energy) per phase and epoch.
+NVML telemetry (utilisation, power, energy, clocks, throttling) per phase, epoch and job.
 
 The recipe marks phases with ``with collectors.phase("train", epoch): ...``; the runner reads
 ``epoch_figures`` after each epoch and ``job_figures`` at the end. Off CUDA, or without NVML,
@@ -84,6 +84,13 @@ class JobCollectors:
         """Job-level figures: peak process memory over the job (None where it cannot be reset
         per job)."""
         return {"peak_rss_mib": rss_peak_mib() if self._rss_resettable else None}
+
+    def job_extra(self) -> dict[str, Any]:
+        """Job-level facts for the record's ``extra``: ``throttled_pct``, the % of NVML readings
+        in which the GPU throttled (None off the GPU or without NVML), and ``throttle_reasons``,
+        the reasons seen, most frequent first (see ``bench.measure.gpu_state``)."""
+        pct, reasons = self.sampler.throttling()
+        return {"throttled_pct": pct, "throttle_reasons": reasons}
 
     def telemetry_csv(self) -> str | None:
         """The job's NVML time series as CSV text; None when nothing was sampled."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import platform
 import re
@@ -26,11 +27,7 @@ def capture_environment(repo: Path | None = None) -> dict[str, Any]:
     env: dict[str, Any] = {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "cuda": torch.version.cuda if cuda else None,
-        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        **software_versions(),
         "gpu_name": gpu_name,
         "gpu_count": torch.cuda.device_count() if cuda else 0,
         "driver": driver,
@@ -45,6 +42,26 @@ def capture_environment(repo: Path | None = None) -> dict[str, Any]:
     }
     env["machine_id"] = machine_id(env)
     return env
+
+
+def software_versions() -> dict[str, Any]:
+    """Python, torch and torchvision versions, and CUDA and cuDNN where torch can use a GPU."""
+    cuda = torch.cuda.is_available()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+    }
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name``; None where it is not installed."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def machine_id(env: dict[str, Any]) -> str:
@@ -79,13 +96,14 @@ def _git(repo: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux)."""
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (from ``cpuinfo`` on Linux, else what the platform says)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            name, colon, value = line.partition(":")
+            if name.strip() == "model name" and colon and value.strip():
+                return value.strip()
+    except (OSError, ValueError):
         pass
     return platform.processor() or platform.machine()
 
@@ -106,10 +124,20 @@ def nvml_status() -> tuple[str | None, str]:
 
         pynvml.nvmlInit()
         try:
-            version = pynvml.nvmlSystemGetDriverVersion()
+            driver = driver_version(pynvml)
         finally:
             pynvml.nvmlShutdown()
     except Exception as err:  # no library, no driver, no GPU: all mean "not measurable here"
-        return None, f"unavailable: {err}".splitlines()[0]
-    driver = version.decode() if isinstance(version, bytes) else str(version)
+        return None, nvml_unavailable(err)
     return driver, "available"
+
+
+def driver_version(nvml: Any) -> str:
+    """The NVIDIA driver's version from an initialised NVML."""
+    version = nvml.nvmlSystemGetDriverVersion()
+    return version.decode() if isinstance(version, bytes) else str(version)
+
+
+def nvml_unavailable(err: BaseException) -> str:
+    """Why NVML cannot be used, in one line."""
+    return f"unavailable: {err}".splitlines()[0]

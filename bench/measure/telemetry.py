@@ -1,5 +1,6 @@
 """GPU telemetry through NVML (nvidia-ml-py): a background sampler of utilisation, memory, power,
-temperature and SM clock, with energy per phase.
+temperature, SM and memory clocks and clock-event (throttle) reasons, with energy per phase and
+the share of readings in which the GPU throttled.
 
 Samples are labelled with the phase and epoch the training loop is in. Energy comes from the
 GPU's total-energy counter where it has one (difference between a segment's first and last
@@ -11,6 +12,10 @@ library, no driver, no GPU) the sampler is unavailable: every figure is ``None``
 The GPU is found by the UUID torch reports for the device where the caller passes it (exact
 whatever ``CUDA_DEVICE_ORDER`` is: CUDA numbers devices fastest first by default, NVML by PCI bus),
 else through ``CUDA_VISIBLE_DEVICES``.
+
+``clock_event_reasons`` is NVML's bitmask of why clocks are below their maximum (one NVML call per
+reading); ``bench.measure.gpu_state`` names the bits and says which count as throttling.
+``throttling()`` gives the share of readings with a throttling reason.
 """
 
 from __future__ import annotations
@@ -22,10 +27,20 @@ import os
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import IO, Any
+
+from bench.measure.gpu_state import (
+    attempt,
+    decode_reasons,
+    reason_labels,
+    reasons_reader,
+    text,
+    throttling_reasons,
+)
 
 MIB = 2**20
 Reading = tuple[float, dict[str, Any]]
@@ -39,12 +54,15 @@ CSV_COLUMNS = (
     "power_w",
     "temperature_c",
     "sm_clock_mhz",
+    "mem_clock_mhz",
+    "clock_event_reasons",
 )
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One NVML reading; ``energy_mj`` is the total-energy counter (None where unsupported)."""
+    """One NVML reading; ``energy_mj`` is the total-energy counter (None where unsupported),
+    ``clock_event_reasons`` NVML's bitmask of why clocks are below their maximum."""
 
     time_s: float
     phase: str
@@ -55,6 +73,8 @@ class Sample:
     power_w: float | None
     temperature_c: float | None
     sm_clock_mhz: float | None
+    mem_clock_mhz: float | None
+    clock_event_reasons: int | None
     energy_mj: float | None
 
 
@@ -130,6 +150,7 @@ class NvmlSampler:
         self._nvml = nvml
         self._clock = clock
         self._handle: Any = None
+        self._reasons: Callable[[Any], int] | None = None
         self._t0 = 0.0
         self._phase: tuple[str, int | None] = ("idle", None)
         self._samples: list[Sample] = []
@@ -168,7 +189,7 @@ class NvmlSampler:
         self._thread = None
         self._record()
         self._handle = None
-        _try(self._module().nvmlShutdown)
+        attempt(self._module().nvmlShutdown)
 
     def __enter__(self) -> NvmlSampler:
         self.start()
@@ -217,6 +238,27 @@ class NvmlSampler:
             samples=len(chosen),
         )
 
+    def throttling(self) -> tuple[float | None, list[str]]:
+        """(% of readings whose clocks were throttled, those throttling reasons by how many
+        readings had them, most first); (None, []) without readings of the reasons.
+
+        A phase change's reading is stored twice (end of one segment, start of the next) and
+        counted once."""
+        samples = self.samples()
+        readings = [s for i, s in enumerate(samples) if i == 0 or s.time_s != samples[i - 1].time_s]
+        masks = [s.clock_event_reasons for s in readings if s.clock_event_reasons is not None]
+        if not masks:
+            return None, []
+        labels = reason_labels(self._module())
+        counts: Counter[str] = Counter()
+        throttled = 0
+        for mask in masks:
+            reasons = throttling_reasons(decode_reasons(mask, labels))
+            throttled += bool(reasons)
+            counts.update(reasons)
+        ranked = sorted(counts, key=lambda reason: (-counts[reason], reason))
+        return 100 * throttled / len(masks), ranked
+
     def write_csv(self, handle: IO[str]) -> None:
         """The time series, one row per sample (columns ``CSV_COLUMNS``)."""
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
@@ -234,26 +276,13 @@ class NvmlSampler:
         nvml = self._module()
         nvml.nvmlInit()
         try:
-            self._handle = self._device_handle(nvml)
+            assert self.cuda_index is not None
+            env = os.environ if self._env is None else self._env
+            self._handle = device_handle(nvml, self.cuda_index, self.device_uuid, env)
         except Exception:
-            _try(nvml.nvmlShutdown)  # balance nvmlInit: pynvml counts initialisations
+            attempt(nvml.nvmlShutdown)  # balance nvmlInit: pynvml counts initialisations
             raise
-
-    def _device_handle(self, nvml: Any) -> Any:
-        """The job's GPU: by torch's UUID where given, else through ``CUDA_VISIBLE_DEVICES``."""
-        if self.device_uuid is not None:
-            for prefix in ("GPU-", "MIG-"):
-                handle = _handle_by_uuid(nvml, prefix + self.device_uuid)
-                if handle is not None:
-                    return handle
-        assert self.cuda_index is not None
-        device = nvml_device_for(self.cuda_index, os.environ if self._env is None else self._env)
-        if isinstance(device, int):
-            return nvml.nvmlDeviceGetHandleByIndex(device)
-        handle = _handle_by_uuid(nvml, device)
-        if handle is None:
-            raise LookupError(f"no single GPU with UUID {device}")
-        return handle
+        self._reasons = reasons_reader(nvml)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -271,22 +300,50 @@ class NvmlSampler:
 
     def _read(self) -> Reading:
         nvml, handle = self._module(), self._handle
-        values: dict[str, float | None] = {}
-        util = _try(lambda: nvml.nvmlDeviceGetUtilizationRates(handle))
+        values: dict[str, float | int | None] = {}
+        util = attempt(lambda: nvml.nvmlDeviceGetUtilizationRates(handle))
         values["gpu_util_pct"] = float(util.gpu) if util is not None else None
         values["mem_util_pct"] = float(util.memory) if util is not None else None
-        memory = _try(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+        memory = attempt(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
         values["mem_used_mib"] = memory.used / MIB if memory is not None else None
-        power = _try(lambda: nvml.nvmlDeviceGetPowerUsage(handle))
+        power = attempt(lambda: nvml.nvmlDeviceGetPowerUsage(handle))
         values["power_w"] = power / 1000 if power is not None else None
-        values["temperature_c"] = _try(
+        values["temperature_c"] = attempt(
             lambda: float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))
         )
-        values["sm_clock_mhz"] = _try(
+        values["sm_clock_mhz"] = attempt(
             lambda: float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))
         )
-        values["energy_mj"] = _try(lambda: float(nvml.nvmlDeviceGetTotalEnergyConsumption(handle)))
+        values["mem_clock_mhz"] = attempt(
+            lambda: float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM))
+        )
+        reasons = self._reasons
+        values["clock_event_reasons"] = (
+            attempt(lambda: int(reasons(handle))) if reasons is not None else None
+        )
+        values["energy_mj"] = attempt(
+            lambda: float(nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
+        )
         return self._clock() - self._t0, values
+
+
+def device_handle(
+    nvml: Any, cuda_index: int, device_uuid: str | None, env: Mapping[str, str]
+) -> Any:
+    """The NVML handle of torch's ``cuda:<cuda_index>``: by torch's UUID of it where given, else
+    through ``CUDA_VISIBLE_DEVICES``; ``LookupError`` where there is no such single GPU."""
+    if device_uuid is not None:
+        for prefix in ("GPU-", "MIG-"):
+            handle = _handle_by_uuid(nvml, prefix + device_uuid)
+            if handle is not None:
+                return handle
+    device = nvml_device_for(cuda_index, env)
+    if isinstance(device, int):
+        return nvml.nvmlDeviceGetHandleByIndex(device)
+    handle = _handle_by_uuid(nvml, device)
+    if handle is None:
+        raise LookupError(f"no single GPU with UUID {device}")
+    return handle
 
 
 def _handle_by_uuid(nvml: Any, uuid: str) -> Any:
@@ -295,21 +352,8 @@ def _handle_by_uuid(nvml: Any, uuid: str) -> Any:
     with contextlib.suppress(nvml.NVMLError):
         return nvml.nvmlDeviceGetHandleByUUID(uuid)
     handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
-    matches = [h for h in handles if _text(nvml.nvmlDeviceGetUUID(h)).startswith(uuid)]
+    matches = [h for h in handles if (text(nvml.nvmlDeviceGetUUID(h)) or "").startswith(uuid)]
     return matches[0] if len(matches) == 1 else None
-
-
-def _text(value: str | bytes) -> str:
-    """pynvml returns bytes in older releases, str in newer ones."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _try(read: Callable[[], Any]) -> Any:
-    """The call's result, or None where NVML refuses it (a reading the GPU lacks, a shutdown)."""
-    try:
-        return read()
-    except Exception:  # NVMLError_NotSupported and friends: that field is unmeasurable
-        return None
 
 
 def _segments(

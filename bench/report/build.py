@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.report.cautions import run_warnings, throttle_warning
 from bench.report.frames import MISSING_STATUS, job_frame, unique_slugs
 from bench.report.gallery import Gallery, draw_gallery
 from bench.report.html import Section, render_html
@@ -82,6 +83,8 @@ def write_report(
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
     run_ids = [run.run_id for run in runs]
+    throttled = _throttled_jobs(runs)
+    warnings = [*_machine_warnings(runs), *throttled.values()]
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = ReportPaths(out_dir)
     if "csv" in formats:
@@ -96,16 +99,18 @@ def write_report(
             title=title,
             generated=utc_now(),
             runs=[_run_line(run) for run in runs],
+            warnings=warnings,
             tables=tables,
             plots=gallery.plots,
-            sections=_sections(jobs, tables["models"], gallery),
+            sections=_sections(jobs, tables["models"], gallery, throttled),
             notes=notes,
         )
         write_atomic(out_dir / HTML_FILE, html)
         paths = dataclasses.replace(paths, html=out_dir / HTML_FILE, figures=tuple(gallery.files()))
     if "md" in formats:
         shown = [tables[n] for n in ("lecture", "models", "failures", "environment")]
-        write_atomic(out_dir / MARKDOWN_FILE, render_markdown(title, run_ids, shown, notes))
+        markdown = render_markdown(title, run_ids, shown, notes, warnings)
+        write_atomic(out_dir / MARKDOWN_FILE, markdown)
         paths = dataclasses.replace(paths, markdown=out_dir / MARKDOWN_FILE)
     return dataclasses.replace(paths, notes=tuple(notes))
 
@@ -121,14 +126,33 @@ def _run_line(run: Run) -> str:
     )
 
 
+def _machine_warnings(runs: Sequence[Run]) -> list[str]:
+    """Each run's doctor warnings, named by run where the report holds several runs."""
+    several = len(runs) > 1
+    return [f"{run.run_id}: {w}" if several else w for run in runs for w in run_warnings(run.info)]
+
+
+def _throttled_jobs(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
+    """(run index, job id) → a line for each job whose GPU throttled often."""
+    return {
+        (index, str(job["job_id"])): f"{job['job_id']}: {note}"
+        for index, run in enumerate(runs)
+        for job in run.jobs
+        if (note := throttle_warning(job)) is not None
+    }
+
+
 def _write_csv(table: Table, out_dir: Path) -> Path:
     path = out_dir / f"summary_{table.name}.csv"
     write_atomic(path, table.csv_text())
     return path
 
 
-def _sections(jobs: pd.DataFrame, models: Table, gallery: Gallery) -> list[Section]:
-    """One section per model group: its facts, failed jobs, own figures and notes."""
+def _sections(
+    jobs: pd.DataFrame, models: Table, gallery: Gallery, throttled: dict[tuple[int, str], str]
+) -> list[Section]:
+    """One section per model group: its facts, failed and throttled jobs, own figures and
+    notes."""
     recorded = jobs[jobs["status"] != MISSING_STATUS]
     facts = models.display.set_index("Network")
     slugs = unique_slugs(recorded["group"].unique())
@@ -142,6 +166,11 @@ def _sections(jobs: pd.DataFrame, models: Table, gallery: Gallery) -> list[Secti
             failures=[
                 f"{j.job_id} (seed {j.seed:.0f}): {j.status}: {j.error or 'no message'}"
                 for j in members[members["status"] != "ok"].itertuples()
+            ],
+            warnings=[
+                throttled[key]
+                for key in zip(members["run"], members["job_id"], strict=True)
+                if key in throttled
             ],
             notes=gallery.group_notes.get(str(group), []),
         )

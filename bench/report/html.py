@@ -25,6 +25,7 @@ class Section:
     plots: list[Plot]
     shared: list[Plot]
     failures: list[str]
+    warnings: list[str]
     notes: list[str]
 
 
@@ -50,6 +51,7 @@ def render_html(
     title: str,
     generated: str,
     runs: Sequence[str],
+    warnings: Sequence[str],
     tables: dict[str, Table],
     plots: Sequence[Plot],
     sections: Sequence[Section],
@@ -60,6 +62,7 @@ def render_html(
         "title": title,
         "generated": generated,
         "runs": list(runs),
+        "warnings": list(warnings),
         "plots": list(plots),
         "sections": list(sections),
         "notes": list(notes),

@@ -26,10 +26,16 @@ def _cell(value: object) -> str:
 
 
 def render_markdown(
-    title: str, runs: Sequence[str], tables: Sequence[Table], notes: Sequence[str]
+    title: str,
+    runs: Sequence[str],
+    tables: Sequence[Table],
+    notes: Sequence[str],
+    warnings: Sequence[str],
 ) -> str:
-    """The whole summary: title, runs, each table with its note, what was left out."""
+    """The whole summary: title, runs, warnings, each table with its note, what was left out."""
     lines = [f"# {_cell(title)}", "", "Runs: " + ", ".join(_cell(r) for r in runs)]
+    if warnings:
+        lines += ["", "## Warnings", "", *(f"- {_cell(w)}" for w in warnings)]
     for table in tables:
         lines += ["", f"## {_cell(table.title)}", ""]
         if table.display.empty:

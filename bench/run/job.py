@@ -166,6 +166,7 @@ class _JobProgress:
         train_flops = self.profile.train_step_flops if self.profile else None
         summary = summarize_epochs(self.epochs, train_flops, peak, config.target_acc)
         values: dict[str, Any] = {**self.fields, **summary, **self.collectors.job_figures()}
+        values["extra"].update(self.collectors.job_extra())
         world_size = values.get("world_size", 1)
         if world_size > 1 and values.get("images_per_s") is not None:
             values["extra"]["images_per_s_per_process"] = values["images_per_s"] / world_size

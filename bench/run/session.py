@@ -18,6 +18,7 @@ from pathlib import Path
 from bench.data.imageset import DataSplits
 from bench.data.pipeline import dataset_key, load_splits
 from bench.errors import BenchError
+from bench.measure.doctor import take_snapshot
 from bench.measure.environment import capture_environment
 from bench.recipes.common import Artifact
 from bench.results.records import EpochRecord, JobRecord, utc_now
@@ -184,6 +185,7 @@ def _create_run_dir(suite: Suite, request: RunRequest, shard: Shard | None) -> R
             "overrides": list(request.overrides),
             **({"shard": str(shard)} if shard else {}),
             "environment": environment,
+            "doctor": take_snapshot(request.data_dir),
             "jobs": [
                 {"job_id": j.job_id, "model": j.model, "seed": j.seed, "variant": j.variant}
                 for j in suite.jobs
