@@ -14,6 +14,7 @@ import pytest
 from tiny_suite import SEED_COLUMNS, tiny_suite
 
 from bench.cli import main
+from bench.report.cautions import run_warnings
 from bench.report.tables import environment_table
 from bench.results.rundir import RunDir, read_runs
 
@@ -90,6 +91,16 @@ def test_merged_shards_give_the_results_of_an_unsharded_run(
     assert [e["shard"] for e in info["environments"]] == ["2/2", "1/2"]
     assert [e["run_id"] for e in info["environments"]] == [runs["shard2"].name, runs["shard1"].name]
     assert info["environment"] == info["environments"][0]["environment"]
+    shard_warnings = [
+        json.loads((runs[k] / "run.json").read_text())["doctor"]["warnings"]
+        for k in ("shard2", "shard1")
+    ]
+    assert [e["doctor"]["warnings"] for e in info["environments"]] == shard_warnings
+    assert run_warnings(info) == [
+        f"{runs[k].name}: {w}"
+        for k, ws in zip(("shard2", "shard1"), shard_warnings, strict=True)
+        for w in ws
+    ]
     for job_id in MATRIX:
         assert (out / "artifacts" / job_id / "first_layer_trained.npy").is_file()
     environments = environment_table(read_runs([out])).data.set_index("Field")

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.commands.run import DEFAULT_DATA_DIR
+from bench.data import DEFAULT_DATA_DIR
 
 FORMATS = ("table", "json")
 NA = "n/a"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from bench.data import DEFAULT_DATA_DIR
 from bench.errors import BenchError
 from bench.suite.schema import SettingInfo, settings_of
 from bench.suite.settings import JobConfig
@@ -18,7 +18,6 @@ DEFAULT_OUT = Path("reports")
 # Job settings with a flag of their own (``--batch-size`` sets ``batch_size`` for every job).
 FLAG_SETTINGS: tuple[SettingInfo, ...] = tuple(s for s in settings_of(JobConfig) if s.spec.flag)
 JOB_FLAGS = tuple(s.name for s in FLAG_SETTINGS)
-DEFAULT_DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "data"))
 
 
 def add_parser(subparsers: Any) -> None:

@@ -11,7 +11,20 @@ THROTTLED_PCT = 5.0  # a job whose GPU throttled in more of its NVML readings th
 
 
 def run_warnings(info: Mapping[str, Any]) -> list[str]:
-    """The warnings of a run's doctor snapshot; none where the run has no snapshot."""
+    """The warnings of a run's doctor snapshot, or of each measuring run's snapshot (named by
+    run id) for a merged run; none where there is no snapshot."""
+    sources = info.get("environments")
+    if isinstance(sources, list):
+        return [
+            f"{entry.get('run_id')}: {warning}"
+            for entry in sources
+            if isinstance(entry, Mapping)
+            for warning in _snapshot_warnings(entry)
+        ]
+    return _snapshot_warnings(info)
+
+
+def _snapshot_warnings(info: Mapping[str, Any]) -> list[str]:
     doctor = info.get("doctor")
     found = doctor.get("warnings") if isinstance(doctor, Mapping) else None
     return [str(w) for w in found] if isinstance(found, list) else []

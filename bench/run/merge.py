@@ -157,15 +157,14 @@ def _environments(run: InputRun) -> list[dict[str, Any]]:
     if "environments" in run.info:
         return list(run.info["environments"])
     info = run.info
-    return [
-        {
-            "run_id": info.get("run_id") or run.path.name,
-            "shard": info.get("shard"),
-            "created_utc": info.get("created_utc"),
-            "command": info.get("command", []),
-            "environment": info.get("environment", {}),
-        }
-    ]
+    entry = {
+        "run_id": info.get("run_id") or run.path.name,
+        "shard": info.get("shard"),
+        "created_utc": info.get("created_utc"),
+        "command": info.get("command", []),
+        "environment": info.get("environment", {}),
+    }
+    return [{**entry, "doctor": info["doctor"]} if "doctor" in info else entry]
 
 
 def _distinct_entries(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
