@@ -40,6 +40,7 @@ class Board:
     name: str = "NVIDIA H100 80GB HBM3"
     driver: str = "570.86.15"
     cuda_driver: int = 12080
+    memory_total_mib: int = 81_559
     sm_clock_max: float = 1980.0
     mem_clock_max: float = 2619.0
     slowdown_temperature: float = 90.0
@@ -110,7 +111,8 @@ class FakeNvml:
         return SimpleNamespace(gpu=reading.gpu, memory=reading.memory)
 
     def nvmlDeviceGetMemoryInfo(self, handle: str) -> SimpleNamespace:
-        return SimpleNamespace(used=self._current().used_mib * 2**20)
+        used = int(self._current().used_mib * 2**20)
+        return SimpleNamespace(used=used, total=self.board.memory_total_mib * 2**20)
 
     def nvmlDeviceGetPowerUsage(self, handle: str) -> float:
         power = self._current().power_mw

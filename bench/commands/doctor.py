@@ -102,6 +102,8 @@ def _nvml(nvml: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     for clock in ("sm", "mem"):
         now, most = nvml[f"{clock}_clock_mhz"], nvml[f"{clock}_clock_max_mhz"]
         yield f"{clock.upper()} clock", f"{_num(now)} of {_num(most)} MHz"
+    used, total = nvml["memory_used_mib"], nvml["memory_total_mib"]
+    yield "memory", f"{_num(used)} of {_num(total)} MiB in use"
     reasons = nvml["reasons"]
     yield "clock event reasons", NA if reasons is None else ", ".join(reasons) or "none"
     now, slowdown = _num(nvml["temperature_c"]), _num(nvml["slowdown_temperature_c"])

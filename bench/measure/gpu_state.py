@@ -98,6 +98,7 @@ def read_gpu_state(nvml: Any, handle: Any, own_pids: Collection[int]) -> dict[st
     reader = reasons_reader(nvml)
     mask = attempt(lambda: int(reader(handle))) if reader is not None else None
     ecc = attempt(lambda: nvml.nvmlDeviceGetEccMode(handle))
+    memory = attempt(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
     enabled = getattr(nvml, "NVML_FEATURE_ENABLED", 1)
     return {
         "name": text(attempt(lambda: nvml.nvmlDeviceGetName(handle))),
@@ -105,6 +106,8 @@ def read_gpu_state(nvml: Any, handle: Any, own_pids: Collection[int]) -> dict[st
         "sm_clock_max_mhz": _read(nvml, "nvmlDeviceGetMaxClockInfo", handle, "NVML_CLOCK_SM"),
         "mem_clock_mhz": _read(nvml, "nvmlDeviceGetClockInfo", handle, "NVML_CLOCK_MEM"),
         "mem_clock_max_mhz": _read(nvml, "nvmlDeviceGetMaxClockInfo", handle, "NVML_CLOCK_MEM"),
+        "memory_total_mib": _mib(getattr(memory, "total", None)),
+        "memory_used_mib": _mib(getattr(memory, "used", None)),
         "reasons": None if mask is None else decode_reasons(mask, reason_labels(nvml)),
         "temperature_c": _read(nvml, "nvmlDeviceGetTemperature", handle, "NVML_TEMPERATURE_GPU"),
         "slowdown_temperature_c": _read(
@@ -150,6 +153,11 @@ def _other_processes(processes: Any, own_pids: Collection[int]) -> list[dict[str
 
 def _on_off(mode: Any, enabled: int) -> str:
     return "on" if mode == enabled else "off"
+
+
+def _mib(size: Any) -> float | None:
+    """Bytes in MiB; None where NVML gives no figure."""
+    return size / 2**20 if isinstance(size, int) and 0 <= size < _NOT_AVAILABLE else None
 
 
 def _read(nvml: Any, call: str, handle: Any, *constants: str) -> float | None:
