@@ -1,8 +1,8 @@
 """The training and evaluation loops shared by the recipes, with the data-wait / compute split.
 
-Timing comes from ``StepTimer`` (GPU synchronised before every clock read). Losses and counts
-accumulate on the device and are read once per pass; with a ``reduce`` function (distributed
-training) they are summed over the processes first, in one call per pass.
+Timing comes from ``step_timer`` (on a GPU, CUDA events read after one synchronisation per
+pass). Losses and counts accumulate on the device and are read once per pass; with a ``reduce``
+function (distributed training) they are summed over the processes first, in one call per pass.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from bench.measure.timing import StepTimer, synchronizer
+from bench.measure.timing import StepTimer, step_timer
 from bench.recipes.optim import Schedule
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -100,7 +101,7 @@ def train_pass(
     """One training epoch; raises ``DivergedError`` on a non-finite loss (summed over the
     processes with ``reduce``, so that every process raises it)."""
     model.train()
-    timer = StepTimer(synchronizer(precision.device))
+    timer = step_timer(precision.device)
     loss_sum = torch.zeros((), device=precision.device)
     correct_sum = torch.zeros((), device=precision.device, dtype=torch.long)
     images, counted = 0, False
@@ -141,7 +142,7 @@ def eval_pass(
     """
     model = local_module(model)
     model.eval()
-    timer = StepTimer(synchronizer(precision.device))
+    timer = step_timer(precision.device)
     loss_sum = torch.zeros((), device=precision.device)
     correct_sum = torch.zeros((), device=precision.device, dtype=torch.long)
     confusion = None
@@ -197,7 +198,7 @@ def _summed(
 
 
 def _stats(
-    loss_sum: torch.Tensor, correct: torch.Tensor | None, images: int, timer: StepTimer
+    loss_sum: torch.Tensor, correct: torch.Tensor | None, images: int, timer: StepTimer[Any]
 ) -> PassStats:
     count = max(images, 1)
     acc = 100.0 * float(correct) / count if correct is not None else None
