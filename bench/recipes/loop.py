@@ -1,8 +1,11 @@
 """The training and evaluation loops shared by the recipes, with the data-wait / compute split.
 
 Timing comes from ``step_timer`` (on a GPU, CUDA events read after one synchronisation per
-pass). Losses and counts accumulate on the device and are read once per pass; with a ``reduce``
-function (distributed training) they are summed over the processes first, in one call per pass.
+pass). Nothing in a step waits for the device: losses, counts and the confusion matrix's cells
+stay on the device and are read once per pass; with a ``reduce`` function (distributed training)
+they are summed over the processes first, in one call per pass. The exception is ``amp-fp16``:
+torch's gradient scaler decides on the host whether to skip each step (overflowed gradients),
+which waits for the GPU once per step.
 """
 
 from __future__ import annotations
@@ -145,11 +148,7 @@ def eval_pass(
     timer = step_timer(precision.device)
     loss_sum = torch.zeros((), device=precision.device)
     correct_sum = torch.zeros((), device=precision.device, dtype=torch.long)
-    confusion = None
-    if num_classes:
-        confusion = torch.zeros(
-            num_classes * num_classes, device=precision.device, dtype=torch.long
-        )
+    cells: list[torch.Tensor] = []  # true × predicted cells of the confusion matrix
     images = 0
     for inputs, targets in timer.timed(batches):
         inputs = precision.prepare(inputs)
@@ -159,10 +158,10 @@ def eval_pass(
         loss_sum += loss.float() * inputs.shape[0]
         if correct is not None:
             correct_sum += correct
-        if confusion is not None and num_classes:
-            cells = targets * num_classes + outputs.argmax(dim=1)
-            confusion += torch.bincount(cells, minlength=num_classes * num_classes)
+        if num_classes:
+            cells.append(targets * num_classes + outputs.argmax(dim=1))
         images += inputs.shape[0]
+    confusion = _confusion(cells, num_classes, precision.device)
     loss_sum, correct_sum, images, confusion = _summed(
         reduce, loss_sum, correct_sum, images, confusion
     )
@@ -195,6 +194,17 @@ def _summed(
     total = reduce(torch.cat(parts))
     summed_confusion = total[3:].long() if confusion is not None else None
     return total[0], total[1].long(), int(total[2]), summed_confusion
+
+
+def _confusion(
+    cells: list[torch.Tensor], num_classes: int | None, device: torch.device
+) -> torch.Tensor | None:
+    """The flattened confusion matrix counted from a pass's cells (one count after the pass: on
+    CUDA, ``bincount`` reads its input's range on the host)."""
+    if not num_classes:
+        return None
+    found = torch.cat(cells) if cells else torch.zeros(0, dtype=torch.long, device=device)
+    return torch.bincount(found, minlength=num_classes * num_classes)
 
 
 def _stats(
