@@ -21,6 +21,12 @@ def test_to_float_maps_uint8_to_the_unit_interval() -> None:
     assert x.flatten().tolist() == pytest.approx([0.0, 0.2, 1.0])
 
 
+def test_to_float_equals_torchvision_to_dtype_exactly() -> None:
+    images = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8, generator=generator())
+    expected = v2.functional.to_dtype(images, torch.float32, scale=True)
+    assert torch.equal(transforms.to_float(images), expected)
+
+
 def test_normalize_subtracts_mean_and_divides_by_std_per_channel() -> None:
     x = torch.tensor([0.5, 1.0]).view(1, 2, 1, 1).expand(3, 2, 2, 2)
     cpu = torch.device("cpu")
