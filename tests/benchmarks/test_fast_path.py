@@ -29,7 +29,7 @@ from bench.results.records import EpochRecord
 from bench.run.job import JobEnvironment, run_job
 from bench.suite.matrix import build_suite
 
-EPOCHS = 21  # the first is warm-up; the other 20 are timed, in pairs
+EPOCHS = 41  # the first is warm-up; the other 40 are timed, in pairs
 BATCH = 64
 HARNESS_SUITE: dict[str, Any] = {
     "epochs": EPOCHS,
@@ -132,7 +132,7 @@ def test_harness_costs_at_most_two_percent_over_a_bare_loop() -> None:
     The two run side by side in one process, epoch by epoch in turn, so that both see the same
     machine; each pair of epochs gives a ratio, bench's wall time over the bare loop's. The
     assertion is on the median ratio; min, quartiles and max show the spread (wide on a busy
-    machine, where the ratio of each side's fastest epoch is the steadier figure).
+    machine: other processes slow single epochs by tens of percent).
     """
     (job,) = build_suite(HARNESS_SUITE, "benchmark").jobs
     splits = load_splits(job.config.dataset, Path("."), download=False)
@@ -153,8 +153,7 @@ def test_harness_costs_at_most_two_percent_over_a_bare_loop() -> None:
         f"per epoch from outside, median: bench {statistics.median(walls['bench']):.4f} s, "
         f"bare loop {statistics.median(walls['bare']):.4f} s"
         f"\n  ratio bench / bare per pair: median {median:.4f}, min {ratios[0]:.4f}, quartiles "
-        f"{q1:.4f}-{q3:.4f}, max {ratios[-1]:.4f}; of the fastest epochs "
-        f"{min(walls['bench']) / min(walls['bare']):.4f}"
+        f"{q1:.4f}-{q3:.4f}, max {ratios[-1]:.4f}"
         f"\n  bench's records (epoch_time_s) cover {own:.2%} of its outside wall time"
     )
     assert median <= 1.02
