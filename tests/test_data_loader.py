@@ -79,8 +79,11 @@ def test_inputs_are_resized_and_normalised_but_not_augmented_unless_asked() -> N
     data = indexed_set(4)
     loader = BatchLoader(data, 4, resize=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     inputs, _ = epoch(loader)[0]
+    cpu = torch.device("cpu")
     expected = transforms.normalize(
-        transforms.resize(transforms.to_float(data.images), 16), (0.5,) * 3, (0.25,) * 3
+        transforms.resize(transforms.to_float(data.images), 16),
+        transforms.channel_values((0.5,) * 3, cpu),
+        transforms.channel_values((0.25,) * 3, cpu),
     )
     assert inputs.shape == (4, 3, 16, 16)
     assert torch.equal(inputs, expected)
@@ -103,6 +106,11 @@ def test_augmentation_keeps_the_size_and_pads_with_zeros() -> None:
 def test_mean_without_std_is_refused() -> None:
     with pytest.raises(ValueError, match="both mean and std"):
         BatchLoader(indexed_set(), 8, mean=(0.5,))
+
+
+def test_a_zero_std_is_refused() -> None:
+    with pytest.raises(ValueError, match="std must not be zero"):
+        BatchLoader(indexed_set(), 8, mean=(0.5, 0.5, 0.5), std=(0.25, 0.0, 0.25))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

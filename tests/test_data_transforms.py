@@ -21,11 +21,39 @@ def test_to_float_maps_uint8_to_the_unit_interval() -> None:
     assert x.flatten().tolist() == pytest.approx([0.0, 0.2, 1.0])
 
 
+def test_to_float_equals_torchvision_to_dtype_exactly() -> None:
+    images = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8, generator=generator())
+    expected = v2.functional.to_dtype(images, torch.float32, scale=True)
+    assert torch.equal(transforms.to_float(images), expected)
+
+
 def test_normalize_subtracts_mean_and_divides_by_std_per_channel() -> None:
     x = torch.tensor([0.5, 1.0]).view(1, 2, 1, 1).expand(3, 2, 2, 2)
-    out = transforms.normalize(x, (0.5, 0.2), (0.25, 0.4))
+    cpu = torch.device("cpu")
+    mean, std = (
+        transforms.channel_values((0.5, 0.2), cpu),
+        transforms.channel_values((0.25, 0.4), cpu),
+    )
+    assert mean.shape == std.shape == (2, 1, 1)
+    out = transforms.normalize(x, mean, std)
     assert torch.equal(out[:, 0], torch.zeros(3, 2, 2))
     assert torch.allclose(out[:, 1], torch.full((3, 2, 2), 2.0))
+
+
+def test_normalize_equals_torchvision_normalize_exactly() -> None:
+    x = torch.rand(4, 3, 5, 5, generator=generator())
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    cpu = torch.device("cpu")
+    out = transforms.normalize(
+        x, transforms.channel_values(mean, cpu), transforms.channel_values(std, cpu)
+    )
+    assert torch.equal(out, v2.functional.normalize(x, list(mean), list(std)))
+
+
+def test_to_device_keeps_values_and_dtype() -> None:
+    values = torch.tensor([3, 1, 2])
+    moved = transforms.to_device(values, torch.device("cpu"))
+    assert moved.dtype == torch.int64 and moved.tolist() == [3, 1, 2]
 
 
 def test_resize_equals_torchvision_resize_per_image() -> None:

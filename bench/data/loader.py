@@ -69,6 +69,14 @@ class BatchLoader:
         self.drop_last = drop_last
         self.resize = resize
         self.mean, self.std = mean, std
+        self._normalize = None  # mean and std as tensors on the device, made once
+        if mean is not None and std is not None:
+            if not all(std):
+                raise ValueError("std must not be zero")
+            self._normalize = (
+                transforms.channel_values(mean, self.device),
+                transforms.channel_values(std, self.device),
+            )
         self.crop_padding = crop_padding or 0
         self.hflip = hflip
         self.rank, self.world_size = rank, world_size
@@ -98,7 +106,9 @@ class BatchLoader:
         """This process's image order for an epoch (``None``: the stored order, all images)."""
         order = None
         if self.shuffle:
-            order = torch.randperm(len(self.labels), generator=generator).to(self.device)
+            order = transforms.to_device(
+                torch.randperm(len(self.labels), generator=generator), self.device
+            )
         if self.world_size > 1:
             order = self._process_share(order)
         return order
@@ -120,8 +130,8 @@ class BatchLoader:
             x = transforms.random_crop(x, (x.shape[-2], x.shape[-1]), self.crop_padding, generator)
         if self.hflip:
             x = transforms.random_hflip(x, generator)
-        if self.mean is not None and self.std is not None:
-            x = transforms.normalize(x, self.mean, self.std)
+        if self._normalize is not None:
+            x = transforms.normalize(x, *self._normalize)
         return x
 
 

@@ -1,7 +1,9 @@
 """Batch transforms on image tensors [B, C, H, W], on whatever device the tensors are.
 
 Random choices (crop offsets, flips) are drawn from a CPU ``torch.Generator`` and then moved to the
-images' device, so one seed gives the same augmentation on the CPU and on a GPU.
+images' device, so one seed gives the same augmentation on the CPU and on a GPU. Nothing here waits
+for a GPU: host values reach it by asynchronous copies from pinned memory, and normalisation takes
+its per-channel values as tensors made once on the device (see ``channel_values``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,28 @@ import torchvision.transforms.v2.functional as TF
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images → float32 in [0, 1] (as torchvision's ``ToTensor``)."""
-    return TF.to_dtype(images, torch.float32, scale=True)
+    """uint8 images → float32 in [0, 1]: torchvision's ``to_dtype(..., scale=True)`` (as its
+    ``ToTensor``), the same two operations without its per-call dispatch."""
+    return images.to(torch.float32).mul_(1 / 255)
 
 
-def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``(x - mean) / std`` per channel (as torchvision's ``Normalize``)."""
-    return TF.normalize(x, mean=list(mean), std=list(std))
+def to_device(values: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor on ``device``; to a GPU by an asynchronous copy from pinned memory (a plain
+    copy from pageable memory would wait for the GPU to finish its queued work)."""
+    if device.type == "cuda":
+        return values.pin_memory().to(device, non_blocking=True)
+    return values.to(device)
+
+
+def channel_values(values: Sequence[float], device: torch.device) -> torch.Tensor:
+    """Per-channel values as a float32 ``[C, 1, 1]`` tensor on ``device``, for ``normalize``."""
+    return torch.tensor(values, dtype=torch.float32, device=device).view(-1, 1, 1)
+
+
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``(x - mean) / std`` per channel (as torchvision's ``Normalize``, the same operations);
+    ``mean`` and ``std`` from ``channel_values`` on ``x``'s device."""
+    return x.sub(mean).div_(std)
 
 
 def resize(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
@@ -40,8 +57,8 @@ def random_crop(
     batch, channels, padded_h, padded_w = padded.shape
     if padded_h < height or padded_w < width:
         raise ValueError(f"crop {height}x{width} larger than padded image {padded_h}x{padded_w}")
-    top = torch.randint(padded_h - height + 1, (batch,), generator=generator).to(x.device)
-    left = torch.randint(padded_w - width + 1, (batch,), generator=generator).to(x.device)
+    top = to_device(torch.randint(padded_h - height + 1, (batch,), generator=generator), x.device)
+    left = to_device(torch.randint(padded_w - width + 1, (batch,), generator=generator), x.device)
     rows = top[:, None] + torch.arange(height, device=x.device)
     cols = left[:, None] + torch.arange(width, device=x.device)
     return padded[
@@ -54,5 +71,5 @@ def random_crop(
 
 def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
     """Flip each image left-right with probability ``p``."""
-    flip = (torch.rand(len(x), generator=generator) < p).to(x.device)
+    flip = to_device(torch.rand(len(x), generator=generator) < p, x.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)

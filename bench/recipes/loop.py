@@ -1,8 +1,11 @@
 """The training and evaluation loops shared by the recipes, with the data-wait / compute split.
 
-Timing comes from ``StepTimer`` (GPU synchronised before every clock read). Losses and counts
-accumulate on the device and are read once per pass; with a ``reduce`` function (distributed
-training) they are summed over the processes first, in one call per pass.
+Timing comes from ``step_timer`` (on a GPU, CUDA events read after one synchronisation per
+pass). Nothing in a step waits for the device: losses, counts and the confusion matrix's cells
+stay on the device and are read once per pass; with a ``reduce`` function (distributed training)
+they are summed over the processes first, in one call per pass. The exception is ``amp-fp16``:
+torch's gradient scaler decides on the host whether to skip each step (overflowed gradients),
+which waits for the GPU once per step.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from bench.measure.timing import StepTimer, synchronizer
+from bench.measure.timing import StepTimer, step_timer
 from bench.recipes.optim import Schedule
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -100,7 +104,7 @@ def train_pass(
     """One training epoch; raises ``DivergedError`` on a non-finite loss (summed over the
     processes with ``reduce``, so that every process raises it)."""
     model.train()
-    timer = StepTimer(synchronizer(precision.device))
+    timer = step_timer(precision.device)
     loss_sum = torch.zeros((), device=precision.device)
     correct_sum = torch.zeros((), device=precision.device, dtype=torch.long)
     images, counted = 0, False
@@ -141,14 +145,10 @@ def eval_pass(
     """
     model = local_module(model)
     model.eval()
-    timer = StepTimer(synchronizer(precision.device))
+    timer = step_timer(precision.device)
     loss_sum = torch.zeros((), device=precision.device)
     correct_sum = torch.zeros((), device=precision.device, dtype=torch.long)
-    confusion = None
-    if num_classes:
-        confusion = torch.zeros(
-            num_classes * num_classes, device=precision.device, dtype=torch.long
-        )
+    cells: list[torch.Tensor] = []  # true × predicted cells of the confusion matrix
     images = 0
     for inputs, targets in timer.timed(batches):
         inputs = precision.prepare(inputs)
@@ -158,10 +158,10 @@ def eval_pass(
         loss_sum += loss.float() * inputs.shape[0]
         if correct is not None:
             correct_sum += correct
-        if confusion is not None and num_classes:
-            cells = targets * num_classes + outputs.argmax(dim=1)
-            confusion += torch.bincount(cells, minlength=num_classes * num_classes)
+        if num_classes:
+            cells.append(targets * num_classes + outputs.argmax(dim=1))
         images += inputs.shape[0]
+    confusion = _confusion(cells, num_classes, precision.device)
     loss_sum, correct_sum, images, confusion = _summed(
         reduce, loss_sum, correct_sum, images, confusion
     )
@@ -196,8 +196,19 @@ def _summed(
     return total[0], total[1].long(), int(total[2]), summed_confusion
 
 
+def _confusion(
+    cells: list[torch.Tensor], num_classes: int | None, device: torch.device
+) -> torch.Tensor | None:
+    """The flattened confusion matrix counted from a pass's cells (one count after the pass: on
+    CUDA, ``bincount`` reads its input's range on the host)."""
+    if not num_classes:
+        return None
+    found = torch.cat(cells) if cells else torch.zeros(0, dtype=torch.long, device=device)
+    return torch.bincount(found, minlength=num_classes * num_classes)
+
+
 def _stats(
-    loss_sum: torch.Tensor, correct: torch.Tensor | None, images: int, timer: StepTimer
+    loss_sum: torch.Tensor, correct: torch.Tensor | None, images: int, timer: StepTimer[Any]
 ) -> PassStats:
     count = max(images, 1)
     acc = 100.0 * float(correct) / count if correct is not None else None

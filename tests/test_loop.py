@@ -1,0 +1,125 @@
+"""Training and evaluation passes: exact figures, and no step that would wait for a GPU."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from bench.measure.timing import event_timer
+from bench.recipes import loop
+from bench.recipes.loop import Precision, classification_objective, eval_pass, train_pass
+from bench.recipes.optim import Schedule
+
+CPU = Precision(torch.device("cpu"), "fp32", channels_last=False)
+# Python-level reads of a tensor's value: each one waits for the GPU when the tensor is on one.
+HOST_READS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__")
+
+
+def logit_batches(steps: int, batch: int = 4, classes: int = 3) -> list[tuple[Any, Any]]:
+    generator = torch.Generator().manual_seed(steps)
+    return [
+        (
+            torch.randn(batch, classes, generator=generator),
+            torch.randint(classes, (batch,), generator=generator),
+        )
+        for _ in range(steps)
+    ]
+
+
+def train(steps: int) -> loop.PassStats:
+    torch.manual_seed(0)
+    model = nn.Linear(3, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return train_pass(
+        model,
+        logit_batches(steps),
+        classification_objective,
+        optimizer,
+        Schedule(None, per_step=False),
+        CPU,
+        CPU.grad_scaler(),
+    )
+
+
+def evaluate(steps: int) -> loop.PassStats:
+    return eval_pass(nn.Identity(), logit_batches(steps), classification_objective, CPU, 3)
+
+
+def test_evaluation_counts_the_confusion_matrix_loss_and_accuracy_exactly() -> None:
+    batches = logit_batches(3)
+    stats = eval_pass(nn.Identity(), batches, classification_objective, CPU, 3)
+    logits = torch.cat([inputs for inputs, _ in batches])
+    targets = torch.cat([labels for _, labels in batches])
+    expected = torch.zeros(3, 3, dtype=torch.long)
+    for true, predicted in zip(targets.tolist(), logits.argmax(1).tolist(), strict=True):
+        expected[true, predicted] += 1
+    assert stats.confusion is not None and torch.equal(stats.confusion, expected)
+    assert stats.images == 12
+    assert stats.acc == 100.0 * int(expected.trace()) / 12
+    assert stats.loss == pytest.approx(float(nn.functional.cross_entropy(logits, targets)))
+
+
+def test_evaluation_without_batches_has_an_empty_confusion_matrix() -> None:
+    stats = eval_pass(nn.Identity(), [], classification_objective, CPU, 3)
+    assert stats.confusion is not None and torch.equal(
+        stats.confusion, torch.zeros(3, 3, dtype=torch.long)
+    )
+    assert stats.images == 0
+
+
+@pytest.mark.parametrize("run", [train, evaluate], ids=["train", "eval"])
+def test_a_pass_reads_tensor_values_a_fixed_number_of_times_whatever_its_length(
+    monkeypatch: pytest.MonkeyPatch, run: Callable[[int], loop.PassStats]
+) -> None:
+    """On a GPU each read would synchronise; reads must happen once per pass, not per step."""
+    reads = {name: 0 for name in HOST_READS} | {"bincount": 0}
+
+    def counted(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            reads[name] += 1
+            return method(*args, **kwargs)
+
+        return call
+
+    def reads_in(steps: int) -> dict[str, int]:
+        with monkeypatch.context() as patch:
+            for name in HOST_READS:
+                patch.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
+            patch.setattr(torch, "bincount", counted("bincount", torch.bincount))
+            run(steps)
+        found = dict(reads)
+        reads.update(dict.fromkeys(reads, 0))
+        return found
+
+    counts = [reads_in(steps) for steps in (1, 2, 7)]
+    assert counts[0] == counts[1] == counts[2]
+    assert sum(counts[0].values()) <= 4
+
+
+@pytest.mark.parametrize("steps", [1, 4, 9])
+@pytest.mark.parametrize("run", [train, evaluate], ids=["train", "eval"])
+def test_a_pass_takes_its_times_from_the_device_timer_with_one_sync(
+    monkeypatch: pytest.MonkeyPatch, run: Callable[[int], loop.PassStats], steps: int
+) -> None:
+    syncs: list[None] = []
+    ticks: Iterator[float] = itertools.count(0.0, 0.5)
+
+    class Event:
+        def __init__(self) -> None:
+            self.at = next(ticks)
+
+        def elapsed_time(self, end_event: Event, /) -> float:
+            return (end_event.at - self.at) * 1000
+
+    monkeypatch.setattr(
+        loop, "step_timer", lambda _device: event_timer(Event, lambda: syncs.append(None))
+    )
+    stats = run(steps)
+    assert len(syncs) == 1
+    assert (stats.data_wait_s, stats.compute_s) == (steps * 0.5, steps * 0.5)
+    assert stats.time_s == steps * 1.0 + 0.5
