@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import torch
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+
+    from typing import Self
 
 T = TypeVar("T")
 M = TypeVar("M")
