@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from bench.errors import BenchError
 from bench.suite.settings import OptimizerConfig, ScheduleConfig
 
 
@@ -59,6 +60,12 @@ def build_schedule(
     if cfg.name == "cosine":
         return Schedule(sched.CosineAnnealingLR(optimizer, T_max=total), per_step=True)
     if cfg.name == "one-cycle":
+        if cfg.pct_start * total <= 1 or cfg.pct_start >= 1:
+            raise BenchError(
+                f"schedule one-cycle: pct_start {cfg.pct_start:g} of {total} steps leaves no "
+                "step to raise or to lower the rate in (it needs 1 < pct_start × steps and "
+                "pct_start < 1)"
+            )
         max_lr = [group["lr"] for group in optimizer.param_groups]
         cycle = sched.OneCycleLR(
             optimizer, max_lr=max_lr, total_steps=total, pct_start=cfg.pct_start
