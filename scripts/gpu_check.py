@@ -69,7 +69,17 @@ def _sizes(train: int, test: int) -> tuple[str, ...]:
 
 
 CPU = ("--device", "cpu")
-BENCHMARK = ("tests/benchmarks/test_fast_path.py", "-m", "benchmark", "-k", "harness", "-s", "-q")
+BENCHMARK = (
+    "tests/benchmarks/test_fast_path.py",
+    "-m",
+    "benchmark",
+    "-k",
+    "harness",
+    "-s",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+)
 STAGES = (
     Stage("doctor", ("doctor", "--format", "json"), ("doctor", "--format", "json"), 60),
     Stage(
@@ -98,10 +108,10 @@ STAGES = (
         BENCHMARK,
         BENCHMARK,
         240,
-        "4 pairs of epochs instead of 20",
+        "10 pairs of epochs instead of 100",
         module="pytest",
-        gpu_env=(("BENCH_BENCHMARK_DEVICE", "cuda"), ("BENCH_BENCHMARK_PAIRS", "20")),
-        cpu_env=(("BENCH_BENCHMARK_DEVICE", "cpu"), ("BENCH_BENCHMARK_PAIRS", "4")),
+        gpu_env=(("BENCH_BENCHMARK_DEVICE", "cuda"),),
+        cpu_env=(("BENCH_BENCHMARK_DEVICE", "cpu"), ("BENCH_BENCHMARK_PAIRS", "10")),
     ),
     Stage(
         "batch-search",

@@ -35,14 +35,16 @@ from bench.run.job import JobEnvironment, run_job
 from bench.suite.matrix import build_suite
 
 DEVICE = os.environ.get("BENCH_BENCHMARK_DEVICE", "cpu")
-# per device: model, image size, training images, batch; on the GPU a model whose kernels, not
-# their launches, set the pace, as in the runs the harness is made for
-CASES: dict[str, tuple[str, list[int], int, int]] = {
-    "cpu": ("lenet5", [1, 32, 32], 8192, 64),
-    "cuda": ("resnet18-cifar", [3, 32, 32], 16384, 256),
+# per device: model, image size, training images, batch, pairs of epochs; on the GPU a model
+# whose kernels, not their launches, set the pace, as in the runs the harness is made for. Short
+# epochs, many of them: on a shared machine the noise of one epoch grows with its length, and
+# the harness's costs per epoch weigh more in a short one (the figure errs on the high side).
+CASES: dict[str, tuple[str, list[int], int, int, int]] = {
+    "cpu": ("lenet5", [1, 32, 32], 2048, 64, 100),
+    "cuda": ("resnet18-cifar", [3, 32, 32], 16384, 256, 40),
 }
-MODEL, IMAGE_SIZE, TRAIN_IMAGES, BATCH = CASES[DEVICE]
-PAIRS = int(os.environ.get("BENCH_BENCHMARK_PAIRS", "40"))
+MODEL, IMAGE_SIZE, TRAIN_IMAGES, BATCH, DEFAULT_PAIRS = CASES[DEVICE]
+PAIRS = int(os.environ.get("BENCH_BENCHMARK_PAIRS", DEFAULT_PAIRS))
 EPOCHS = 1 + PAIRS  # each side: a warm-up epoch, then one epoch per timed pair
 HARNESS_SUITE: dict[str, Any] = {
     "epochs": EPOCHS,
@@ -145,7 +147,7 @@ def test_harness_costs_at_most_two_percent_over_a_bare_loop() -> None:
     """bench's job generator vs a bare loop doing the same work, on one outside clock.
 
     Work (both sides, checked equal figure by figure; on the GPU, with deterministic kernels on
-    both sides, to 0.1%): lenet5 on the same synthetic data (8192 training, 256 test
+    both sides, to 0.1%): lenet5 on the same synthetic data (2048 training, 256 test
     images of 1 x 32 x 32), batch 64 (on the GPU: resnet18-cifar, 16384 training and 256 test
     images of 3 x 32 x 32, batch 256), the same normalisation, plain SGD, the
     same initial weights and batch order; per epoch one training pass with the training loss and
@@ -156,7 +158,9 @@ def test_harness_costs_at_most_two_percent_over_a_bare_loop() -> None:
     The two run side by side in one process, epoch by epoch in turn, so that both see the same
     machine; each pair of epochs gives a ratio, bench's wall time over the bare loop's. The
     assertion is on the median ratio; min, quartiles and max show the spread (wide on a busy
-    machine: other processes slow single epochs by tens of percent).
+    machine: other processes slow single epochs by tens of percent), and the ratio of the two
+    sides' fastest tenth of epochs (the ones least slowed by the rest of the machine) is shown
+    beside it.
     """
     (job,) = build_suite(HARNESS_SUITE, "benchmark").jobs
     splits = load_splits(job.config.dataset, Path("."), download=False)
@@ -172,6 +176,8 @@ def test_harness_costs_at_most_two_percent_over_a_bare_loop() -> None:
     ratios = sorted(b / a for b, a in zip(walls["bench"], walls["bare"], strict=True))
     median = statistics.median(ratios)
     q1, _, q3 = statistics.quantiles(ratios, n=4)
+    tenth = max(1, len(ratios) // 10)
+    fastest = {side: statistics.fmean(sorted(w)[:tenth]) for side, w in walls.items()}
     own = sum(r.epoch_time_s for r in results["bench"]) / sum(walls["bench"])
     size = "x".join(map(str, IMAGE_SIZE))
     print(
@@ -180,7 +186,8 @@ def test_harness_costs_at_most_two_percent_over_a_bare_loop() -> None:
         f"per epoch from outside, median: bench {statistics.median(walls['bench']):.4f} s, "
         f"bare loop {statistics.median(walls['bare']):.4f} s"
         f"\n  ratio bench / bare per pair: median {median:.4f}, min {ratios[0]:.4f}, quartiles "
-        f"{q1:.4f}-{q3:.4f}, max {ratios[-1]:.4f}"
+        f"{q1:.4f}-{q3:.4f}, max {ratios[-1]:.4f}; fastest tenth of epochs: "
+        f"{fastest['bench'] / fastest['bare']:.4f}"
         f"\n  bench's records (epoch_time_s) cover {own:.2%} of its outside wall time"
         f"\nharness/bare={median:.4f} (quartiles {q1:.4f}-{q3:.4f}, {len(ratios)} pairs, "
         f"{MODEL} on {DEVICE})"
