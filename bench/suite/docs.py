@@ -7,6 +7,7 @@ tables in place after a setting changes.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import typing
@@ -90,9 +91,14 @@ def _default(info: SettingInfo) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Rewrite the settings tables of the page at ``argv[0]``."""
-    page = Path(argv[0])
-    page.write_text(render_page(page.read_text(encoding="utf-8")), encoding="utf-8")
+    """Rewrite the settings tables of the page named in ``argv``."""
+    parser = argparse.ArgumentParser(prog="python -m bench.suite.docs", description=__doc__)
+    parser.add_argument("page", type=Path, help="the page to refresh, e.g. docs/suites.md")
+    page = parser.parse_args(argv).page
+    try:
+        page.write_text(render_page(page.read_text(encoding="utf-8")), encoding="utf-8")
+    except OSError as err:
+        parser.exit(2, f"{parser.prog}: error: {page}: {err.strerror}\n")
     return 0
 
 
