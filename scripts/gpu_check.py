@@ -68,6 +68,12 @@ def _sizes(train: int, test: int) -> tuple[str, ...]:
     return ("--set", f"dataset.train_size={train}", "--set", f"dataset.test_size={test}")
 
 
+def _classic(*extra: str) -> tuple[str, ...]:
+    """cifar10-classic's models for two epochs of one seed on CIFAR-shaped synthetic data."""
+    synthetic = ("--set", "dataset.name=synthetic")
+    return _suite_run("cifar10-classic", "--seeds", "0", "--epochs", "2", *synthetic, *extra)
+
+
 CPU = ("--device", "cpu")
 BENCHMARK = (
     "tests/benchmarks/test_fast_path.py",
@@ -128,31 +134,8 @@ STAGES = (
     ),
     Stage(
         "classic",
-        _suite_run(
-            "cifar10-classic",
-            "--device",
-            "cuda",
-            "--seeds",
-            "0",
-            "--epochs",
-            "2",
-            "--set",
-            "dataset.name=synthetic",
-            *_sizes(CLASSIC_TRAIN, CLASSIC_TEST),
-        ),
-        _suite_run(
-            "cifar10-classic",
-            *CPU,
-            "--models",
-            "lenet5",
-            "--seeds",
-            "0",
-            "--epochs",
-            "2",
-            "--set",
-            "dataset.name=synthetic",
-            *_sizes(CPU_CLASSIC_TRAIN, 256),
-        ),
+        _classic("--device", "cuda", *_sizes(CLASSIC_TRAIN, CLASSIC_TEST)),
+        _classic(*CPU, "--models", "lenet5", *_sizes(CPU_CLASSIC_TRAIN, 256)),
         300,
     ),
 )
