@@ -42,9 +42,13 @@ def test_step_decays_per_epoch_and_cosine_per_step() -> None:
     assert cosine[0] == pytest.approx(0.1) and cosine == sorted(cosine, reverse=True)
 
 
-@pytest.mark.parametrize(("steps", "pct_start"), [(2, 0.25), (10, 1.0)])
-def test_a_one_cycle_with_no_step_to_rise_or_fall_in_is_refused(
-    steps: int, pct_start: float
-) -> None:
-    with pytest.raises(BenchError, match=r"^schedule one-cycle: pct_start .* leaves no step"):
+@pytest.mark.parametrize(("steps", "pct_start"), [(2, 0.25), (5, 0.1), (10, 1.0)])
+def test_a_one_cycle_with_a_phase_of_no_steps_is_refused(steps: int, pct_start: float) -> None:
+    with pytest.raises(BenchError, match=r"^schedule one-cycle: pct_start .* leaves a phase"):
         rates("one-cycle", epochs=2, steps=steps, pct_start=pct_start)
+
+
+def test_a_one_cycle_shorter_than_its_warm_up_still_runs() -> None:
+    # one step in all: torch's cycle is already past its end, at the final rate
+    # (peak / div_factor 25 / final_div_factor 1e4)
+    assert rates("one-cycle", epochs=1, steps=1, pct_start=0.25) == [pytest.approx(0.1 / 25e4)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -60,11 +61,12 @@ def build_schedule(
     if cfg.name == "cosine":
         return Schedule(sched.CosineAnnealingLR(optimizer, T_max=total), per_step=True)
     if cfg.name == "one-cycle":
-        if cfg.pct_start * total <= 1 or cfg.pct_start >= 1:
+        if math.isclose(cfg.pct_start * total, 1) or cfg.pct_start >= 1:
+            # torch's OneCycleLR divides by the length of a phase that has none
             raise BenchError(
-                f"schedule one-cycle: pct_start {cfg.pct_start:g} of {total} steps leaves no "
-                "step to raise or to lower the rate in (it needs 1 < pct_start × steps and "
-                "pct_start < 1)"
+                f"schedule one-cycle: pct_start {cfg.pct_start:g} of {total} steps leaves a "
+                "phase of the cycle without steps (pct_start × steps must not be 1, and "
+                "pct_start must be below 1)"
             )
         max_lr = [group["lr"] for group in optimizer.param_groups]
         cycle = sched.OneCycleLR(
