@@ -84,3 +84,14 @@ def test_a_damaged_run_directory_is_one_line_and_exit_2(
     assert err.startswith(f"bench {command if command != 'resume' else 'run'}: error: {run}/")
     assert message in err
     assert not (tmp_path / "merged").exists() and not (tmp_path / "b.json").exists()
+
+
+def test_null_fields_read_as_absent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run whose suite and planned jobs are null: the report needs neither, a resume needs
+    the suite and says so in one line."""
+    run = write_run(tmp_path / "run", models=("lenet5",), telemetry=False, artifacts=False)
+    _edit_info(run, suite=None, jobs=None, environments=None)
+    assert main(["report", str(run), "--out", str(tmp_path / "out"), "--format", "md"]) == 0
+    assert main(["run", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"bench run: error: {run}/run.json: field 'suite' missing or not an object\n"

@@ -352,6 +352,8 @@ def _checked_record(line: str, where: str) -> dict[str, Any]:
 def _checked_info(info: Any, where: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise BenchError(f"{where}: not a JSON object")
+    # a known field set to null reads as absent, so every reader's default applies
+    info = {k: v for k, v in info.items() if not (k in _INFO_TYPES and v is None)}
     version = info.get("schema_version", 1)
     if not _is_json_type(version, int) or version < 1:
         raise BenchError(f"{where}: field 'schema_version' must be a positive integer")
@@ -361,7 +363,7 @@ def _checked_info(info: Any, where: Path) -> dict[str, Any]:
             f"({SCHEMA_VERSION}); upgrade bench"
         )
     for name, expected in _INFO_TYPES.items():
-        if name in info and info[name] is not None and not _is_json_type(info[name], expected):
+        if name in info and not _is_json_type(info[name], expected):
             raise BenchError(f"{where}: field '{name}' must be {_TYPE_WORDS[expected]}")
     for index, job in enumerate(info.get("jobs") or []):
         if not isinstance(job, dict) or not isinstance(job.get("job_id"), str):
