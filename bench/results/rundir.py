@@ -133,6 +133,10 @@ class Run:
             raise BenchError(f"{where}: field '{dotted}' missing or not {_TYPE_WORDS[kind]}")
         return value
 
+    def finished_job_ids(self) -> set[str]:
+        """Jobs whose last job record has a final status."""
+        return {j["job_id"] for j in self.jobs if j["status"] in FINISHED_STATUSES}
+
     def planned_jobs(self) -> list[dict[str, Any]]:
         """The jobs ``run.json`` plans (each with a ``job_id``)."""
         return list(self.info.get("jobs", []))
@@ -257,9 +261,7 @@ class RunDir:
 
     def finished_job_ids(self) -> set[str]:
         """Jobs whose last job record has a final status."""
-        return {
-            j["job_id"] for j in latest_jobs(self.records()) if j["status"] in FINISHED_STATUSES
-        }
+        return self.read().finished_job_ids()
 
     def write_tables(self, run: Run | None = None) -> None:
         """Rewrite ``results.csv`` and ``epochs.csv`` from the records, atomically."""

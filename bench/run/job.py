@@ -181,9 +181,7 @@ class _JobProgress:
             extra = values["extra"]
             extra["fvcore_unsupported_ops"] = self.profile.fvcore_unsupported_ops
             # agreement of the two counters: 2.0 when every MAC is a conv/matmul multiply-add
-            extra["flops_per_mac"] = (
-                self.profile.flops / self.profile.macs if self.profile.macs else None
-            )
+            extra["flops_per_mac"] = self.profile.flops_macs_ratio
         values.update(
             status=status,
             error=error,

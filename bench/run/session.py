@@ -57,7 +57,8 @@ def run_suite(request: RunRequest) -> int:
     main = dist is None or dist.is_main
     progress = Progress(quiet=request.quiet or not main)
     run_dir = RunDir.open(request.resume) if request.resume is not None else None
-    full, shard = _suite(request, run_dir)
+    previous = run_dir.read() if run_dir is not None else None
+    full, shard = _suite(request, previous)
     suite = _shard_of(full, shard)
     if request.dry_run:
         if main:
@@ -67,7 +68,7 @@ def run_suite(request: RunRequest) -> int:
         if main:
             print(f"shard {shard} of suite {suite.name} holds none of its {len(full.jobs)} jobs")
         return 0
-    done = run_dir.finished_job_ids() if run_dir else set()
+    done = previous.finished_job_ids() if previous else set()
     pending = [job for job in suite.jobs if job.job_id not in done]
     devices = {resolve_device(job.config.device).type for job in pending}
     if dist is not None:
@@ -147,10 +148,9 @@ def _run_and_store(
         raise
 
 
-def _suite(request: RunRequest, run_dir: RunDir | None) -> tuple[Suite, Shard | None]:
-    """The whole suite (from the request, or from the run directory to resume) and its shard."""
-    if run_dir is not None:
-        run = run_dir.read()
+def _suite(request: RunRequest, run: Run | None) -> tuple[Suite, Shard | None]:
+    """The whole suite (from the request, or from the run to resume) and its shard."""
+    if run is not None:
         info, where = run.info, str(run.info_path)
         suite = build_suite(run.required("suite"), where, overrides=info.get("overrides", []))
         try:
