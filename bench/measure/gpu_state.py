@@ -102,23 +102,28 @@ def read_gpu_state(nvml: Any, handle: Any, own_pids: Collection[int]) -> dict[st
     enabled = getattr(nvml, "NVML_FEATURE_ENABLED", 1)
     return {
         "name": text(attempt(lambda: nvml.nvmlDeviceGetName(handle))),
-        "sm_clock_mhz": _read(nvml, "nvmlDeviceGetClockInfo", handle, "NVML_CLOCK_SM"),
-        "sm_clock_max_mhz": _read(nvml, "nvmlDeviceGetMaxClockInfo", handle, "NVML_CLOCK_SM"),
-        "mem_clock_mhz": _read(nvml, "nvmlDeviceGetClockInfo", handle, "NVML_CLOCK_MEM"),
-        "mem_clock_max_mhz": _read(nvml, "nvmlDeviceGetMaxClockInfo", handle, "NVML_CLOCK_MEM"),
+        "sm_clock_mhz": read_number(nvml, "nvmlDeviceGetClockInfo", handle, "NVML_CLOCK_SM"),
+        "sm_clock_max_mhz": read_number(nvml, "nvmlDeviceGetMaxClockInfo", handle, "NVML_CLOCK_SM"),
+        "mem_clock_mhz": read_number(nvml, "nvmlDeviceGetClockInfo", handle, "NVML_CLOCK_MEM"),
+        "mem_clock_max_mhz": read_number(
+            nvml, "nvmlDeviceGetMaxClockInfo", handle, "NVML_CLOCK_MEM"
+        ),
         "memory_total_mib": _mib(getattr(memory, "total", None)),
         "memory_used_mib": _mib(getattr(memory, "used", None)),
         "reasons": None if mask is None else decode_reasons(mask, reason_labels(nvml)),
-        "temperature_c": _read(nvml, "nvmlDeviceGetTemperature", handle, "NVML_TEMPERATURE_GPU"),
-        "slowdown_temperature_c": _read(
+        "temperature_c": read_number(
+            nvml, "nvmlDeviceGetTemperature", handle, "NVML_TEMPERATURE_GPU"
+        ),
+        "slowdown_temperature_c": read_number(
             nvml, "nvmlDeviceGetTemperatureThreshold", handle, "NVML_TEMPERATURE_THRESHOLD_SLOWDOWN"
         ),
-        "power_w": _watts(_read(nvml, "nvmlDeviceGetPowerUsage", handle)),
-        "power_limit_w": _watts(_read(nvml, "nvmlDeviceGetEnforcedPowerLimit", handle)),
-        "default_power_limit_w": _watts(
-            _read(nvml, "nvmlDeviceGetPowerManagementDefaultLimit", handle)
+        "power_w": watts(read_number(nvml, "nvmlDeviceGetPowerUsage", handle)),
+        "power_limit_w": watts(read_number(nvml, "nvmlDeviceGetEnforcedPowerLimit", handle)),
+        "default_power_limit_w": watts(
+            read_number(nvml, "nvmlDeviceGetPowerManagementDefaultLimit", handle)
         ),
-        "energy_counter": _read(nvml, "nvmlDeviceGetTotalEnergyConsumption", handle) is not None,
+        "energy_counter": read_number(nvml, "nvmlDeviceGetTotalEnergyConsumption", handle)
+        is not None,
         "ecc": None if ecc is None else _on_off(ecc[0], enabled),
         "ecc_pending": None if ecc is None else _on_off(ecc[1], enabled),
         "other_processes": _other_processes(
@@ -160,7 +165,7 @@ def _mib(size: Any) -> float | None:
     return size / 2**20 if isinstance(size, int) and 0 <= size < _NOT_AVAILABLE else None
 
 
-def _read(nvml: Any, call: str, handle: Any, *constants: str) -> float | None:
+def read_number(nvml: Any, call: str, handle: Any, *constants: str) -> float | None:
     """NVML's ``call(handle, *constants)`` (names of the module's function and constants) as a
     finite float; None where NVML refuses it, the module lacks a name, or it is not a number."""
     value = attempt(lambda: getattr(nvml, call)(handle, *(getattr(nvml, c) for c in constants)))
@@ -169,7 +174,8 @@ def _read(nvml: Any, call: str, handle: Any, *constants: str) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _watts(milliwatts: float | None) -> float | None:
+def watts(milliwatts: float | None) -> float | None:
+    """NVML's milliwatts in watts."""
     return None if milliwatts is None else milliwatts / 1000
 
 

@@ -36,10 +36,12 @@ from typing import IO, Any
 from bench.measure.gpu_state import (
     attempt,
     decode_reasons,
+    read_number,
     reason_labels,
     reasons_reader,
     text,
     throttling_reasons,
+    watts,
 )
 
 MIB = 2**20
@@ -306,24 +308,21 @@ class NvmlSampler:
         values["mem_util_pct"] = float(util.memory) if util is not None else None
         memory = attempt(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
         values["mem_used_mib"] = memory.used / MIB if memory is not None else None
-        power = attempt(lambda: nvml.nvmlDeviceGetPowerUsage(handle))
-        values["power_w"] = power / 1000 if power is not None else None
-        values["temperature_c"] = attempt(
-            lambda: float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))
+        values["power_w"] = watts(read_number(nvml, "nvmlDeviceGetPowerUsage", handle))
+        values["temperature_c"] = read_number(
+            nvml, "nvmlDeviceGetTemperature", handle, "NVML_TEMPERATURE_GPU"
         )
-        values["sm_clock_mhz"] = attempt(
-            lambda: float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM))
+        values["sm_clock_mhz"] = read_number(
+            nvml, "nvmlDeviceGetClockInfo", handle, "NVML_CLOCK_SM"
         )
-        values["mem_clock_mhz"] = attempt(
-            lambda: float(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM))
+        values["mem_clock_mhz"] = read_number(
+            nvml, "nvmlDeviceGetClockInfo", handle, "NVML_CLOCK_MEM"
         )
         reasons = self._reasons
         values["clock_event_reasons"] = (
             attempt(lambda: int(reasons(handle))) if reasons is not None else None
         )
-        values["energy_mj"] = attempt(
-            lambda: float(nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
-        )
+        values["energy_mj"] = read_number(nvml, "nvmlDeviceGetTotalEnergyConsumption", handle)
         return self._clock() - self._t0, values
 
 
