@@ -40,7 +40,6 @@ def merge_command(args: argparse.Namespace) -> int:
         )
     if not args.no_report:
         from bench.report import write_report
-        from bench.results.rundir import read_runs
 
-        print(f"report: {write_report(read_runs([result.path]), result.path).html}")
+        print(f"report: {write_report([result.run], result.path).html}")
     return 0

@@ -43,10 +43,11 @@ class InputRun:
 
 @dataclass(frozen=True)
 class MergeResult:
-    """What ``merge_runs`` wrote: the run directory, how many distinct inputs it joined, its
-    jobs, and the suite's jobs that no input held."""
+    """What ``merge_runs`` wrote: the run directory and the run it holds, how many distinct
+    inputs it joined, its jobs, and the suite's jobs that no input held."""
 
     path: Path
+    run: Run
     inputs: int
     jobs: tuple[str, ...]
     absent: tuple[str, ...]
@@ -73,9 +74,10 @@ def merge_runs(run_dirs: Sequence[Path], out: Path, command: Sequence[str]) -> M
     )
     for job_id in jobs:
         merged.copy_job_files(sources[job_id].path, job_id)
-    merged.write_tables()
+    run = merged.read()
+    merged.write_tables(run)
     absent = tuple(job_id for job_id in matrix if job_id not in sources)
-    return MergeResult(out, len(inputs), tuple(jobs), absent)
+    return MergeResult(out, run, len(inputs), tuple(jobs), absent)
 
 
 def read_input(path: Path) -> InputRun:
