@@ -40,7 +40,6 @@ class Field:
     minimum: float | None = None
     item: type | None = None
     length: int | None = None
-    doc: str = ""
 
     def describe(self) -> str:
         """The expected value in words."""
@@ -166,7 +165,7 @@ def build(cls: type[T], data: Mapping[str, Any]) -> T:
 def _field(info: SettingInfo) -> Field:
     kind, nullable = _without_none(info.kind)
     spec = info.spec
-    common: dict[str, Any] = {"choices": spec.choices, "minimum": spec.minimum, "doc": spec.help}
+    common: dict[str, Any] = {"choices": spec.choices, "minimum": spec.minimum}
     if typing.get_origin(kind) is tuple:
         args = typing.get_args(kind)
         length = None if args[-1] is Ellipsis else len(args)
