@@ -12,6 +12,10 @@ deviation of the values from their commit's median, pooled over commits with sev
 (seeds or repeated runs); with one value per commit it is 1.4826 × the median of
 ``|m_i − m_{i−1}|`` / √2 (at least three differences needed); otherwise the relative change alone
 decides.
+
+Each run is written in one transaction, so a reader or a run recorded at the same time sees all
+of its rows or none. A database SQLite finds damaged is never changed: ``record_run_results``
+moves it aside and starts a new one (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import os
 import sqlite3
 import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.errors import BenchError, UnknownNameError
@@ -35,6 +41,10 @@ from bench.text_table import align_columns
 STEP_K = 3.0
 STEP_MIN_CHANGE = 0.05
 _MAD_TO_SIGMA = 1.4826
+# how long a writer waits for another run's transaction before giving up
+_BUSY_TIMEOUT_S = 30.0
+# SQLite's messages for a file that is not a database or a corrupt one (SQLITE_NOTADB, _CORRUPT)
+_DAMAGE_MESSAGES = ("file is not a database", "database disk image is malformed")
 
 _KEY = ("machine_id", "run_id", "model", "variant", "seed")
 _COLUMNS: dict[str, str] = {
@@ -52,12 +62,31 @@ _COLUMNS: dict[str, str] = {
 }
 
 
+class DamagedDatabaseError(BenchError):
+    """A history database that SQLite finds is not a database, or a corrupt one."""
+
+
+def check_db_path(db_path: Path) -> None:
+    """A ``BenchError`` where ``db_path`` cannot hold a database: a directory, or under a file."""
+    if db_path.is_dir():
+        raise BenchError(f"{db_path}: is a directory, not a history database")
+    existing = next((p for p in db_path.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise BenchError(f"{db_path}: {existing} is not a directory")
+
+
 @contextlib.contextmanager
 def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
     """An open database with the ``jobs`` table (metric columns added where missing);
-    committed on success, closed in every case."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path)
+    committed on success, closed in every case. One that cannot be opened is a one-line
+    ``BenchError``, a damaged one a ``DamagedDatabaseError``."""
+    check_db_path(db_path)
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(db_path, timeout=_BUSY_TIMEOUT_S)
+    except (OSError, sqlite3.Error) as err:
+        reason = getattr(err, "strerror", None) or err
+        raise BenchError(f"{db_path}: cannot open the history database: {reason}") from None
     try:
         columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
         conn.execute(
@@ -71,7 +100,9 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
         with conn:
             yield conn
     except sqlite3.DatabaseError as err:
-        raise BenchError(f"{db_path}: not a usable history database: {err}") from None
+        damaged = str(err) in _DAMAGE_MESSAGES
+        error = DamagedDatabaseError if damaged else BenchError
+        raise error(f"{db_path}: not a usable history database: {err}") from None
     finally:
         conn.close()
 
@@ -82,8 +113,30 @@ def record_run(db_path: Path, run_dir: Path) -> int:
     return record_results(db_path, results_of(RunDir.open(run_dir).read()))
 
 
+def record_run_results(db_path: Path, results: RunResults) -> Path | None:
+    """Record ``results`` as ``bench run`` does at its end: a damaged database is first moved
+    aside (see ``set_aside``, whose path is returned) and a new one started."""
+    try:
+        record_results(db_path, results)
+    except DamagedDatabaseError:
+        aside = set_aside(db_path)
+        record_results(db_path, results)
+        return aside
+    return None
+
+
+def set_aside(db_path: Path) -> Path:
+    """Move a database to ``<name>.damaged-<utc>`` (kept for recovery, e.g. with
+    ``sqlite3 FILE .recover``); its new path."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    aside = db_path.with_name(f"{db_path.name}.damaged-{stamp}")
+    os.replace(db_path, aside)
+    return aside
+
+
 def record_results(db_path: Path, results: RunResults) -> int:
-    """Record ``results`` (replacing the rows of the same machine and run id)."""
+    """Record ``results`` in one transaction (replacing the rows of the same machine and run
+    id)."""
     names = list(_COLUMNS)
     rows = [
         (
@@ -102,6 +155,7 @@ def record_results(db_path: Path, results: RunResults) -> int:
         for job in results.jobs
     ]
     with connect(db_path) as conn:
+        conn.execute("BEGIN IMMEDIATE")  # the write lock first: a concurrent run waits here
         conn.execute(
             "DELETE FROM jobs WHERE machine_id = ? AND run_id = ?",
             (results.machine_id, results.run_id),
