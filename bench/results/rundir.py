@@ -111,7 +111,7 @@ def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Pat
 
 def _run_numbers(parent: Path) -> list[int]:
     """The number of each run directory in ``parent``."""
-    return [int(m.group(1)) for p in parent.iterdir() if (m := re.match(r"(\d+)_", p.name))]
+    return [int(m.group(1)) for p in parent.iterdir() if (m := re.match(r"(\d{4})_", p.name))]
 
 
 @dataclass(frozen=True)
@@ -249,6 +249,8 @@ class RunDir:
             folder.mkdir(parents=True, exist_ok=True)
             with tmp.open("wb") as handle:
                 np.save(handle, array, allow_pickle=False)
+                handle.flush()
+                os.fsync(handle.fileno())
             os.replace(tmp, folder / f"{name}.npy")
 
     def save_telemetry(self, job_id: str, text: str) -> None:
