@@ -2,8 +2,9 @@
 
 For a job: seed everything, build the model, profile it statically, train and evaluate it under
 its recipe with the collectors beside the loop, and turn what happened into records. A job that
-runs out of memory, diverges or raises ends with status ``oom``, ``diverged`` or ``error``;
-Ctrl-C yields an ``interrupted`` record and propagates.
+runs out of memory (on the GPU or the CPU), diverges or raises ends with status ``oom``,
+``diverged`` or ``error``; Ctrl-C, or ``JobStopped`` thrown in by the run, yields an
+``interrupted`` record and propagates.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ class Notice:
     """Something the user must see, such as a batch size changed by the search."""
 
     text: str
+
+
+class JobStopped(Exception):
+    """Thrown into a running job by the run that stops it (a record it yielded could not be
+    stored); the job yields an ``interrupted`` record giving the message, and re-raises."""
 
 
 RunOutput = Generator[EpochRecord | JobRecord | Artifact | TelemetryCsv | Notice, None, None]
@@ -252,15 +258,15 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
                     yield record
                 else:
                     yield item
-    except KeyboardInterrupt:
-        yield state.record("interrupted", "interrupted by user")
+    except (KeyboardInterrupt, JobStopped) as err:
+        yield state.record("interrupted", str(err) or "interrupted by user")
         raise
     except DivergedError as err:
         status, error = "diverged", str(err)
     except torch.cuda.OutOfMemoryError as err:
         status, error = "oom", _one_line(err)
     except Exception as err:  # a failing job is recorded and the suite goes on
-        status = "oom" if "out of memory" in str(err).lower() else "error"
+        status = "oom" if _out_of_memory(err) else "error"
         error = f"{type(err).__name__}: {_one_line(err)}"
     finally:
         if device.type == "cuda":
@@ -395,6 +401,13 @@ def _epoch_record(
         time_utc=utc_now(),
         **figures,
     )
+
+
+def _out_of_memory(err: Exception) -> bool:
+    """Whether ``err`` is an allocation failure: Python's ``MemoryError``, torch's CPU allocator
+    ("DefaultCPUAllocator: can't allocate memory") or a backend's "out of memory"."""
+    text = str(err).lower()
+    return isinstance(err, MemoryError) or "out of memory" in text or "can't allocate" in text
 
 
 def _one_line(err: BaseException) -> str:
