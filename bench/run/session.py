@@ -128,7 +128,7 @@ def _run_jobs(
     request: RunRequest,
     progress: Progress,
 ) -> int:
-    """Run ``pending`` in order, then write tables, report and history (into ``run_dir``: none
+    """Run ``pending`` in order, then write tables, history and report (into ``run_dir``: none
     on the processes other than rank 0). A job that ended differently on the processes of a
     distributed run stops the run."""
     stopped = False
