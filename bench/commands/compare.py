@@ -24,8 +24,9 @@ def add_parser(subparsers: Any) -> None:
         "--fail-on",
         default="",
         metavar="SPEC",
-        help="thresholds overriding the suite's, e.g. 'epoch_time_s:+10%%,test_acc:-1.0' "
-        "(relative %% or absolute; the sign names the bad direction)",
+        help="thresholds overriding the suite's and the defaults, e.g. "
+        "'epoch_time_s:+10%%,test_acc:-1.0' (relative %% or absolute; the sign names the bad "
+        "direction); 'none' turns gating off",
     )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
     parser.add_argument(

@@ -17,7 +17,7 @@ from typing import Literal
 from bench.errors import BenchError
 from bench.results.records import METRICS, Metric
 from bench.results.run_results import JobRow, RunResults
-from bench.suite.thresholds import Threshold, parse_threshold_table
+from bench.suite.thresholds import Threshold, default_thresholds, parse_threshold_table
 
 ALPHA = 0.05
 """Significance level of the one-sided Welch t-test."""
@@ -29,10 +29,13 @@ direction and outside the noise; ``info``: no threshold for this metric."""
 
 
 def resolve_thresholds(
-    new: RunResults, base: RunResults, fail_on: Mapping[str, Threshold]
+    new: RunResults, base: RunResults, fail_on: Mapping[str, Threshold] | None
 ) -> dict[str, Threshold]:
-    """The baseline's suite thresholds, updated by the new run's, then by ``--fail-on``."""
-    out: dict[str, Threshold] = {}
+    """The metrics' defaults, updated by the baseline's suite thresholds, the new run's, then
+    ``--fail-on``; none at all when ``fail_on`` is ``None`` (``--fail-on none``)."""
+    if fail_on is None:
+        return {}
+    out = default_thresholds()
     for results in (base, new):
         table = results.suite.get("thresholds") or {}
         out.update(parse_threshold_table(table, f"{results.source}: suite.thresholds"))

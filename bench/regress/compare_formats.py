@@ -53,6 +53,7 @@ def format_json(comparison: Comparison) -> str:
         "new": _run_json(comparison.new),
         "base": _run_json(comparison.base),
         "thresholds": {m: str(t) for m, t in comparison.thresholds.items()},
+        "default_thresholds": [m for m, t in comparison.thresholds.items() if t.default],
         "changes": [
             {
                 "model": c.model,
@@ -143,8 +144,7 @@ def _header(comparison: Comparison, quote: str = "") -> list[str]:
         f"regression = past the threshold and, with 2+ seeds on both sides, one-sided Welch "
         f"p < {comparison.alpha:g}"
     )
-    thresholds = ", ".join(f"{m} {t}" for m, t in comparison.thresholds.items()) or "none"
-    lines.append(f"thresholds: {thresholds}; {rule}")
+    lines.append(f"thresholds: {_thresholds(comparison)}; {rule}")
     if comparison.cross_machine:
         lines.append(
             f"CROSS-MACHINE comparison (--allow-cross-machine): new run on "
@@ -153,6 +153,17 @@ def _header(comparison: Comparison, quote: str = "") -> list[str]:
     else:
         lines.append(f"machine: {quote}{new.machine_id}{quote}")
     return lines
+
+
+def _thresholds(comparison: Comparison) -> str:
+    """The thresholds given by suites and ``--fail-on``, then the defaults of the metrics
+    compared (``defaults (…)``); ``none`` without any."""
+    compared = {c.metric for c in comparison.changes}
+    given = [f"{m} {t}" for m, t in comparison.thresholds.items() if not t.default]
+    defaults = [f"{m} {t}" for m, t in comparison.thresholds.items() if t.default and m in compared]
+    if defaults:
+        given.append(f"defaults ({', '.join(defaults)})")
+    return ", ".join(given) or "none"
 
 
 def _findings(comparison: Comparison) -> list[str]:
