@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -32,6 +33,17 @@ ONE_SEED = {
     "lenet5": {"epoch_time_s": [2.0], "test_acc": [97.0]},
     "resnet18-cifar": {"epoch_time_s": [10.0], "test_acc": [60.0]},
 }
+
+
+@pytest.fixture(autouse=True)
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from an empty folder, so that no reports/history.sqlite of the checkout is read."""
+    monkeypatch.chdir(tmp_path)
+
+
+def table_cells(line: str) -> list[str]:
+    """A row of the plain-text table, split at its column gaps."""
+    return re.split(r"\s{2,}", line.strip())
 
 
 def compare(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
@@ -97,7 +109,11 @@ def test_default_thresholds_catch_a_two_times_slower_run(tmp_path: Path, capsys)
         "epoch_time_s", "first_epoch_time_s", "images_per_s", "total_time_s",
     ]  # fmt: skip
     assert "REGRESSION lenet5 epoch_time_s: 2 → 4 s (+100.0%, threshold +10%)" in out
-    assert "lenet5  train_loss          0.1       0.2  +0.1 (+100.0%)  -          -  -\n" in out
+    rows = {cells[1]: cells for cells in map(table_cells, out.splitlines()) if len(cells) == 9}
+    assert rows["train_loss"] == [
+        "lenet5", "train_loss", "0.1", "0.2", "+0.1 (+100.0%)", "-", "seeds", "-", "-",
+    ]  # fmt: skip
+    assert rows["epoch_time_s"][5:] == ["+10%", "unknown (0 earlier runs)", "-", "REGRESSION"]
     code, out, _ = compare(capsys, new, base, "--fail-on", "none")
     assert code == 0
     assert "thresholds: none;" in out
@@ -304,7 +320,8 @@ def test_markdown_has_a_verdict_heading_and_a_table(tmp_path: Path, capsys) -> N
     lines = out.splitlines()
     assert lines[0] == "### bench compare: 1 regression (lenet5 epoch_time_s)"
     assert (
-        "| lenet5 | epoch_time_s | 2 | 2.6 | +0.6 (+30.0%) | +10% | - | **REGRESSION** |" in lines
+        "| lenet5 | epoch_time_s | 2 | 2.6 | +0.6 (+30.0%) | +10% | unknown (0 earlier runs) | - "
+        "| **REGRESSION** |" in lines
     )
     assert "<details><summary>Metrics without a threshold</summary>" in lines
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from bench.commands.history import DEFAULT_DB
+
 FORMATS = ("table", "md", "json", "junit")
 
 
@@ -37,22 +39,31 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="FILE", help="write the output there (stdout gets the table)"
     )
+    parser.add_argument(
+        "--history-db",
+        type=Path,
+        default=DEFAULT_DB,
+        metavar="DB",
+        help="history database whose earlier runs give the machine's run-to-run noise "
+        f"(default: {DEFAULT_DB}; 'none' to ignore the history)",
+    )
     parser.set_defaults(handler=compare_command)
 
 
 def compare_command(args: argparse.Namespace) -> int:
     """Handler of ``bench compare``."""
-    from bench.regress.compare import compare_runs, resolve_thresholds
     from bench.regress.compare_formats import RENDERERS, format_table
+    from bench.regress.gate import compare_with_history
     from bench.results.baseline import load_results
     from bench.suite.thresholds import parse_fail_on
 
     fail_on = parse_fail_on(args.fail_on)
     new, base = load_results(args.new), load_results(args.base)
-    comparison = compare_runs(
+    comparison = compare_with_history(
         new,
         base,
-        resolve_thresholds(new, base, fail_on),
+        fail_on,
+        history_db=None if str(args.history_db) == "none" else args.history_db,
         allow_cross_machine=args.allow_cross_machine,
     )
     text = RENDERERS[args.format](comparison)

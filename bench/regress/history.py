@@ -34,7 +34,8 @@ from bench.text_table import align_columns
 
 STEP_K = 3.0
 STEP_MIN_CHANGE = 0.05
-_MAD_TO_SIGMA = 1.4826
+MAD_TO_SIGMA = 1.4826
+"""Scales a median absolute deviation to a standard deviation (of a normal distribution)."""
 
 _KEY = ("machine_id", "run_id", "model", "variant", "seed")
 _COLUMNS: dict[str, str] = {
@@ -217,10 +218,10 @@ def noise_scale(points: Sequence[CommitPoint]) -> float | None:
     """Robust standard deviation of the series' noise (see the module docstring)."""
     residuals = [v - p.median for p in points if len(p.values) > 1 for v in p.values]
     if residuals:
-        return _MAD_TO_SIGMA * statistics.median(abs(r) for r in residuals)
+        return MAD_TO_SIGMA * statistics.median(abs(r) for r in residuals)
     diffs = [abs(b.median - a.median) for a, b in itertools.pairwise(points)]
     if len(diffs) >= 3:
-        return _MAD_TO_SIGMA * statistics.median(diffs) / math.sqrt(2)
+        return MAD_TO_SIGMA * statistics.median(diffs) / math.sqrt(2)
     return None
 
 

@@ -29,6 +29,9 @@ class Metric:
     label: str
     default_threshold: str | None = None
     """What ``bench compare`` gates on when no suite and no ``--fail-on`` names the metric."""
+    machine_noise: bool = True
+    """Whether the value moves with the machine's state from run to run (time, throughput,
+    memory, energy), rather than with the seed alone (accuracy, loss)."""
 
 
 # Job-level metrics (columns of the results table) that comparisons and reports know about, with
@@ -37,10 +40,10 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("test_acc", "%", True, "Final test accuracy", "-1.0"),
-        Metric("best_test_acc", "%", True, "Best test accuracy", "-1.0"),
-        Metric("train_loss", "", False, "Final train loss"),
-        Metric("test_loss", "", False, "Final test loss"),
+        Metric("test_acc", "%", True, "Final test accuracy", "-1.0", False),
+        Metric("best_test_acc", "%", True, "Best test accuracy", "-1.0", False),
+        Metric("train_loss", "", False, "Final train loss", None, False),
+        Metric("test_loss", "", False, "Final test loss", None, False),
         Metric("epoch_time_s", "s", False, "Steady-state epoch time", "+10%"),
         Metric("first_epoch_time_s", "s", False, "First (warm-up) epoch time", "+10%"),
         Metric("images_per_s", "images/s", True, "Training throughput", "-10%"),
