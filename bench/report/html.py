@@ -56,8 +56,10 @@ def render_html(
     plots: Sequence[Plot],
     sections: Sequence[Section],
     notes: Sequence[str],
+    comparisons: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The page; every value from the runs is HTML-escaped by the template engine."""
+    """The page; every value from the runs is HTML-escaped by the template engine.
+    ``comparisons``: (run id, relative link) of each run's comparison with a baseline."""
     context: dict[str, Any] = {
         "title": title,
         "generated": generated,
@@ -66,6 +68,7 @@ def render_html(
         "plots": list(plots),
         "sections": list(sections),
         "notes": list(notes),
+        "comparisons": list(comparisons),
         "failure_count": len(tables["failures"].display),
         **tables,
     }

@@ -24,6 +24,7 @@ from bench.recipes.common import Artifact
 from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.results.rundir import Run, RunDir, new_run_dir
 from bench.run.distributed import Distributed, RanksDisagreeError, check_batch_split
+from bench.run.gate import Gate
 from bench.run.job import JobEnvironment, Notice, TelemetryCsv, resolve_device, run_job
 from bench.run.progress import Progress
 from bench.suite.matrix import Job, Suite, build_suite, load_suite
@@ -48,11 +49,13 @@ class RunRequest:
     history_db: Path | None
     argv: Sequence[str]
     shard: Shard | None = None
+    gate: Gate | None = None  # judge the run against a baseline at the end
 
 
 def run_suite(request: RunRequest) -> int:
     """Run (or resume) a suite; 0 when every job ended ``ok``, 1 when some failed, 130 when
-    interrupted."""
+    interrupted; with a ``gate``, also 1 when the run regressed against the baseline (2 when
+    the two cannot be compared)."""
     dist = Distributed.from_env()
     main = dist is None or dist.is_main
     progress = Progress(quiet=request.quiet or not main)
@@ -124,9 +127,9 @@ def _run_jobs(
         return 1 if stopped else 0
     run = run_dir.read()
     run_dir.write_tables(run)
-    _finish(run, request)
+    judged = _finish(run, request)
     failed = [j for j in run.jobs if j["status"] != "ok"]
-    return 1 if failed or stopped else 0
+    return max(1 if failed or stopped else 0, judged)
 
 
 def _run_and_store(
@@ -228,15 +231,20 @@ def _store(
         progress.job_done(item)
 
 
-def _finish(run: Run, request: RunRequest) -> None:
-    """Report, history, and where to find them, from the run as read back once."""
+def _finish(run: Run, request: RunRequest) -> int:
+    """Comparison, report, history, and where to find them, from the run as read back once;
+    the comparison's exit status (0 without a gate)."""
     lines = [f"results: {run.results_csv}"]
+    db = request.history_db or run.path.parent.parent / "history.sqlite"
+    judged = 0
+    if request.gate is not None:  # before the history records this run, after it the report
+        judged, files = request.gate.judge(run, None if str(db) == "none" else db)
+        lines += files
     if request.report:
         from bench.report import write_report
 
         paths = write_report([run], run.path)
         lines.append(f"report:  {paths.html}")
-    db = request.history_db or run.path.parent.parent / "history.sqlite"
     if str(db) != "none":
         from bench.regress.history import record_results
         from bench.results.run_results import results_of
@@ -245,6 +253,7 @@ def _finish(run: Run, request: RunRequest) -> None:
         lines.append(f"history: {db}")
     for line in lines:
         print(line, flush=True)
+    return judged
 
 
 def format_matrix(suite: Suite, note: str = "") -> str:
