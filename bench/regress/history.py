@@ -21,9 +21,10 @@ import itertools
 import math
 import sqlite3
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.errors import BenchError, UnknownNameError
 from bench.regress.compare import relative_change
@@ -172,20 +173,26 @@ def load_series(
                 f"{model} in {suite} has history for several values of {flag} "
                 f"({', '.join(repr(c) for c in choices)}); pick one with {flag}"
             )
-    points: dict[str, list[float]] = {}
-    first_utc: dict[str, str] = {}
-    for _machine, _variant, run_id, created, commit, value in rows:
-        key = commit or f"run:{run_id}"
-        first_utc.setdefault(key, created)
-        points.setdefault(key, []).append(float(value))
     return Series(
         suite=suite,
         model=model,
         variant=rows[0][1],
         machine_id=rows[0][0],
         metric=metric,
-        points=tuple(CommitPoint(k, first_utc[k], tuple(v)) for k, v in points.items()),
+        points=commit_points(row[2:] for row in rows),
     )
+
+
+def commit_points(rows: Iterable[Sequence[Any]]) -> tuple[CommitPoint, ...]:
+    """(run id, created, commit, value) rows, ordered by creation time, grouped by commit in
+    order of first appearance (a run outside git is its own ``run:<run_id>`` point)."""
+    points: dict[str, list[float]] = {}
+    first_utc: dict[str, str] = {}
+    for run_id, created, commit, value in rows:
+        key = commit or f"run:{run_id}"
+        first_utc.setdefault(key, created)
+        points.setdefault(key, []).append(float(value))
+    return tuple(CommitPoint(k, first_utc[k], tuple(v)) for k, v in points.items())
 
 
 def _why_empty(conn: sqlite3.Connection, db_path: Path, suite: str, model: str, metric: str) -> str:

@@ -34,7 +34,8 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The templates of ``bench/report/templates``, autoescaped, strict about undefined names."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bench.report", "templates"),
         autoescape=True,
@@ -72,4 +73,4 @@ def render_html(
         "failure_count": len(tables["failures"].display),
         **tables,
     }
-    return _environment().get_template(TEMPLATE).render(context)
+    return environment().get_template(TEMPLATE).render(context)
