@@ -65,7 +65,9 @@ def _board(
         "ORDER BY created_utc, run_id, seed",
         (suite, machine_id),
     ).fetchall()
-    commits = {(commit or f"run:{run_id}"): created for _m, _v, run_id, created, commit, *_ in rows}
+    commits: dict[str, str] = {}  # commit → its first run's creation time
+    for _model, _variant, run_id, created, commit, *_ in rows:
+        commits.setdefault(commit or f"run:{run_id}", created)
     base = [b for b in baselines if b.suite_name == suite and b.machine_id == machine_id]
     charts = []
     for model, variant in dict.fromkeys((row[0], row[1]) for row in rows):
