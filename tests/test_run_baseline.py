@@ -15,6 +15,9 @@ from tiny_suite import tiny_suite
 
 from bench.cli import main
 from bench.measure.environment import current_machine_id
+from bench.results.baseline import load_results
+from bench.results.rundir import RunDir
+from bench.run.gate import Gate
 
 # The CPU is shared with other work: two equal runs here have differed by 7x in epoch time, so
 # the suite gates time only on changes of 20x or more, which the planted baseline makes.
@@ -128,3 +131,20 @@ def test_a_bad_baseline_stops_the_run_before_training(
 def test_fail_on_needs_a_baseline(suite: Path, tmp_path: Path, capsys) -> None:
     assert bench_run(suite, tmp_path / "reports", "--fail-on", "none") == 2
     assert "--fail-on needs --baseline FILE_OR_RUN" in capsys.readouterr().err
+
+
+def test_an_unreadable_history_leaves_the_noise_unknown_and_still_compares(
+    tmp_path: Path, capsys
+) -> None:
+    base = write_run(tmp_path / "base", {"lenet5": {"epoch_time_s": [1.0]}})
+    new = write_run(tmp_path / "new", {"lenet5": {"epoch_time_s": [2.0]}})
+    damaged = tmp_path / "history.sqlite"
+    damaged.write_bytes(b"not a database, " * 100)
+    gate = Gate(load_results(base), fail_on={})
+    code, lines = gate.judge(RunDir.open(new).read(), damaged)
+    out, err = capsys.readouterr()
+    assert code == 1  # the default +10% on a 2x slower epoch
+    assert err.startswith("warning: machine noise unknown: ") and err.count("\n") == 1
+    assert "unknown (0 earlier runs)" in out
+    assert lines == [f"compare: {new / 'compare.md'}"]
+    assert (new / "compare.md").read_text().startswith("### bench compare: 1 regression")

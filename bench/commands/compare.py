@@ -52,19 +52,20 @@ def add_parser(subparsers: Any) -> None:
 
 def compare_command(args: argparse.Namespace) -> int:
     """Handler of ``bench compare``."""
+    from bench.regress.compare import compare_runs, resolve_thresholds
     from bench.regress.compare_formats import RENDERERS, format_table
-    from bench.regress.gate import compare_with_history
+    from bench.regress.noise import machine_noise
     from bench.results.baseline import load_results
     from bench.suite.thresholds import parse_fail_on
 
     fail_on = parse_fail_on(args.fail_on)
     new, base = load_results(args.new), load_results(args.base)
-    comparison = compare_with_history(
+    comparison = compare_runs(
         new,
         base,
-        fail_on,
-        history_db=None if str(args.history_db) == "none" else args.history_db,
+        resolve_thresholds(new, base, fail_on),
         allow_cross_machine=args.allow_cross_machine,
+        noise=machine_noise(None if str(args.history_db) == "none" else args.history_db, new),
     )
     text = RENDERERS[args.format](comparison)
     if args.out is None:

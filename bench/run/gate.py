@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.regress.compare import compare_runs, resolve_thresholds
 from bench.regress.compare_formats import RENDERERS, format_table
-from bench.regress.gate import compare_with_history
+from bench.regress.noise import machine_noise
 from bench.results.baseline import load_results
 from bench.results.run_results import RunResults, results_of
 from bench.results.rundir import COMPARISON_FILES, Run, RunDir
@@ -43,13 +44,18 @@ class Gate:
 
     def judge(self, run: Run, history_db: Path | None) -> tuple[int, list[str]]:
         """Compare ``run`` with the baseline (the machine noise from the runs recorded in
-        ``history_db`` before it), print the table and keep the comparison in the run
-        directory; the exit status (0, 1 on a regression, 2 when the runs cannot be compared)
-        and the lines naming the files."""
+        ``history_db`` before it; unknown, with a warning, where the database cannot be read),
+        print the table and keep the comparison in the run directory; the exit status (0, 1 on
+        a regression, 2 when the runs cannot be compared) and the lines naming the files."""
+        new = results_of(run)
         try:
-            comparison = compare_with_history(
-                results_of(run), self.baseline, self.fail_on, history_db=history_db
-            )
+            noise = machine_noise(history_db, new)
+        except BenchError as err:
+            print(f"warning: machine noise unknown: {err}", file=sys.stderr, flush=True)
+            noise = {}
+        try:
+            thresholds = resolve_thresholds(new, self.baseline, self.fail_on)
+            comparison = compare_runs(new, self.baseline, thresholds, noise=noise)
         except BenchError as err:
             print(f"bench run: error: comparison with the baseline: {err}", file=sys.stderr)
             return 2, []
