@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,11 @@ def run_at(tmp_path: Path, name: str, day: int, epoch_time: float, **kw: object)
     )
 
 
-@pytest.fixture
-def history(tmp_path: Path) -> Path:
-    """HISTORY recorded on this machine, plus wild runs elsewhere that must not count."""
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HISTORY recorded on this machine, plus wild runs elsewhere that must not count (read
+    only: a test that records more records into a copy)."""
+    tmp_path = tmp_path_factory.mktemp("history")
     db = tmp_path / "history.sqlite"
     for day, value in enumerate(HISTORY, start=1):
         record_run(db, run_at(tmp_path, f"h{day}", day, value))
@@ -60,9 +63,10 @@ def test_five_percent_inside_a_history_moving_8_percent_is_within_noise(
 ) -> None:
     base = run_at(tmp_path, "base", 20, 1.0)
     new = run_at(tmp_path, "new", 21, 1.05)
-    record_run(history, new)  # the run itself (and anything later) is no earlier run
-    record_run(history, run_at(tmp_path, "later", 22, 5.0))
-    argv = (new, base, "--fail-on", "epoch_time_s:+3%", "--history-db", history)
+    db = Path(shutil.copy(history, tmp_path / "history.sqlite"))
+    record_run(db, new)  # the run itself (and anything later) is no earlier run
+    record_run(db, run_at(tmp_path, "later", 22, 5.0))
+    argv = (new, base, "--fail-on", "epoch_time_s:+3%", "--history-db", db)
     code, out = compare(capsys, *argv, "--format", "json")
     assert code == 0
     change = next(c for c in json.loads(out)["changes"] if c["metric"] == "epoch_time_s")
