@@ -20,20 +20,15 @@ import torchvision
 def capture_environment(repo: Path | None = None) -> dict[str, Any]:
     """Versions, hardware and source revision of this process."""
     cuda = torch.cuda.is_available()
-    gpu_name = torch.cuda.get_device_name(0) if cuda else None
     commit, dirty = git_revision(repo or Path.cwd())
-    cpu = cpu_model()
     driver, nvml = nvml_status()
     env: dict[str, Any] = {
-        "hostname": socket.gethostname(),
+        **_machine_facts(),
         "platform": platform.platform(),
         **software_versions(),
-        "gpu_name": gpu_name,
         "gpu_count": torch.cuda.device_count() if cuda else 0,
         "driver": driver,
         "nvml": nvml,
-        "cpu_model": cpu,
-        "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "ram_gib": ram_gib(),
         "commit": commit,
@@ -62,6 +57,21 @@ def package_version(name: str) -> str | None:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def current_machine_id() -> str:
+    """The machine id of this machine, as :func:`capture_environment` records it."""
+    return machine_id(_machine_facts())
+
+
+def _machine_facts() -> dict[str, Any]:
+    """What the machine id is derived from: the hostname, the CPU and the first GPU."""
+    return {
+        "hostname": socket.gethostname(),
+        "gpu_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+    }
 
 
 def machine_id(env: dict[str, Any]) -> str:

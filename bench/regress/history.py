@@ -26,10 +26,11 @@ import math
 import os
 import sqlite3
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from bench.errors import BenchError, UnknownNameError
 from bench.regress.compare import relative_change
@@ -40,7 +41,8 @@ from bench.text_table import align_columns
 
 STEP_K = 3.0
 STEP_MIN_CHANGE = 0.05
-_MAD_TO_SIGMA = 1.4826
+MAD_TO_SIGMA = 1.4826
+"""Scales a median absolute deviation to a standard deviation (of a normal distribution)."""
 # how long a writer waits for another run's transaction before giving up
 _BUSY_TIMEOUT_S = 30.0
 # SQLite's messages for a file that is not a database or a corrupt one (SQLITE_NOTADB, _CORRUPT)
@@ -225,20 +227,26 @@ def load_series(
                 f"{model} in {suite} has history for several values of {flag} "
                 f"({', '.join(repr(c) for c in choices)}); pick one with {flag}"
             )
-    points: dict[str, list[float]] = {}
-    first_utc: dict[str, str] = {}
-    for _machine, _variant, run_id, created, commit, value in rows:
-        key = commit or f"run:{run_id}"
-        first_utc.setdefault(key, created)
-        points.setdefault(key, []).append(float(value))
     return Series(
         suite=suite,
         model=model,
         variant=rows[0][1],
         machine_id=rows[0][0],
         metric=metric,
-        points=tuple(CommitPoint(k, first_utc[k], tuple(v)) for k, v in points.items()),
+        points=commit_points(row[2:] for row in rows),
     )
+
+
+def commit_points(rows: Iterable[Sequence[Any]]) -> tuple[CommitPoint, ...]:
+    """(run id, created, commit, value) rows, ordered by creation time, grouped by commit in
+    order of first appearance (a run outside git is its own ``run:<run_id>`` point)."""
+    points: dict[str, list[float]] = {}
+    first_utc: dict[str, str] = {}
+    for run_id, created, commit, value in rows:
+        key = commit or f"run:{run_id}"
+        first_utc.setdefault(key, created)
+        points.setdefault(key, []).append(float(value))
+    return tuple(CommitPoint(k, first_utc[k], tuple(v)) for k, v in points.items())
 
 
 def _why_empty(conn: sqlite3.Connection, db_path: Path, suite: str, model: str, metric: str) -> str:
@@ -271,10 +279,10 @@ def noise_scale(points: Sequence[CommitPoint]) -> float | None:
     """Robust standard deviation of the series' noise (see the module docstring)."""
     residuals = [v - p.median for p in points if len(p.values) > 1 for v in p.values]
     if residuals:
-        return _MAD_TO_SIGMA * statistics.median(abs(r) for r in residuals)
+        return MAD_TO_SIGMA * statistics.median(abs(r) for r in residuals)
     diffs = [abs(b.median - a.median) for a, b in itertools.pairwise(points)]
     if len(diffs) >= 3:
-        return _MAD_TO_SIGMA * statistics.median(diffs) / math.sqrt(2)
+        return MAD_TO_SIGMA * statistics.median(diffs) / math.sqrt(2)
     return None
 
 

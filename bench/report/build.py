@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,7 @@ def write_report(
             plots=gallery.plots,
             sections=_sections(jobs, tables["models"], gallery, throttled),
             notes=notes,
+            comparisons=_comparisons(runs, out_dir),
         )
         write_atomic(out_dir / HTML_FILE, html)
         paths = dataclasses.replace(paths, html=out_dir / HTML_FILE, figures=tuple(gallery.files()))
@@ -124,6 +126,15 @@ def _run_line(run: Run) -> str:
         f"{run.run_id}: {device} on {env.get('machine_id', 'unknown machine')}, "
         f"torch {env.get('torch', 'n/a')}, CUDA {env.get('cuda') or 'n/a'}, commit {commit}"
     )
+
+
+def _comparisons(runs: Sequence[Run], out_dir: Path) -> list[tuple[str, str]]:
+    """(run id, link relative to ``out_dir``) of each run judged against a baseline."""
+    return [
+        (run.run_id, Path(os.path.relpath(run.comparison, out_dir)).as_posix())
+        for run in runs
+        if run.comparison is not None
+    ]
 
 
 def _machine_warnings(runs: Sequence[Run]) -> list[str]:

@@ -27,30 +27,37 @@ class Metric:
     unit: str
     higher_is_better: bool
     label: str
+    default_threshold: str | None = None
+    """What ``bench compare`` gates on when no suite and no ``--fail-on`` names the metric."""
+    machine_noise: bool = True
+    """Whether the value moves with the machine's state from run to run (time, throughput,
+    memory, energy), rather than with the seed alone (accuracy, loss)."""
 
 
-# Job-level metrics (columns of the results table) that comparisons and reports know about.
+# Job-level metrics (columns of the results table) that comparisons and reports know about, with
+# the thresholds ``bench compare`` applies by default (time, throughput, memory, energy: 10 %;
+# accuracy: one percentage point).
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("test_acc", "%", True, "Final test accuracy"),
-        Metric("best_test_acc", "%", True, "Best test accuracy"),
-        Metric("train_loss", "", False, "Final train loss"),
-        Metric("test_loss", "", False, "Final test loss"),
-        Metric("epoch_time_s", "s", False, "Steady-state epoch time"),
-        Metric("first_epoch_time_s", "s", False, "First (warm-up) epoch time"),
-        Metric("images_per_s", "images/s", True, "Training throughput"),
-        Metric("peak_mem_mib", "MiB", False, "Peak GPU memory allocated"),
-        Metric("peak_mem_reserved_mib", "MiB", False, "Peak GPU memory reserved"),
-        Metric("peak_rss_mib", "MiB", False, "Peak process resident memory"),
+        Metric("test_acc", "%", True, "Final test accuracy", "-1.0", False),
+        Metric("best_test_acc", "%", True, "Best test accuracy", "-1.0", False),
+        Metric("train_loss", "", False, "Final train loss", None, False),
+        Metric("test_loss", "", False, "Final test loss", None, False),
+        Metric("epoch_time_s", "s", False, "Steady-state epoch time", "+10%"),
+        Metric("first_epoch_time_s", "s", False, "First (warm-up) epoch time", "+10%"),
+        Metric("images_per_s", "images/s", True, "Training throughput", "-10%"),
+        Metric("peak_mem_mib", "MiB", False, "Peak GPU memory allocated", "+10%"),
+        Metric("peak_mem_reserved_mib", "MiB", False, "Peak GPU memory reserved", "+10%"),
+        Metric("peak_rss_mib", "MiB", False, "Peak process resident memory", "+10%"),
         Metric("gpu_util_pct", "%", True, "Mean GPU utilisation (train)"),
         Metric("power_w", "W", False, "Mean GPU power (train)"),
-        Metric("energy_per_epoch_j", "J", False, "GPU energy per epoch"),
-        Metric("energy_j", "J", False, "GPU energy for the job"),
+        Metric("energy_per_epoch_j", "J", False, "GPU energy per epoch", "+10%"),
+        Metric("energy_j", "J", False, "GPU energy for the job", "+10%"),
         Metric("images_per_s_per_w", "images/s/W", True, "Throughput per watt"),
         Metric("mfu", "fraction", True, "Model FLOP utilisation"),
-        Metric("time_to_target_s", "s", False, "Time to target accuracy"),
-        Metric("total_time_s", "s", False, "Job wall time"),
+        Metric("time_to_target_s", "s", False, "Time to target accuracy", "+10%"),
+        Metric("total_time_s", "s", False, "Job wall time", "+10%"),
     )
 }
 

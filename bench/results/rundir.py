@@ -12,6 +12,8 @@
                                   derived from the records, replaced atomically
   telemetry/<job_id>.csv          a job's GPU telemetry samples
   artifacts/<job_id>/<name>.npy   arrays for the report (plain arrays, never pickled objects)
+  compare.md, compare.json,       the comparison with a baseline (``bench run --baseline``), as
+  compare.junit.xml               Markdown, JSON and JUnit XML; replaced atomically
 ```
 
 A run killed at any moment keeps valid record lines: readers skip an unterminated last line,
@@ -62,6 +64,12 @@ RESULTS_FILE = "results.csv"
 EPOCHS_FILE = "epochs.csv"
 TELEMETRY_DIR = "telemetry"
 ARTIFACTS_DIR = "artifacts"
+COMPARISON_FILES: Mapping[str, str] = {
+    "md": "compare.md",
+    "json": "compare.json",
+    "junit": "compare.junit.xml",
+}
+"""The comparison with a baseline, by format."""
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*")
 # run.json fields that readers use, with the JSON type each must have where present
@@ -146,6 +154,12 @@ class Run:
     def results_csv(self) -> Path:
         """The table of job results."""
         return self.path / RESULTS_FILE
+
+    @property
+    def comparison(self) -> Path | None:
+        """The Markdown comparison with a baseline, where the run was judged against one."""
+        path = self.path / COMPARISON_FILES["md"]
+        return path if path.is_file() else None
 
     def required(self, dotted: str, kind: type = dict) -> Any:
         """The ``run.json`` field ``a.b`` of JSON type ``kind``; a ``BenchError`` naming the
@@ -259,6 +273,13 @@ class RunDir:
         with _writing(path):
             path.parent.mkdir(exist_ok=True)
             write_atomic(path, text)
+
+    def save_comparison(self, texts: Mapping[str, str]) -> Path:
+        """Keep the comparison with a baseline in each format of ``texts`` (keys of
+        ``COMPARISON_FILES``), atomically; returns the Markdown file."""
+        for kind, text in texts.items():
+            write_atomic(self.path / COMPARISON_FILES[kind], text)
+        return self.path / COMPARISON_FILES["md"]
 
     def copy_job_files(self, source: Path, job_id: str) -> None:
         """The job's artifacts and telemetry from the run directory ``source``, where it has

@@ -30,6 +30,7 @@ from bench.recipes.common import Artifact
 from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.results.rundir import Run, RunDir, new_run_dir
 from bench.run.distributed import Distributed, RanksDisagreeError, check_batch_split
+from bench.run.gate import Gate
 from bench.run.job import (
     JobEnvironment,
     JobStopped,
@@ -62,11 +63,14 @@ class RunRequest:
     history_db: Path | None
     argv: Sequence[str]
     shard: Shard | None = None
+    gate: Gate | None = None  # judge the run against a baseline at the end
 
 
 def run_suite(request: RunRequest) -> int:
     """Run (or resume) a suite; 0 when every job ended ``ok``, 1 when some failed, 130 when
-    interrupted; a ``WriteError`` (exit 74) when the run directory cannot be written."""
+    interrupted; with a ``gate``, also 1 when the run regressed against the baseline (2 when
+    the two cannot be compared); a ``WriteError`` (exit 74) when the run directory cannot be
+    written."""
     dist = Distributed.from_env()
     main = dist is None or dist.is_main
     progress = Progress(quiet=request.quiet or not main)
@@ -144,9 +148,9 @@ def _run_jobs(
         return 1 if stopped else 0
     run = run_dir.read()
     run_dir.write_tables(run)
-    _finish(run, request)
+    judged = _finish(run, request)
     failed = [j for j in run.jobs if j["status"] != "ok"]
-    return 1 if failed or stopped else 0
+    return max(1 if failed or stopped else 0, judged)
 
 
 def _run_and_store(
@@ -264,19 +268,25 @@ def _store(
         progress.job_done(item)
 
 
-def _finish(run: Run, request: RunRequest) -> None:
-    """History, then report, and where to find them, from the run as read back once (its tables
-    written). Neither can fail the run: a problem is one line on stderr."""
+def _finish(run: Run, request: RunRequest) -> int:
+    """Comparison, history, then report, and where to find them, from the run as read back once
+    (its tables written); the comparison's exit status (0 without a gate). Neither the history
+    nor the report can fail the run: a problem is one line on stderr."""
     db = request.history_db or run.path.parent.parent / "history.sqlite"
+    lines = [f"results: {run.results_csv}"]
+    judged = 0
+    if request.gate is not None:  # before the history records this run, and the report links it
+        judged, files = request.gate.judge(run, None if str(db) == "none" else db)
+        lines += files
     recorded = str(db) != "none" and _record_history(db, run)
     html = _draw_report(run) if request.report else None
-    lines = [
-        f"results: {run.results_csv}",
+    lines += [
         *([f"report:  {html}"] if html else []),
         *([f"history: {db}"] if recorded else []),
     ]
     for line in lines:
         print(line, flush=True)
+    return judged
 
 
 def _check_history_db(db: Path) -> None:
