@@ -49,6 +49,7 @@ def _environment() -> jinja2.Environment:
 def render_html(
     *,
     title: str,
+    descriptions: Sequence[str],
     generated: str,
     runs: Sequence[str],
     warnings: Sequence[str],
@@ -60,6 +61,7 @@ def render_html(
     """The page; every value from the runs is HTML-escaped by the template engine."""
     context: dict[str, Any] = {
         "title": title,
+        "descriptions": list(descriptions),
         "generated": generated,
         "runs": list(runs),
         "warnings": list(warnings),
