@@ -142,7 +142,7 @@ def run_command(args: argparse.Namespace) -> int:
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
     if args.resume is None and not args.dry_run:
-        output_dir(args.out)
+        output_dir(args.out, create=False)  # the run creates it once the suite is valid
     signal.signal(signal.SIGTERM, _interrupt)
     request = RunRequest(
         suite=args.suite,

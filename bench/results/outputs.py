@@ -9,9 +9,10 @@ from pathlib import Path
 from bench.errors import BenchError
 
 
-def output_dir(path: Path, flag: str = "--out") -> Path:
-    """``path``, created as a directory (with its parents) where it is not one yet."""
-    _make_dir(path, flag, path)
+def output_dir(path: Path, flag: str = "--out", *, create: bool = True) -> Path:
+    """``path``, created as a directory (with its parents) where it is not one yet; without
+    ``create``, only checked to be one or to be creatable."""
+    _make_dir(path, flag, path, create)
     return path
 
 
@@ -22,15 +23,16 @@ def output_file(path: Path, flag: str = "--out") -> Path:
             raise BenchError(f"{flag} {path}: is a directory; give a file name")
     except OSError as err:
         raise BenchError(f"{flag} {path}: {err.strerror}") from None
-    _make_dir(path.parent, flag, path)
+    _make_dir(path.parent, flag, path, True)
     return path
 
 
-def _make_dir(folder: Path, flag: str, named: Path) -> None:
+def _make_dir(folder: Path, flag: str, named: Path, create: bool) -> None:
     try:
         blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
         if blocker is not None and not blocker.is_dir():
             raise BenchError(f"{flag} {named}: {blocker} is a file, not a directory")
-        folder.mkdir(parents=True, exist_ok=True)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise BenchError(f"{flag} {named}: cannot create {folder}: {err.strerror}") from None
