@@ -34,7 +34,9 @@ def misfit(
         images = torch.empty(2, *input_size)
         try:
             output = model.train()(images)
-        except NotImplementedError:  # an operation without a meta kernel: nothing to learn
+        except (NotImplementedError, torch.OutOfMemoryError):
+            # an operation without a meta kernel, or a model that raises out-of-memory itself
+            # (nothing is allocated on the meta device): no shape problem to report
             return None
         except (RuntimeError, ValueError, IndexError) as err:
             return f"images of {size} do not fit it: {_first_line(err)}"
