@@ -268,3 +268,18 @@ def test_images_and_labels_of_different_counts_name_both_files(tmp_path: Path) -
     images, labels = raw / "train-images-idx3-ubyte.gz", raw / "train-labels-idx1-ubyte.gz"
     with pytest.raises(DataError, match=f"^{images} holds 5 images but {labels} 4$"):
         load_dataset("mnist", tmp_path)
+
+
+def test_a_data_dir_whose_name_is_too_long_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / ("d" * 300)
+    folder = data / "MNIST" / "raw"
+    assert check_files("mnist", data).detail == (
+        f"{folder}: cannot look for the files: File name too long"
+    )
+    argv = ["run", "--suite", "mnist-lenet", "--models", "lenet5-relu", "--epochs", "1"]
+    argv += ["--data-dir", str(data), "--out", str(tmp_path / "o")]
+    assert one_line_error(argv, capsys).endswith(
+        f"{folder}: cannot look for the files: File name too long"
+    )

@@ -98,7 +98,10 @@ def check_files(name: str, root: Path) -> FileCheck:
     """Whether data set ``name``'s files are under ``root``: the official release (md5), or
     else whether they pass the loader's checks; nothing is downloaded."""
     files = data_files(name, root)
-    missing = _missing(files)
+    try:
+        missing = _missing(files)
+    except DataError as err:
+        return FileCheck("missing", str(err))
     if len(missing) == len(files.expected):
         return FileCheck("missing", f"no files in {files.folder}")
     if missing:
@@ -121,13 +124,17 @@ def check_files(name: str, root: Path) -> FileCheck:
 
 
 def _missing(files: Files) -> list[str]:
-    """The files not in their folder (an idx file is there as itself or as its ``.gz``)."""
+    """The files not in their folder (an idx file is there as itself or as its ``.gz``); a
+    folder that cannot be looked in (a name too long, say) is a ``DataError``."""
     idx = issubclass(files.cls, datasets.MNIST)
-    return [
-        file
-        for file in files.expected
-        if not (idx_path(files.folder, file) if idx else files.folder / file).is_file()
-    ]
+    try:
+        return [
+            file
+            for file in files.expected
+            if not (idx_path(files.folder, file) if idx else files.folder / file).is_file()
+        ]
+    except OSError as err:
+        raise DataError(f"{files.folder}: cannot look for the files: {err.strerror}") from None
 
 
 def _read(files: Files) -> tuple[ImageSet, ImageSet]:
