@@ -56,6 +56,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from bench.regress.compare_formats import RENDERERS, format_table
     from bench.regress.noise import machine_noise
     from bench.results.baseline import load_results
+    from bench.results.outputs import output_file
     from bench.suite.thresholds import parse_fail_on
 
     fail_on = parse_fail_on(args.fail_on)
@@ -71,7 +72,6 @@ def compare_command(args: argparse.Namespace) -> int:
     if args.out is None:
         print(text, end="")
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        output_file(args.out).write_text(text, encoding="utf-8")
         print(format_table(comparison), end="")
     return 1 if comparison.regressed else 0

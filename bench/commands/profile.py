@@ -99,9 +99,12 @@ def _profile_suite(args: argparse.Namespace) -> int:
     from bench.measure.static_profile import profile_registered
     from bench.models.registry import get_model_info
     from bench.report.profiles import profile_markdown, profile_notes, profile_table
+    from bench.results.outputs import output_dir
     from bench.suite.profile_suite import load_profile_suite
 
     suite = load_profile_suite(args.suite)
+    if args.out is not None:
+        output_dir(args.out)
     rows: list[tuple[ModelInfo, StaticProfile]] = []
     for i, name in enumerate(suite.models, 1):
         print(f"profiling {name} ({i}/{len(suite.models)})", file=sys.stderr, flush=True)
@@ -121,7 +124,6 @@ def _profile_suite(args: argparse.Namespace) -> int:
     else:
         print("\n".join([table.text(), "", *notes]))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         csv_path, md_path = args.out / f"{suite.name}.csv", args.out / f"{suite.name}.md"
         csv_path.write_text(table.csv_text(), encoding="utf-8")
         title = suite.description or suite.name

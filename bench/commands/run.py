@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.data import DEFAULT_DATA_DIR
 from bench.errors import BenchError
+from bench.results.outputs import output_dir
 from bench.suite.schema import SettingInfo, settings_of
 from bench.suite.settings import JobConfig
 from bench.suite.shard import Shard, parse_shard
@@ -153,6 +154,8 @@ def run_command(args: argparse.Namespace) -> int:
             )
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
+    if args.resume is None and not args.dry_run:
+        output_dir(args.out, create=False)  # the run creates it once the suite is valid
     if args.fail_on is not None and args.baseline is None:
         raise BenchError("--fail-on needs --baseline FILE_OR_RUN")
     gate = None

@@ -90,11 +90,12 @@ def _slug(text: str) -> str:
 
 
 def git_revision(repo: Path) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the git work tree holding ``repo``; (None, None) outside one."""
+    """(commit, dirty) of the git work tree holding ``repo``; (None, None) outside one, or
+    where git fails or hangs (10 s)."""
     try:
         commit = _git(repo, "rev-parse", "HEAD")
         dirty = bool(_git(repo, "status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.SubprocessError):
         return None, None
     return commit, dirty
 

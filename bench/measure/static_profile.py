@@ -164,7 +164,8 @@ def profile_registered(
     model = counting_model(name, num_classes=num_classes, in_channels=input_size[0])
     try:
         return profile_model(model, input_size, batch_size=batch_size, layers=layers)
-    except RuntimeError as err:  # a shape mismatch: the input size does not fit the model
+    except (RuntimeError, ValueError) as err:  # a shape the model cannot take (ValueError:
+        # batch norm given one value per channel, as 1x1 maps of a batch of one are)
         first = str(err).strip().splitlines()[0]
         size = "x".join(map(str, input_size))
         raise BenchError(f"--input-size {size} does not fit {name}: {first}") from None

@@ -17,7 +17,7 @@ from bench.regress.compare import (
     model_label,
 )
 from bench.results.run_results import RunResults
-from bench.text_table import align_columns
+from bench.text_table import align_columns, markdown_text
 
 COLUMNS = ("model", "metric", "baseline", "new", "change", "threshold", "noise", "p", "verdict")
 VERDICT_TEXT = {
@@ -37,17 +37,19 @@ def format_table(comparison: Comparison) -> str:
 
 def format_markdown(comparison: Comparison) -> str:
     """Markdown for a pull-request comment or ``$GITHUB_STEP_SUMMARY``; metrics without a
-    threshold go in a collapsed section."""
+    threshold go in a collapsed section. Text from the runs is escaped as the HTML report
+    escapes it: a suite or model name holds no markup."""
     judged = [c for c in comparison.changes if c.verdict != "info"]
     others = [c for c in comparison.changes if c.verdict == "info"]
-    lines = [f"### bench compare: {_result(comparison)}", "", *_header(comparison, quote="`")]
+    header = [markdown_text(line) for line in _header(comparison, quote="`")]
+    lines = [f"### bench compare: {markdown_text(_result(comparison))}", "", *header]
     if comparison.cross_machine:
         lines[-1] = f"> **Warning:** {lines[-1]}"
     lines += ["", *_md_table(judged)] if judged else []
     if others:
         lines += ["", "<details><summary>Metrics without a threshold</summary>", ""]
         lines += [*_md_table(others), "", "</details>"]
-    lines += ["", *(f"- {line}" for line in _findings(comparison)[:-1])]
+    lines += ["", *(f"- {markdown_text(line)}" for line in _findings(comparison)[:-1])]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -231,7 +233,7 @@ def _cells(change: MetricChange) -> tuple[str, ...]:
 
 def _md_table(changes: Sequence[MetricChange]) -> list[str]:
     def row(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(markdown_text(c) for c in cells) + " |"
 
     lines = [row(COLUMNS), "|" + "---|" * len(COLUMNS)]
     for change in changes:

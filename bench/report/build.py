@@ -83,6 +83,7 @@ def write_report(
         "environment": environment_table(runs),
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
+    descriptions = list(dict.fromkeys(d for r in runs if (d := _description(r))))
     run_ids = [run.run_id for run in runs]
     throttled = _throttled_jobs(runs)
     warnings = [*_machine_warnings(runs), *throttled.values()]
@@ -98,6 +99,7 @@ def write_report(
         notes = gallery.notes
         html = render_html(
             title=title,
+            descriptions=descriptions,
             generated=utc_now(),
             runs=[_run_line(run) for run in runs],
             warnings=warnings,
@@ -111,10 +113,16 @@ def write_report(
         paths = dataclasses.replace(paths, html=out_dir / HTML_FILE, figures=tuple(gallery.files()))
     if "md" in formats:
         shown = [tables[n] for n in ("lecture", "models", "failures", "environment")]
-        markdown = render_markdown(title, run_ids, shown, notes, warnings)
+        markdown = render_markdown(title, descriptions, run_ids, shown, notes, warnings)
         write_atomic(out_dir / MARKDOWN_FILE, markdown)
         paths = dataclasses.replace(paths, markdown=out_dir / MARKDOWN_FILE)
     return dataclasses.replace(paths, notes=tuple(notes))
+
+
+def _description(run: Run) -> str:
+    """The ``description`` of the run's suite (empty where it has none)."""
+    suite = run.info.get("suite")
+    return str(suite.get("description") or "") if isinstance(suite, dict) else ""
 
 
 def _run_line(run: Run) -> str:

@@ -50,6 +50,7 @@ def environment() -> jinja2.Environment:
 def render_html(
     *,
     title: str,
+    descriptions: Sequence[str],
     generated: str,
     runs: Sequence[str],
     warnings: Sequence[str],
@@ -63,6 +64,7 @@ def render_html(
     ``comparisons``: (run id, relative link) of each run's comparison with a baseline."""
     context: dict[str, Any] = {
         "title": title,
+        "descriptions": list(descriptions),
         "generated": generated,
         "runs": list(runs),
         "warnings": list(warnings),

@@ -193,6 +193,7 @@ def _suite(request: RunRequest, run: Run | None) -> tuple[Suite, Shard | None]:
     if run is not None:
         info, where = run.info, str(run.info_path)
         suite = build_suite(run.required("suite"), where, overrides=info.get("overrides", []))
+        _check_recorded(run, suite)
         try:
             shard = parse_shard(info["shard"]) if info.get("shard") else None
         except ValueError as err:
@@ -203,6 +204,19 @@ def _suite(request: RunRequest, run: Run | None) -> tuple[Suite, Shard | None]:
         request.suite, overrides=request.overrides, models=request.models, seeds=request.seeds
     )
     return suite, request.shard
+
+
+def _check_recorded(run: Run, suite: Suite) -> None:
+    """Every record of ``run`` is of a job of ``suite``, the suite its run information holds:
+    information of another suite document would make the resume mix two suites."""
+    jobs = {job.job_id for job in suite.jobs}
+    for record in run.records:
+        if record["job_id"] not in jobs or record.get("suite") != suite.name:
+            raise BenchError(
+                f"{run.info_path}: holds suite {suite.name!r}, which has no job "
+                f"{record['job_id']!r} of suite {record.get('suite')!r} recorded beside it; "
+                "the file belongs to another suite document"
+            )
 
 
 def _shard_of(suite: Suite, shard: Shard | None) -> Suite:
