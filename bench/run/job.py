@@ -30,11 +30,12 @@ from bench.measure.static_profile import StaticProfile, profile_model
 from bench.models.registry import create_model, get_model_info
 from bench.recipes import RECIPES
 from bench.recipes.common import Artifact, EpochBatches, EpochResult, RecipeContext
-from bench.recipes.loop import DivergedError, Precision
-from bench.results.job_summary import summarize_epochs
+from bench.recipes.loop import DivergedError, Precision, local_module
+from bench.results.job_summary import summarize_epochs, summarize_inference
 from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.run.batch_search import largest_batch
 from bench.run.distributed import Distributed, RanksDisagreeError
+from bench.run.inference import Subject, sweep
 from bench.suite.matrix import Job
 from bench.suite.settings import JobConfig
 
@@ -104,9 +105,7 @@ def configure_torch(config: JobConfig, device: torch.device) -> None:
     torch.use_deterministic_algorithms(config.deterministic)
     torch.backends.cudnn.deterministic = config.deterministic
     torch.backends.cudnn.benchmark = device.type == "cuda" and not config.deterministic
-    tf32 = config.precision == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
+    Precision(device, config.precision, config.channels_last).set_matmul_precision()
 
 
 @dataclass(frozen=True)
@@ -143,6 +142,20 @@ class ModelBuilder:
         if self.dist is not None:
             model = self.dist.wrap(model, self.device)
         return model
+
+
+@dataclass
+class LastBuilt:
+    """A job's model builder that keeps the model it built last: the one trained last (an
+    autoencoder job's fine-tuned classifier), measured in inference after training."""
+
+    builder: ModelBuilder
+    name: str = ""
+    model: nn.Module | None = None
+
+    def __call__(self, name: str) -> nn.Module:
+        self.name, self.model = name, self.builder(name)
+        return self.model
 
 
 @dataclass
@@ -231,6 +244,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
             loader=train.kind, channels_last=config.channels_last, compile=config.compile or None
         )
         seed_everything(job.seed)
+        trained = LastBuilt(builder)
         ctx = RecipeContext(
             job=job,
             device=device,
@@ -239,7 +253,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
             test=test,
             num_classes=splits.num_classes,
             phases=collectors,
-            build_model=builder,
+            build_model=trained,
             reduce=dist.sum if dist else None,
         )
         with collectors:
@@ -252,6 +266,8 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
                     yield record
                 else:
                     yield item
+            if config.inference.batch_sizes and (dist is None or dist.is_main):
+                state.fields.update(_inference(job, env, trained, input_size, collectors))
     except KeyboardInterrupt:
         yield state.record("interrupted", "interrupted by user")
         raise
@@ -337,15 +353,48 @@ def _pin_batch(
 
 
 def _profile(
-    job: Job, env: JobEnvironment, builder: ModelBuilder, input_size: tuple[int, int, int]
+    job: Job,
+    env: JobEnvironment,
+    builder: ModelBuilder,
+    input_size: tuple[int, int, int],
+    model: str | None = None,
 ) -> StaticProfile:
-    """The static profile of the job's model at its input size (cached per architecture)."""
+    """The static profile of ``model`` (default: the job's) at the job's input size (cached
+    per architecture)."""
+    name = model or job.model
     kwargs = tuple(sorted(job.config.model_kwargs.items()))
-    key = (job.model, builder.num_classes, input_size, kwargs)
+    key = (name, builder.num_classes, input_size, kwargs)
     if key not in env.profiles:
         seed_everything(job.seed)
-        env.profiles[key] = profile_model(builder.plain(job.model), input_size)
+        env.profiles[key] = profile_model(builder.plain(name), input_size)
     return env.profiles[key]
+
+
+def _inference(
+    job: Job,
+    env: JobEnvironment,
+    trained: LastBuilt,
+    input_size: tuple[int, int, int],
+    collectors: JobCollectors,
+) -> dict[str, Any]:
+    """The trained model's inference rows and metrics (``[inference]``; by default at the job's
+    own precision)."""
+    config, builder = job.config, trained.builder
+    plan = config.inference
+    if not plan.precisions:
+        plan = dataclasses.replace(plan, precisions=(config.precision,))
+    assert trained.model is not None, "the recipe built no model"
+    subject = Subject(
+        trained.name,
+        builder.device,
+        input_size,
+        "trained",
+        config.channels_last,
+        config.compile or None,
+        _profile(job, env, builder, input_size, trained.name),
+    )
+    rows = sweep(local_module(trained.model), subject, plan, collectors.sampler)
+    return summarize_inference(list(rows))
 
 
 def _input_size(splits: DataSplits, config: JobConfig) -> tuple[int, int, int]:

@@ -43,11 +43,11 @@ class Field:
 
     def describe(self) -> str:
         """The expected value in words."""
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind is list:
             size = f"{self.length} " if self.length else ""
             return f"a list of {size}{_TYPE_NAMES[self.item or str]} values"
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
         return _TYPE_NAMES[self.kind]
 
     def check(self, value: Any, where: str) -> Any:
@@ -57,7 +57,7 @@ class Field:
         if self.kind is list:
             if not isinstance(value, list) or (self.length and len(value) != self.length):
                 raise SuiteError(f"{where} must be {self.describe()}, got {value!r}")
-            item = Field(self.item or str, None, minimum=self.minimum)
+            item = Field(self.item or str, None, choices=self.choices, minimum=self.minimum)
             return [item.check(v, where) for v in value]
         if not _is_kind(value, self.kind):
             raise SuiteError(f"{where} must be {self.describe()}, got {value!r}")
