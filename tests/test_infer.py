@@ -16,6 +16,7 @@ from compare_fixtures import write_run
 from torch import nn
 
 from bench.cli import main
+from bench.errors import SuiteError
 from bench.measure.inference import Budget, time_forward
 from bench.measure.memory import is_out_of_memory
 from bench.models.registry import create_model
@@ -24,6 +25,7 @@ from bench.results.records import InferenceRow
 from bench.results.rundir import RunDir
 from bench.run import job as job_module
 from bench.run.inference import Subject, sweep
+from bench.suite.matrix import build_suite
 from bench.suite.settings import InferenceConfig
 
 CPU = torch.device("cpu")
@@ -233,8 +235,12 @@ def test_suite_inference_rows_survive_resume_once_each_and_reach_history(
         ("lenet5__s1", "1"),
         ("lenet5__s1", "4"),
     ]
-    jobs = {j["job_id"]: j for j in RunDir.open(run_dir).read().jobs}
+    run = RunDir.open(run_dir).read()
+    jobs = {j["job_id"]: j for j in run.jobs}
     first = jobs["lenet5__s0"]
+    # timing resets the kernel's peak per batch size; the job's peak still covers its training
+    epoch_peak = max(e["peak_rss_mib"] for e in run.epochs if e["job_id"] == "lenet5__s0")
+    assert first["peak_rss_mib"] >= epoch_peak
     assert first["latency_ms_p50"] == pytest.approx(float(before[0]["latency_ms_p50"]))
     assert first["inference_images_per_s"] == pytest.approx(float(before[1]["images_per_s"]))
     with sqlite3.connect(db) as connection:
@@ -259,3 +265,23 @@ def test_compare_gates_the_inference_metrics(
 def _inference_csv(run_dir: Path) -> list[dict[str, str]]:
     with (run_dir / "inference.csv").open() as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize(
+    ("inference", "message"),
+    [
+        ({"batch_sizes": [0]}, r"field 'inference.batch_sizes' must be at least 1, got 0"),
+        ({"precisions": ["fp64"]}, r"field 'inference.precisions' must be one of 'fp32'"),
+        ({"precisions": "fp32"}, r"field 'inference.precisions' must be a list of strings"),
+    ],
+)
+def test_suite_inference_settings_are_checked(inference: dict[str, Any], message: str) -> None:
+    raw = {"name": "s", "models": ["lenet5"], "inference": inference}
+    with pytest.raises(SuiteError, match=message):
+        build_suite(raw, "s.toml")
+
+
+def test_suite_inference_settings_reach_the_jobs() -> None:
+    raw = {"name": "s", "models": ["lenet5"], "inference": {"batch_sizes": [1, 16]}}
+    (job,) = build_suite(raw, "s.toml", overrides=["inference.precisions=['amp-bf16']"]).jobs
+    assert job.config.inference == InferenceConfig((1, 16), ("amp-bf16",), 20, 2.0)

@@ -393,6 +393,7 @@ def _inference(
         config.compile or None,
         _profile(job, env, builder, input_size, trained.name),
     )
+    collectors.keep_rss_peak()  # the timing resets the kernel's peak per batch size
     rows = sweep(local_module(trained.model), subject, plan, collectors.sampler)
     return summarize_inference(list(rows))
 
