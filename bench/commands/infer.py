@@ -188,14 +188,14 @@ def rows_text(rows: Sequence[InferenceRow]) -> str:
             r.precision,
             str(r.batch_size),
             r.status,
-            _num(r.latency_ms_p50, "{:.3g}"),
-            _num(r.latency_ms_p95, "{:.3g}"),
-            _num(r.latency_ms_p99, "{:.3g}"),
-            _num(r.images_per_s, "{:,.0f}"),
-            _num(r.peak_mem_mib if r.peak_mem_mib is not None else r.peak_rss_mib, "{:,.0f}"),
-            _num(r.power_w, "{:.0f}"),
-            _num(r.energy_per_image_j, "{:.3g}"),
-            _num(None if r.flops is None else r.flops / 1e9, "{:.3g}"),
+            _figure(r.latency_ms_p50),
+            _figure(r.latency_ms_p95),
+            _figure(r.latency_ms_p99),
+            _figure(r.images_per_s),
+            _figure(r.peak_mem_mib if r.peak_mem_mib is not None else r.peak_rss_mib),
+            _figure(r.power_w),
+            _figure(r.energy_per_image_j),
+            _figure(None if r.flops is None else r.flops / 1e9),
         ]
         for r in rows
     ]
@@ -209,8 +209,11 @@ def rows_text(rows: Sequence[InferenceRow]) -> str:
     return "\n".join([*align_columns([header, *cells]), "", *notes])
 
 
-def _num(value: float | None, fmt: str) -> str:
-    return "n/a" if value is None else fmt.format(value)
+def _figure(value: float | None) -> str:
+    """Three significant digits, whole numbers from 100 up (``1,135``), "n/a" for ``None``."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def _csv_text(records: Sequence[dict[str, Any]]) -> str:

@@ -9,19 +9,22 @@ larger ones of that precision are skipped. Inputs are random images of the model
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from bench.measure.collectors import JobCollectors
 from bench.measure.inference import Budget, time_forward
 from bench.measure.memory import is_out_of_memory
 from bench.measure.static_profile import StaticProfile
 from bench.measure.telemetry import NvmlSampler
-from bench.recipes.loop import Precision
+from bench.recipes.loop import Precision, local_module
+from bench.results.job_summary import summarize_inference
 from bench.results.records import InferenceRow
-from bench.suite.settings import InferenceConfig
+from bench.suite.settings import InferenceConfig, JobConfig
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,47 @@ class Subject:
             flops=self.profile.flops if self.profile else None,
             **figures,  # type: ignore[arg-type]
         )
+
+
+@dataclass
+class LastBuilt:
+    """A job's model builder that keeps the model it built last: the one trained last (an
+    autoencoder job's fine-tuned classifier), measured in inference after training."""
+
+    build: Callable[[str], nn.Module]
+    name: str = ""
+    model: nn.Module | None = None
+
+    def __call__(self, name: str) -> nn.Module:
+        self.name, self.model = name, self.build(name)
+        return self.model
+
+
+def measure_trained(
+    trained: LastBuilt,
+    config: JobConfig,
+    device: torch.device,
+    profile: StaticProfile,
+    collectors: JobCollectors,
+) -> dict[str, Any]:
+    """A job's trained model timed as its ``[inference]`` asks (by default at the job's own
+    precision): its rows and metrics, keyed by ``JobRecord`` field names."""
+    plan = config.inference
+    if not plan.precisions:
+        plan = dataclasses.replace(plan, precisions=(config.precision,))
+    assert trained.model is not None, "the recipe built no model"
+    subject = Subject(
+        trained.name,
+        device,
+        profile.input_size,
+        "trained",
+        config.channels_last,
+        config.compile or None,
+        profile,
+    )
+    collectors.keep_rss_peak()  # the timing resets the kernel's peak per batch size
+    rows = sweep(local_module(trained.model), subject, plan, collectors.sampler)
+    return summarize_inference(list(rows))
 
 
 def sweep(

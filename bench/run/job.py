@@ -30,12 +30,12 @@ from bench.measure.static_profile import StaticProfile, profile_model
 from bench.models.registry import create_model, get_model_info
 from bench.recipes import RECIPES
 from bench.recipes.common import Artifact, EpochBatches, EpochResult, RecipeContext
-from bench.recipes.loop import DivergedError, Precision, local_module
-from bench.results.job_summary import summarize_epochs, summarize_inference
+from bench.recipes.loop import DivergedError, Precision
+from bench.results.job_summary import summarize_epochs
 from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.run.batch_search import largest_batch
 from bench.run.distributed import Distributed, RanksDisagreeError
-from bench.run.inference import Subject, sweep
+from bench.run.inference import LastBuilt, measure_trained
 from bench.suite.matrix import Job
 from bench.suite.settings import JobConfig
 
@@ -142,20 +142,6 @@ class ModelBuilder:
         if self.dist is not None:
             model = self.dist.wrap(model, self.device)
         return model
-
-
-@dataclass
-class LastBuilt:
-    """A job's model builder that keeps the model it built last: the one trained last (an
-    autoencoder job's fine-tuned classifier), measured in inference after training."""
-
-    builder: ModelBuilder
-    name: str = ""
-    model: nn.Module | None = None
-
-    def __call__(self, name: str) -> nn.Module:
-        self.name, self.model = name, self.builder(name)
-        return self.model
 
 
 @dataclass
@@ -267,7 +253,9 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
                 else:
                     yield item
             if config.inference.batch_sizes and (dist is None or dist.is_main):
-                state.fields.update(_inference(job, env, trained, input_size, collectors))
+                profile = _profile(job, env, builder, input_size, trained.name)
+                inference = measure_trained(trained, config, device, profile, collectors)
+                state.fields.update(inference)
     except KeyboardInterrupt:
         yield state.record("interrupted", "interrupted by user")
         raise
@@ -368,34 +356,6 @@ def _profile(
         seed_everything(job.seed)
         env.profiles[key] = profile_model(builder.plain(name), input_size)
     return env.profiles[key]
-
-
-def _inference(
-    job: Job,
-    env: JobEnvironment,
-    trained: LastBuilt,
-    input_size: tuple[int, int, int],
-    collectors: JobCollectors,
-) -> dict[str, Any]:
-    """The trained model's inference rows and metrics (``[inference]``; by default at the job's
-    own precision)."""
-    config, builder = job.config, trained.builder
-    plan = config.inference
-    if not plan.precisions:
-        plan = dataclasses.replace(plan, precisions=(config.precision,))
-    assert trained.model is not None, "the recipe built no model"
-    subject = Subject(
-        trained.name,
-        builder.device,
-        input_size,
-        "trained",
-        config.channels_last,
-        config.compile or None,
-        _profile(job, env, builder, input_size, trained.name),
-    )
-    collectors.keep_rss_peak()  # the timing resets the kernel's peak per batch size
-    rows = sweep(local_module(trained.model), subject, plan, collectors.sampler)
-    return summarize_inference(list(rows))
 
 
 def _input_size(splits: DataSplits, config: JobConfig) -> tuple[int, int, int]:
