@@ -16,7 +16,7 @@ from compare_fixtures import write_run
 from torch import nn
 
 from bench.cli import main
-from bench.errors import SuiteError
+from bench.errors import BenchError, SuiteError
 from bench.measure.inference import Budget, time_forward
 from bench.measure.memory import is_out_of_memory
 from bench.models.registry import create_model
@@ -153,6 +153,7 @@ def test_timing_meets_both_budgets() -> None:
         (["--precision", "fp64"], "--precision: unknown precision 'fp64'"),
         (["--min-iterations", "0"], "--min-iterations must be positive"),
         (["--min-time", "nan"], "--min-time must be a number of seconds"),
+        (["--min-time", "inf"], "--min-time must be a number of seconds"),
         (["--input-size", "3x0x32"], "--input-size: expected CxHxW"),
         (["--input-size", "3x8x8"], "--input-size 3x8x8 does not fit lenet5"),
     ],
@@ -285,3 +286,14 @@ def test_suite_inference_settings_reach_the_jobs() -> None:
     raw = {"name": "s", "models": ["lenet5"], "inference": {"batch_sizes": [1, 16]}}
     (job,) = build_suite(raw, "s.toml", overrides=["inference.precisions=['amp-bf16']"]).jobs
     assert job.config.inference == InferenceConfig((1, 16), ("amp-bf16",), 20, 2.0)
+
+
+@pytest.mark.parametrize("rows", ["fast", [{"model": "lenet5"}], [{"batch_size": "1"}]])
+def test_a_damaged_inference_field_is_one_line_naming_the_record(tmp_path: Path, rows: Any) -> None:
+    run = write_run(tmp_path / "run", {"lenet5": {"test_acc": [50.0]}})
+    (line,) = (run / "records.jsonl").read_text().splitlines()
+    record = {**json.loads(line), "inference": rows}
+    (run / "records.jsonl").write_text(json.dumps(record) + "\n")
+    message = r"records.jsonl: line 1: field 'inference' must be a list of objects with model"
+    with pytest.raises(BenchError, match=message):
+        RunDir.open(run).read()

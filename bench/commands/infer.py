@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,7 +103,7 @@ def infer_command(args: argparse.Namespace) -> int:
     )
     if plan.min_iterations < 1:
         raise BenchError(f"--min-iterations must be positive, got {plan.min_iterations}")
-    if not plan.min_time_s >= 0:
+    if not (math.isfinite(plan.min_time_s) and plan.min_time_s >= 0):
         raise BenchError(f"--min-time must be a number of seconds ≥ 0, got {args.min_time}")
     models = [get_model_info(name) for name in args.models]
     sizes = [model_sizes(info, args.input_size, args.num_classes) for info in models]
