@@ -416,7 +416,15 @@ def test_smoke_run_ends_with_a_complete_report(tmp_path: Path) -> None:
         "confusion_matrices",
         "first_layer_filters",
         "reconstructions_conv-autoencoder-synthetic",
+        "accuracy_per_mparam",
+        "inference_time_vs_batch",
+        "inference_throughput_power_vs_batch",
+        "inference_memory_vs_batch",
+        "operations_vs_inference_time",
     } <= figures
+    with (run_dir / "inference.csv").open() as handle:
+        inference = [(r["job_id"], r["batch_size"], r["status"]) for r in csv.DictReader(handle)]
+    assert [row[1:] for row in inference] == [("1", "ok"), ("8", "ok")] * 4  # smoke's [inference]
     html = (run_dir / "report.html").read_text()
     assert all(m in html for m in ("lenet5", "lenet5-relu", "resnet18-cifar", "conv-autoencoder"))
     with sqlite3.connect(db) as connection:

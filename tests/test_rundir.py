@@ -195,7 +195,7 @@ def test_one_read_gives_every_record_and_the_latest_of_each_job(tmp_path: Path) 
 def test_package_names_the_run_directory_files_in_one_module_only() -> None:
     """Only ``bench/results/rundir.py`` spells out the run directory's layout."""
     layout = re.compile(
-        r"run\.json|records\.jsonl|results\.csv|epochs\.csv"
+        r"run\.json|records\.jsonl|results\.csv|epochs\.csv|inference\.csv"
         r"|[\"']telemetry[\"'/]|[\"']artifacts[\"'/]|telemetry/|artifacts/"
         r"|compare\.md|compare\.json|compare\.junit"
     )

@@ -73,15 +73,24 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
     return channels, height, width
 
 
+def model_sizes(
+    info: ModelInfo, input_size: str | None, num_classes: int | None
+) -> tuple[tuple[int, int, int], int]:
+    """The input size (``--input-size`` text) and classes (``--num-classes``) to build ``info``'s
+    model for: the flags where given, else the model's own."""
+    size = info.input_size if input_size is None else parse_input_size(input_size)
+    classes = info.num_classes if num_classes is None else num_classes
+    if classes < 1:
+        raise BenchError(f"--num-classes must be positive, got {classes}")
+    return size, classes
+
+
 def _profile_one(args: argparse.Namespace) -> int:
     from bench.measure.static_profile import profile_registered
     from bench.models.registry import get_model_info
 
     info = get_model_info(args.model)
-    size = info.input_size if args.input_size is None else parse_input_size(args.input_size)
-    classes = info.num_classes if args.num_classes is None else args.num_classes
-    if classes < 1:
-        raise BenchError(f"--num-classes must be positive, got {classes}")
+    size, classes = model_sizes(info, args.input_size, args.num_classes)
     batch = 1 if args.batch_size is None else args.batch_size
     profile = profile_registered(info.name, size, classes, batch, args.layers)
     if args.format == "json":

@@ -58,6 +58,14 @@ METRICS: dict[str, Metric] = {
         Metric("mfu", "fraction", True, "Model FLOP utilisation"),
         Metric("time_to_target_s", "s", False, "Time to target accuracy", "+10%"),
         Metric("total_time_s", "s", False, "Job wall time", "+10%"),
+        Metric("latency_ms_p50", "ms", False, "Inference latency p50 (batch 1)", "+10%"),
+        Metric(
+            "inference_images_per_s",
+            "images/s",
+            True,
+            "Inference throughput (largest batch)",
+            "-10%",
+        ),
     )
 }
 
@@ -103,6 +111,35 @@ class EpochRecord:
     time_utc: str = ""
     schema_version: int = SCHEMA_VERSION
     type: str = "epoch"
+
+
+@dataclass(frozen=True)
+class InferenceRow:
+    """One inference measurement: a model's forward pass (eval mode, no gradients) at one
+    precision and batch size. ``status`` is ``ok`` or ``oom`` (every figure ``None``); latency
+    is per batch, counts (``macs``, ``flops``) per image, power and energy on a GPU only."""
+
+    model: str
+    precision: str
+    batch_size: int
+    status: str
+    weights: str  # "random" (bench infer) or "trained" (after a job's training)
+    device: str
+    input_size: list[int]
+    channels_last: bool = False
+    compile: str | None = None
+    macs: int | None = None  # forward, per image (fvcore: multiply-add = 1)
+    flops: int | None = None  # forward, per image (FlopCounterMode: multiply-add = 2)
+    iterations: int | None = None  # timed forward passes (after warm-up)
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+    latency_ms_p99: float | None = None
+    images_per_s: float | None = None
+    peak_mem_mib: float | None = None  # CUDA allocated
+    peak_rss_mib: float | None = None  # process resident memory (host)
+    power_w: float | None = None  # mean GPU power while timed
+    energy_per_image_j: float | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +191,9 @@ class JobRecord:
     time_to_target_s: float | None = None
     energy_to_target_j: float | None = None
     total_time_s: float | None = None
+    latency_ms_p50: float | None = None  # inference, batch 1, first inference precision
+    inference_images_per_s: float | None = None  # inference, largest batch that fitted
+    inference: list[dict[str, Any]] | None = None  # InferenceRow fields, one dict per row
     deterministic: bool = False
     world_size: int = 1
     confusion_matrix: list[list[int]] | None = None
@@ -169,7 +209,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def to_json_dict(record: EpochRecord | JobRecord) -> dict[str, Any]:
+def to_json_dict(record: EpochRecord | JobRecord | InferenceRow) -> dict[str, Any]:
     """A record as a JSON-safe dict (non-finite floats become ``None``)."""
     return {k: _finite(v) for k, v in dataclasses.asdict(record).items()}
 
@@ -183,5 +223,15 @@ def _finite(value: Any) -> Any:
 RESULT_COLUMNS: tuple[str, ...] = tuple(
     f.name
     for f in dataclasses.fields(JobRecord)
-    if f.name not in {"confusion_matrix", "extra", "schema_version", "type"}
+    if f.name not in {"confusion_matrix", "inference", "extra", "schema_version", "type"}
 )
+
+INFERENCE_COLUMNS: tuple[str, ...] = (
+    "job_id",
+    "suite",
+    "seed",
+    "variant",
+    *(f.name for f in dataclasses.fields(InferenceRow)),
+)
+"""Columns of a run's inference table: the job's identity, then the row (whose ``model`` is the
+network measured: for ``autoencode`` jobs, the fine-tuned classifier)."""

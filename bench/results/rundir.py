@@ -10,6 +10,9 @@
                                   the next append and kept here (never read)
   results.csv, epochs.csv         one row per job / per epoch of each job's latest attempt;
                                   derived from the records, replaced atomically
+  inference.csv                   one row per inference measurement of each job (model ×
+                                  precision × batch size), from the job records; written
+                                  where a job measured inference
   telemetry/<job_id>.csv          a job's GPU telemetry samples
   artifacts/<job_id>/<name>.npy   arrays for the report (plain arrays, never pickled objects)
   compare.md, compare.json,       the comparison with a baseline (``bench run --baseline``), as
@@ -47,6 +50,7 @@ from bench.errors import BenchError, WriteError
 from bench.results.atomic import write_atomic
 from bench.results.records import (
     FINISHED_STATUSES,
+    INFERENCE_COLUMNS,
     RESULT_COLUMNS,
     SCHEMA_VERSION,
     EpochRecord,
@@ -62,6 +66,7 @@ RECORDS_FILE = "records.jsonl"
 TORN_FILE = "records.jsonl.torn"
 RESULTS_FILE = "results.csv"
 EPOCHS_FILE = "epochs.csv"
+INFERENCE_FILE = "inference.csv"
 TELEMETRY_DIR = "telemetry"
 ARTIFACTS_DIR = "artifacts"
 COMPARISON_FILES: Mapping[str, str] = {
@@ -89,6 +94,13 @@ _INFO_TYPES: Mapping[str, type] = {
 _RECORD_FIELDS: Mapping[str, Mapping[str, type]] = {
     "epoch": {"job_id": str, "phase": str, "epoch": int},
     "job": {"job_id": str, "model": str, "seed": int, "status": str},
+}
+# fields every inference row of a job record must have, with their JSON types
+_INFERENCE_FIELDS: Mapping[str, type] = {
+    "model": str,
+    "precision": str,
+    "batch_size": int,
+    "status": str,
 }
 
 
@@ -175,6 +187,16 @@ class Run:
     def finished_job_ids(self) -> set[str]:
         """Jobs whose last job record has a final status."""
         return {j["job_id"] for j in self.jobs if j["status"] in FINISHED_STATUSES}
+
+    @property
+    def inference(self) -> tuple[dict[str, Any], ...]:
+        """The inference rows of each job's latest record, after the job's identity columns
+        (``INFERENCE_COLUMNS``)."""
+        return tuple(
+            {**{k: job.get(k) for k in ("job_id", "suite", "seed", "variant")}, **row}
+            for job in self.jobs
+            for row in job.get("inference") or ()
+        )
 
     def planned_jobs(self) -> list[dict[str, Any]]:
         """The jobs ``run.json`` plans (each with a ``job_id``)."""
@@ -313,7 +335,8 @@ class RunDir:
         return self.read().finished_job_ids()
 
     def write_tables(self, run: Run | None = None) -> None:
-        """Rewrite ``results.csv`` and ``epochs.csv`` from the records, atomically."""
+        """Rewrite ``results.csv``, ``epochs.csv`` and (where some job measured inference)
+        ``inference.csv`` from the records, atomically."""
         run = run or self.read()
         epochs = run.epochs
         columns = [k for k in epochs[0] if k not in ("type", "schema_version")] if epochs else []
@@ -321,6 +344,8 @@ class RunDir:
             RESULTS_FILE: _to_csv(run.jobs, RESULT_COLUMNS),
             EPOCHS_FILE: _to_csv(epochs, columns),
         }
+        if run.inference:
+            tables[INFERENCE_FILE] = _to_csv(run.inference, INFERENCE_COLUMNS)
         for name, text in tables.items():
             with _writing(self.path / name):
                 write_atomic(self.path / name, text)
@@ -416,7 +441,22 @@ def _checked_record(line: bytes, where: str) -> dict[str, Any]:
         if not _is_json_type(record.get(name), expected):
             raise BenchError(f"{where}: field '{name}' missing or not {_TYPE_WORDS[expected]}")
     _checked_job_id(record["job_id"], where)
+    rows = record.get("inference")
+    if rows is not None and not (
+        isinstance(rows, list) and all(_has_fields(row, _INFERENCE_FIELDS) for row in rows)
+    ):
+        raise BenchError(
+            f"{where}: field 'inference' must be a list of objects with "
+            + ", ".join(_INFERENCE_FIELDS)
+        )
     return record
+
+
+def _has_fields(value: Any, fields: Mapping[str, type]) -> bool:
+    """Whether ``value`` is an object whose ``fields`` have their JSON types."""
+    return isinstance(value, dict) and all(
+        _is_json_type(value.get(name), kind) for name, kind in fields.items()
+    )
 
 
 def _checked_info(info: Any, where: Path) -> dict[str, Any]:

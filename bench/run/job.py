@@ -26,6 +26,7 @@ from bench.data.imageset import DataSplits
 from bench.data.pipeline import dataset_key, make_loaders
 from bench.errors import BenchError
 from bench.measure.collectors import JobCollectors
+from bench.measure.memory import is_out_of_memory
 from bench.measure.peak_throughput import peak_tflops
 from bench.measure.static_profile import StaticProfile, profile_model
 from bench.models.registry import create_model, get_model_info
@@ -36,6 +37,7 @@ from bench.results.job_summary import summarize_epochs
 from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.run.batch_search import largest_batch
 from bench.run.distributed import Distributed, RanksDisagreeError
+from bench.run.inference import LastBuilt, measure_trained
 from bench.suite.matrix import Job
 from bench.suite.settings import JobConfig
 
@@ -110,9 +112,7 @@ def configure_torch(config: JobConfig, device: torch.device) -> None:
     torch.use_deterministic_algorithms(config.deterministic)
     torch.backends.cudnn.deterministic = config.deterministic
     torch.backends.cudnn.benchmark = device.type == "cuda" and not config.deterministic
-    tf32 = config.precision == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
+    Precision(device, config.precision, config.channels_last).set_matmul_precision()
 
 
 @dataclass(frozen=True)
@@ -237,6 +237,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
             loader=train.kind, channels_last=config.channels_last, compile=config.compile or None
         )
         seed_everything(job.seed)
+        trained = LastBuilt(builder)
         ctx = RecipeContext(
             job=job,
             device=device,
@@ -245,7 +246,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
             test=test,
             num_classes=splits.num_classes,
             phases=collectors,
-            build_model=builder,
+            build_model=trained,
             reduce=dist.sum if dist else None,
         )
         with collectors:
@@ -258,6 +259,10 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
                     yield record
                 else:
                     yield item
+            if config.inference.batch_sizes and (dist is None or dist.is_main):
+                profile = _profile(job, env, builder, input_size, trained.name)
+                inference = measure_trained(trained, config, device, profile, collectors)
+                state.fields.update(inference)
     except (KeyboardInterrupt, JobStopped) as err:
         yield state.record("interrupted", str(err) or "interrupted by user")
         raise
@@ -266,7 +271,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
     except torch.cuda.OutOfMemoryError as err:
         status, error = "oom", _one_line(err)
     except Exception as err:  # a failing job is recorded and the suite goes on
-        status = "oom" if _out_of_memory(err) else "error"
+        status = "oom" if is_out_of_memory(err) else "error"
         error = f"{type(err).__name__}: {_one_line(err)}"
     finally:
         if device.type == "cuda":
@@ -343,14 +348,20 @@ def _pin_batch(
 
 
 def _profile(
-    job: Job, env: JobEnvironment, builder: ModelBuilder, input_size: tuple[int, int, int]
+    job: Job,
+    env: JobEnvironment,
+    builder: ModelBuilder,
+    input_size: tuple[int, int, int],
+    model: str | None = None,
 ) -> StaticProfile:
-    """The static profile of the job's model at its input size (cached per architecture)."""
+    """The static profile of ``model`` (default: the job's) at the job's input size (cached
+    per architecture)."""
+    name = model or job.model
     kwargs = tuple(sorted(job.config.model_kwargs.items()))
-    key = (job.model, builder.num_classes, input_size, kwargs)
+    key = (name, builder.num_classes, input_size, kwargs)
     if key not in env.profiles:
         seed_everything(job.seed)
-        env.profiles[key] = profile_model(builder.plain(job.model), input_size)
+        env.profiles[key] = profile_model(builder.plain(name), input_size)
     return env.profiles[key]
 
 
@@ -401,13 +412,6 @@ def _epoch_record(
         time_utc=utc_now(),
         **figures,
     )
-
-
-def _out_of_memory(err: Exception) -> bool:
-    """Whether ``err`` is an allocation failure: Python's ``MemoryError``, torch's CPU allocator
-    ("DefaultCPUAllocator: can't allocate memory") or a backend's "out of memory"."""
-    text = str(err).lower()
-    return isinstance(err, MemoryError) or "out of memory" in text or "can't allocate" in text
 
 
 def _one_line(err: BaseException) -> str:

@@ -29,6 +29,7 @@ _TYPE_NAMES = {
     str: "a string",
     dict: "a table",
 }
+_PLURAL_NAMES = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,11 @@ class Field:
 
     def describe(self) -> str:
         """The expected value in words."""
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind is list:
             size = f"{self.length} " if self.length else ""
-            return f"a list of {size}{_TYPE_NAMES[self.item or str]} values"
+            return f"a list of {size}{_PLURAL_NAMES[self.item or str]}"
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
         return _TYPE_NAMES[self.kind]
 
     def check(self, value: Any, where: str) -> Any:

@@ -133,6 +133,30 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class InferenceConfig:
+    """``[inference]``: after training, time the trained model's forward pass (eval mode) per
+    precision and batch size; rows in the run's inference table, metrics ``latency_ms_p50``
+    (batch 1) and ``inference_images_per_s`` (largest batch that fits)."""
+
+    batch_sizes: tuple[int, ...] = setting(
+        (),
+        "batch sizes to time, e.g. `[1, 16, 128]`; empty: no inference measurement. A batch "
+        "that runs out of memory is recorded as `oom` and larger ones are skipped",
+        minimum=1,
+    )
+    precisions: tuple[str, ...] = setting(
+        (),
+        "precisions to time (the metrics use the first); empty: the job's own",
+        choices=PRECISIONS,
+        doc_type="list of " + ", ".join(f"`{p}`" for p in PRECISIONS),
+    )
+    min_iterations: int = setting(20, "time at least this many forward passes", minimum=1)
+    min_time_s: float = setting(
+        2.0, "and for at least this long (s), per precision and batch size", minimum=0.0
+    )
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """Every setting of one job (suite level, or per model)."""
 
@@ -224,6 +248,9 @@ class JobConfig:
     optimizer: OptimizerConfig = section(OptimizerConfig, "the optimizer")
     schedule: ScheduleConfig = section(ScheduleConfig, "the learning-rate schedule")
     finetune: FinetuneConfig = section(FinetuneConfig, "the fine-tuning phase of `autoencode`")
+    inference: InferenceConfig = section(
+        InferenceConfig, "inference timing of the trained model (`bench infer` after training)"
+    )
 
 
 @dataclass(frozen=True)
