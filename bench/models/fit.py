@@ -34,8 +34,8 @@ def misfit(
         images = torch.empty(2, *input_size)
         try:
             output = model.train()(images)
-        except (NotImplementedError, torch.OutOfMemoryError):
-            # an operation without a meta kernel, or a model that raises out-of-memory itself
+        except (NotImplementedError, MemoryError, torch.OutOfMemoryError):
+            # an operation without a meta kernel, or a model that runs out of memory itself
             # (nothing is allocated on the meta device): no shape problem to report
             return None
         except (RuntimeError, ValueError, IndexError) as err:
