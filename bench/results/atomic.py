@@ -6,11 +6,13 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (a temporary file beside it, fsynced, then renamed)."""
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` with ``data``, text (UTF-8) or bytes (a temporary file beside it,
+    fsynced, then renamed)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with tmp.open("wb") as handle:
+        handle.write(raw)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
