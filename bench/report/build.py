@@ -15,6 +15,7 @@ from bench.report.frames import MISSING_STATUS, job_frame, unique_slugs
 from bench.report.gallery import Gallery, draw_gallery
 from bench.report.html import Section, render_html
 from bench.report.markdown import render_markdown
+from bench.report.roofline import roofline_fact, roofline_table
 from bench.report.tables import (
     Table,
     environment_table,
@@ -22,6 +23,7 @@ from bench.report.tables import (
     lecture_table,
     model_table,
 )
+from bench.report.traces import trace_tables
 from bench.results.atomic import write_atomic
 from bench.results.records import utc_now
 from bench.results.rundir import Run
@@ -80,6 +82,7 @@ def write_report(
         "models": model_table(jobs),
         "failures": failures_table(jobs),
         "environment": environment_table(runs),
+        "roofline": roofline_table(jobs),
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
     run_ids = [run.run_id for run in runs]
@@ -102,7 +105,7 @@ def write_report(
             warnings=warnings,
             tables=tables,
             plots=gallery.plots,
-            sections=_sections(jobs, tables["models"], gallery, throttled),
+            sections=_sections(runs, jobs, tables["models"], gallery, throttled),
             notes=notes,
         )
         write_atomic(out_dir / HTML_FILE, html)
@@ -149,10 +152,14 @@ def _write_csv(table: Table, out_dir: Path) -> Path:
 
 
 def _sections(
-    jobs: pd.DataFrame, models: Table, gallery: Gallery, throttled: dict[tuple[int, str], str]
+    runs: Sequence[Run],
+    jobs: pd.DataFrame,
+    models: Table,
+    gallery: Gallery,
+    throttled: dict[tuple[int, str], str],
 ) -> list[Section]:
-    """One section per model group: its facts, failed and throttled jobs, own figures and
-    notes."""
+    """One section per model group: its facts (with where its training step lies on the
+    roofline), failed and throttled jobs, own figures, trace tables and notes."""
     recorded = jobs[jobs["status"] != MISSING_STATUS]
     facts = models.display.set_index("Network")
     slugs = unique_slugs(recorded["group"].unique())
@@ -160,7 +167,10 @@ def _sections(
         Section(
             group=str(group),
             anchor=f"model-{slugs[str(group)]}",
-            facts=list(facts.loc[group].items()),
+            facts=[
+                *facts.loc[group].items(),
+                ("Roofline", roofline_fact(members) or "n/a"),
+            ],
             plots=gallery.by_group.get(str(group), []),
             shared=gallery.shared(str(group)),
             failures=[
@@ -173,6 +183,7 @@ def _sections(
                 if key in throttled
             ],
             notes=gallery.group_notes.get(str(group), []),
+            traces=trace_tables(runs, members),
         )
         for group, members in recorded.groupby("group", sort=False)
     ]

@@ -14,6 +14,7 @@ from bench.report import figures as charts
 from bench.report import model_figures as panels
 from bench.report.figures import Plot
 from bench.report.frames import MISSING_STATUS, epoch_frame, unique_slugs
+from bench.report.roofline import roofline_figure
 from bench.results.rundir import Run
 
 PHASE_ORDER = ("train", "pretrain", "finetune")
@@ -93,6 +94,7 @@ def draw_gallery(runs: Sequence[Run], jobs: pd.DataFrame, folder: Path) -> Galle
         palette,
     )
     gallery.draw("peak_memory", "Peak memory", charts.peak_memory, ok)
+    gallery.draw("roofline", "Roofline", roofline_figure, ok, palette)
     _draw_model_figures(gallery, runs, recorded, palette)
     return gallery
 
