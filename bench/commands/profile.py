@@ -52,7 +52,7 @@ def add_parser(subparsers: Any) -> None:
         help=f"trace STEPS (default {TRACE_STEPS}) training steps of MODEL with torch.profiler "
         f"on one random batch (default {TRACE_BATCH} images), after warm-up; print the top "
         "operators and the time per top-level module, write the Chrome trace and both tables "
-        "under DIR/traces/ (--out, default: the current directory)",
+        "to a folder named traces in DIR (--out; default: the current directory)",
     )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
     parser.add_argument(

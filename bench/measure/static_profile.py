@@ -167,9 +167,17 @@ def profile_registered(
     """Profile the registered model ``name`` built to read ``input_size`` (zero weights:
     counts depend on shapes only); an input size the model cannot take is a ``BenchError``."""
     model = counting_model(name, num_classes=num_classes, in_channels=input_size[0])
-    try:
+    with input_fits(name, input_size):
         return profile_model(model, input_size, batch_size=batch_size, layers=layers)
-    except RuntimeError as err:  # a shape mismatch: the input size does not fit the model
+
+
+@contextmanager
+def input_fits(name: str, input_size: tuple[int, int, int]) -> Iterator[None]:
+    """Turn the shape mismatch of running model ``name`` on ``input_size`` (a RuntimeError)
+    into a ``BenchError`` naming ``--input-size``."""
+    try:
+        yield
+    except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         size = "x".join(map(str, input_size))
         raise BenchError(f"--input-size {size} does not fit {name}: {first}") from None

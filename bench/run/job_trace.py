@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from bench.measure.static_profile import input_fits
 from bench.measure.trace import Trace, trace_steps
 from bench.models.registry import create_model, get_model_info
 from bench.recipes import OBJECTIVES
@@ -50,7 +51,8 @@ def trace_model(
     device: torch.device,
 ) -> Trace:
     """``steps`` traced training steps of the registered model ``name`` (random weights) on one
-    random batch, used again at every step, in float32 with the default optimizer (SGD)."""
+    random batch, used again at every step, in float32 with the default optimizer (SGD); an
+    input size the model cannot take is a ``BenchError``."""
     info = get_model_info(name)
     model = create_model(name, num_classes=num_classes, in_channels=input_size[0]).to(device)
     generator = torch.Generator().manual_seed(0)
@@ -59,9 +61,10 @@ def trace_model(
     optimizer = build_optimizer(model.parameters(), OptimizerConfig())
     precision = Precision(device, "fp32", channels_last=False)
     batch = (inputs, targets)
-    return trace_training(
-        model, OBJECTIVES[info.task], optimizer, precision, itertools.repeat(batch), steps
-    )
+    with input_fits(name, input_size):
+        return trace_training(
+            model, OBJECTIVES[info.task], optimizer, precision, itertools.repeat(batch), steps
+        )
 
 
 def trace_training(
