@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_suite import tiny_suite
 from torch import nn
 
@@ -16,6 +17,7 @@ from bench.cli import main
 from bench.errors import BenchError
 from bench.measure.roofline import training_step_bytes
 from bench.measure.static_profile import profile_model, profile_registered
+from bench.measure.trace import trace_steps
 from bench.results.rundir import RunDir, TraceFiles
 
 LENET_RELU_CHILDREN = [
@@ -150,3 +152,19 @@ def test_trace_files_are_kept_read_back_and_copied_by_a_merge(tmp_path: Path) ->
     (target.path / "traces" / "job_ops.csv").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(BenchError, match=r"job_ops\.csv: cannot read trace table"):
         target.read().trace_tables("job")
+
+
+def test_a_compiled_model_has_operator_rows_and_no_module_rows() -> None:
+    model = nn.Sequential(nn.Linear(8, 4), nn.ReLU())
+    compiled = torch.compile(model, backend="eager")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    inputs = torch.ones(2, 8)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        compiled(inputs).sum().backward()
+        optimizer.step()
+
+    trace = trace_steps(step, 2, compiled, torch.device("cpu"))
+    assert trace.modules == () and trace.operators and trace.clock == "cpu"
+    assert trace.files().modules_csv == "module,calls_per_step,forward_ms_per_step,clock\r\n"

@@ -69,14 +69,17 @@ class Trace:
 def trace_steps(
     step: Callable[[], object], steps: int, model: nn.Module, device: torch.device
 ) -> Trace:
-    """Warm up, then record ``steps`` calls of ``step`` (one training step of ``model`` each)."""
+    """Warm up, then record ``steps`` calls of ``step`` (one training step of ``model`` each;
+    the module ranges go around the children of the module a DistributedDataParallel wrapper
+    holds)."""
     if steps < 1:
         raise ValueError(f"steps must be positive, got {steps}")
     for _ in range(WARMUP_STEPS):
         step()
     on_gpu = device.type == "cuda"
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if on_gpu else [])]
-    compiled = isinstance(model, torch._dynamo.eval_frame.OptimizedModule)
+    inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    compiled = isinstance(inner, torch._dynamo.eval_frame.OptimizedModule)
     captured: dict[str, Any] = {}
 
     def keep(prof: profile) -> None:
@@ -84,7 +87,7 @@ def trace_steps(
         captured["chrome"] = _chrome_trace_gz(prof)
 
     with (
-        _module_ranges(model, enabled=not compiled),
+        _module_ranges(inner, enabled=not compiled),
         profile(
             activities=activities,
             record_shapes=True,
@@ -115,14 +118,12 @@ def _chrome_trace_gz(prof: profile) -> bytes:
 
 @contextmanager
 def _module_ranges(model: nn.Module, enabled: bool) -> Iterator[None]:
-    """A ``record_function`` range around each forward of each child of ``model`` (of the
-    module a DistributedDataParallel wrapper holds)."""
+    """A ``record_function`` range around each forward of each child of ``model``."""
     if not enabled:
         yield
         return
-    inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     handles = []
-    for name, child in inner.named_children():
+    for name, child in model.named_children():
         open_ranges: list[record_function] = []
 
         def enter(_m: nn.Module, _i: Any, label: str = name, stack: list = open_ranges) -> None:

@@ -125,6 +125,6 @@ def roofline_figure(ok: pd.DataFrame, palette: Palette) -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel("Arithmetic intensity (FLOP per byte moved at least, log scale)")
     ax.set_ylabel("Achieved GFLOP/s (multiply-add = 2, log scale)")
-    ax.legend(loc="upper left")
+    ax.legend(loc="lower right")
     ax.set_title("Roofline of the training step (dotted: ridge points)")
     return figure
