@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function, schedule
 
 from bench.results.rundir import TraceFiles
@@ -84,6 +85,7 @@ def trace_steps(
 
     def keep(prof: profile) -> None:
         captured["averages"] = prof.key_averages()
+        captured["events"] = list(prof.events())
         captured["chrome"] = _chrome_trace_gz(prof)
 
     with (
@@ -103,7 +105,7 @@ def trace_steps(
     return Trace(
         chrome_trace_gz=captured["chrome"],
         operators=tuple(_operator_rows(averages, steps, clock)),
-        modules=tuple(_module_rows(averages, steps, clock)),
+        modules=tuple(_module_rows(captured["events"], steps, clock)),
         steps=steps,
         clock=clock,
     )
@@ -162,17 +164,24 @@ def _operator_rows(averages: Sequence[Any], steps: int, clock: str) -> Iterator[
         }
 
 
-def _module_rows(averages: Sequence[Any], steps: int, clock: str) -> Iterator[dict[str, Any]]:
-    """The forward time of each top-level module, per step, in calling order."""
+def _module_rows(events: Sequence[Any], steps: int, clock: str) -> Iterator[dict[str, Any]]:
+    """The forward time of each top-level module, per step, in calling order: the host-side
+    ranges only, each with its own time (on a GPU, that of the kernels launched inside it)."""
     total_attr = "device_time_total" if clock == "device" else "cpu_time_total"
-    for a in averages:
-        if a.key.startswith(MODULE_PREFIX):
-            yield {
-                "module": a.key.removeprefix(MODULE_PREFIX),
-                "calls_per_step": a.count / steps,
-                "forward_ms_per_step": _ms(getattr(a, total_attr), steps),
-                "clock": clock,
-            }
+    calls: dict[str, int] = {}
+    times: dict[str, float] = {}
+    for event in events:
+        if event.device_type == DeviceType.CPU and event.name.startswith(MODULE_PREFIX):
+            name = event.name.removeprefix(MODULE_PREFIX)
+            calls[name] = calls.get(name, 0) + 1
+            times[name] = times.get(name, 0.0) + getattr(event, total_attr)
+    for name, count in calls.items():
+        yield {
+            "module": name,
+            "calls_per_step": count / steps,
+            "forward_ms_per_step": _ms(times[name], steps),
+            "clock": clock,
+        }
 
 
 def _ms(total_us: float, steps: int) -> float:
