@@ -1,9 +1,12 @@
-"""Roofline arithmetic on known numbers: intensity, roof, ridge, bound, fraction, bytes."""
+"""Roofline arithmetic on known numbers (intensity, roof, ridge, bound, fraction, bytes) and
+where the peaks come from."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
+from bench.measure.device_peaks import cpu_peaks, device_peaks
 from bench.measure.roofline import (
     COMPUTE_BOUND,
     MEMORY_BOUND,
@@ -84,3 +87,18 @@ def test_a_point_survives_its_record_and_bad_records_give_none() -> None:
         {**record, "flops": True},
     ):
         assert RooflinePoint.from_dict(broken) is None
+
+
+def test_gpu_peaks_come_from_the_datasheet_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = iter(["NVIDIA H100 80GB HBM3", "Tesla V100-SXM2-16GB", "Some Future GPU"])
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda _device: next(names))
+    cuda = torch.device("cuda")
+    assert device_peaks(cuda, "amp-bf16") == DevicePeaks(989.4e12, 3350e9, "datasheet")
+    assert device_peaks(cuda, "amp-bf16") is None  # a V100 has no bf16 rate
+    assert device_peaks(cuda, "fp32") is None  # no row for this name
+
+
+def test_cpu_peaks_are_measured_and_tf32_runs_as_float32() -> None:
+    peaks = device_peaks(torch.device("cpu"), "tf32")
+    assert peaks == cpu_peaks("fp32") and peaks.source == "measured"
+    assert peaks.flops_per_s > 0 and peaks.bytes_per_s > 0

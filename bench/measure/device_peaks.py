@@ -44,10 +44,15 @@ def cpu_peaks(dtype: str = "fp32") -> DevicePeaks:
     a = torch.ones(MATMUL_SIZE, MATMUL_SIZE, dtype=kind)
     b = torch.ones(MATMUL_SIZE, MATMUL_SIZE, dtype=kind)
     matmul_s = _best_time(lambda: torch.mm(a, b))
+    return DevicePeaks(2 * MATMUL_SIZE**3 / matmul_s, _cpu_bandwidth(), "measured")
+
+
+@functools.cache
+def _cpu_bandwidth() -> float:
+    """Bytes per second a copy reads and writes (the same for every data type)."""
     source = torch.ones(COPY_BYTES // 4, dtype=torch.float32)
     target = torch.empty_like(source)
-    copy_s = _best_time(lambda: target.copy_(source))
-    return DevicePeaks(2 * MATMUL_SIZE**3 / matmul_s, 2 * COPY_BYTES / copy_s, "measured")
+    return 2 * COPY_BYTES / _best_time(lambda: target.copy_(source))
 
 
 def _best_time(work: Callable[[], object]) -> float:
