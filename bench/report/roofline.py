@@ -30,6 +30,7 @@ FIELDS = (
     "peaks_source",
 )
 NUMERIC_FIELDS = FIELDS[:4] + FIELDS[6:8]
+ROOF_STYLES = ("-", "--", "-.")  # one per set of peaks and precision
 COLUMNS = (
     Column("roofline_bound", "Bound", "{}", per_seed=False),
     Column("roofline_intensity", "Intensity (FLOP/byte)", "{:.3g}"),
@@ -111,11 +112,12 @@ def roofline_figure(ok: pd.DataFrame, palette: Palette) -> Figure:
     x = np.geomspace(min(intensities) / 4, max(intensities) * 4, 200)
     figure, axes = new_figure(8, 5.5)
     ax = axes[0, 0]
-    for source, precision, flops, bandwidth in roofs.itertuples(index=False):
+    for index, (source, precision, flops, bandwidth) in enumerate(roofs.itertuples(index=False)):
         peaks = DevicePeaks(flops, bandwidth, str(source))
         label = f"roof, {precision} ({source} peaks: {flops / 1e9:.4g} GFLOP/s, "
         label += f"{bandwidth / 1e9:.4g} GB/s)"
-        ax.plot(x, [roof(i, peaks) / 1e9 for i in x], color="0.35", linewidth=1.2, label=label)
+        style = ROOF_STYLES[index % len(ROOF_STYLES)]
+        ax.plot(x, [roof(i, peaks) / 1e9 for i in x], "0.35", linestyle=style, label=label)
         ax.axvline(peaks.ridge, color="0.6", linestyle=":", linewidth=0.8)
     for group, row in stats.iterrows():
         where = (row["roofline_intensity"], row["roofline_achieved"] / 1e9)
@@ -126,5 +128,5 @@ def roofline_figure(ok: pd.DataFrame, palette: Palette) -> Figure:
     ax.set_xlabel("Arithmetic intensity (FLOP per byte moved at least, log scale)")
     ax.set_ylabel("Achieved GFLOP/s (multiply-add = 2, log scale)")
     ax.legend(loc="lower right")
-    ax.set_title("Roofline of the training step (dotted: ridge points)")
+    ax.set_title("Roofline of the training step (points: mean over seeds; dotted: ridge points)")
     return figure
