@@ -142,7 +142,7 @@ def _trace_one(args: argparse.Namespace) -> int:
         (f"Forward time per top-level module ({clock}, ms per step)", trace.modules),
     ):
         cells = [[str(v) for v in row.values()] for row in rows]
-        header = list(rows[0]) if rows else ["(none: a compiled model)"]
+        header = list(rows[0]) if rows else ["(none)"]
         print("\n".join([f"{heading}: {title}", *align_columns([header, *cells]), ""]))
     folder = (args.out or Path(".")) / TRACES_DIR
     paths = save_trace_files(folder, info.name, trace.files())
