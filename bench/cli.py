@@ -18,6 +18,7 @@ from bench.errors import BenchError
 COMMANDS = (
     "list",
     "profile",
+    "infer",
     "run",
     "merge",
     "report",

@@ -1,4 +1,5 @@
-"""Errors a user can cause. The CLI prints their one-line message and exits 2."""
+"""Errors with a one-line message: the CLI prints it and exits with the error's ``exit_code``
+(2 for a user's mistake)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,10 @@ class SuiteError(BenchError):
 
 class DataError(BenchError):
     """A data set that is missing or cannot be read."""
+
+
+class WriteError(BenchError):
+    """A file that cannot be written (read-only folder, disk full): no mistake of the user's,
+    so it exits 74 (``EX_IOERR`` of sysexits.h)."""
+
+    exit_code = 74

@@ -8,16 +8,13 @@ in the layout ``bench.data`` loads them into (images uint8 [N, C, H, W], labels 
 - CIFAR-10 / CIFAR-100: pickled dicts (protocol 2, as the originals) with ``data`` uint8
   [N, 3072] (channel-major rows) and ``labels`` / ``fine_labels``, plus the meta file with the
   class names. The originals were pickled by Python 2, whose ``str`` keys load as ``'data'`` under
-  ``encoding="latin1"`` (torchvision's reader); Python 3 ``str`` keys load the same way. Files are
-  listed with their md5 in ``bench-md5.json`` (``manifest=True``), which ``bench`` checks them
-  against in place of torchvision's list of the official release.
+  ``encoding="latin1"`` (the loader's, as torchvision's); Python 3 ``str`` keys load the same
+  way. ``bench`` reads and checks them exactly as it does the official release.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 import pickle
 import struct
 from dataclasses import dataclass
@@ -40,7 +37,6 @@ CIFAR10_CLASSES = (
     "truck",
 )
 CIFAR100_CLASSES = tuple(f"fine_{k:02d}" for k in range(100))
-MANIFEST = "bench-md5.json"
 
 
 @dataclass(frozen=True)
@@ -103,9 +99,7 @@ def write_fashion_mnist(
     return write_mnist(root, n_train, n_test, folder="FashionMNIST", seed=seed, compress=compress)
 
 
-def write_cifar10(
-    root: Path, n_train: int = 10, n_test: int = 5, *, seed: int = 0, manifest: bool = True
-) -> Written:
+def write_cifar10(root: Path, n_train: int = 10, n_test: int = 5, *, seed: int = 0) -> Written:
     """CIFAR-10 python batches (``n_train`` images spread over data_batch_1..5) in
     ``root/cifar-10-batches-py``."""
     rng = np.random.default_rng(seed)
@@ -115,18 +109,16 @@ def write_cifar10(
     parts = np.array_split(np.arange(n_train), 5)
     for k, rows in enumerate(parts, start=1):
         batch = (train[0][rows], train[1][rows])
-        _pickle(folder / f"data_batch_{k}", _batch(f"training batch {k} of 5", *batch, "labels"))
-    _pickle(folder / "test_batch", _batch("testing batch 1 of 1", *test, "labels"))
+        write_pickle(
+            folder / f"data_batch_{k}", _batch(f"training batch {k} of 5", *batch, "labels")
+        )
+    write_pickle(folder / "test_batch", _batch("testing batch 1 of 1", *test, "labels"))
     meta = {"num_cases_per_batch": len(parts[0]), "label_names": list(CIFAR10_CLASSES)}
-    _pickle(folder / "batches.meta", {**meta, "num_vis": 3072})
-    if manifest:
-        write_manifest(folder)
+    write_pickle(folder / "batches.meta", {**meta, "num_vis": 3072})
     return Written(*train, *test)
 
 
-def write_cifar100(
-    root: Path, n_train: int = 10, n_test: int = 5, *, seed: int = 0, manifest: bool = True
-) -> Written:
+def write_cifar100(root: Path, n_train: int = 10, n_test: int = 5, *, seed: int = 0) -> Written:
     """CIFAR-100 python files (train, test, meta) in ``root/cifar-100-python``."""
     rng = np.random.default_rng(seed)
     folder = Path(root) / "cifar-100-python"
@@ -134,23 +126,12 @@ def write_cifar100(
     test = random_split(n_test, (3, 32, 32), 100, rng)
     for name, (images, labels) in (("train", train), ("test", test)):
         entry = _batch(name, images, labels, "fine_labels")
-        _pickle(folder / name, {**entry, "coarse_labels": [int(v) // 5 for v in labels]})
+        write_pickle(folder / name, {**entry, "coarse_labels": [int(v) // 5 for v in labels]})
     coarse = [f"coarse_{k:02d}" for k in range(20)]
-    _pickle(
+    write_pickle(
         folder / "meta", {"fine_label_names": list(CIFAR100_CLASSES), "coarse_label_names": coarse}
     )
-    if manifest:
-        write_manifest(folder)
     return Written(*train, *test)
-
-
-def write_manifest(folder: Path) -> Path:
-    """``folder/bench-md5.json`` listing the md5 of every file in ``folder``."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != MANIFEST)
-    md5 = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in files}
-    path = folder / MANIFEST
-    path.write_text(json.dumps(md5, indent=2))
-    return path
 
 
 def _batch(label: str, images: np.ndarray, labels: np.ndarray, key: str) -> dict[str, object]:
@@ -162,7 +143,7 @@ def _batch(label: str, images: np.ndarray, labels: np.ndarray, key: str) -> dict
     }
 
 
-def _pickle(path: Path, obj: object) -> None:
+def write_pickle(path: Path, obj: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
         pickle.dump(obj, f, protocol=2)

@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 
 from bench.measure.roofline import DevicePeaks, RooflinePoint
-from bench.results.job_summary import summarize_epochs
-from bench.results.records import EpochRecord, JobRecord
+from bench.results.job_summary import summarize_epochs, summarize_inference
+from bench.results.records import EpochRecord, InferenceRow, JobRecord
 from bench.results.rundir import RunDir
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_IMAGES = 5000
+INFERENCE_BATCHES = (1, 16, 128)
 PEAK_TFLOPS = 100.0
 GPU_BANDWIDTH = 2e12  # bytes/s
 CPU_PEAK_FLOPS, CPU_BANDWIDTH = 100e9, 20e9
@@ -87,6 +88,7 @@ def write_run(
     missing: Collection[tuple[str, int]] = (),
     doctor: Mapping[str, Any] | None = None,
     throttled: Mapping[tuple[str, int], tuple[float, list[str]]] | None = None,
+    inference: bool = True,
 ) -> Path:
     """Write a synthetic run directory at ``path``.
 
@@ -94,7 +96,8 @@ def write_run(
     after its first epoch with an error message. ``missing`` jobs are planned in run.json but
     have no record at all. ``doctor`` is stored as run.json's machine snapshot (none by default,
     as in runs recorded before it existed); ``throttled`` maps (model, seed) to the job's
-    ``extra.throttled_pct`` and ``extra.throttle_reasons``.
+    ``extra.throttled_pct`` and ``extra.throttle_reasons``. With ``inference``, ok jobs carry
+    inference rows at ``INFERENCE_BATCHES`` (vgg16 runs out of memory at the largest).
     """
     failures = failures or {}
     throttled = throttled or {}
@@ -106,7 +109,15 @@ def write_run(
         if (model.name, seed) not in missing:
             key = (model.name, seed)
             _write_job(
-                store, suite, model, seed, epochs, gpu, failures.get(key), throttled.get(key)
+                store,
+                suite,
+                model,
+                seed,
+                epochs,
+                gpu,
+                failures.get(key),
+                throttled.get(key),
+                inference,
             )
             if telemetry and gpu:
                 _write_telemetry(store.path, _job_id(model, seed), seed)
@@ -206,6 +217,7 @@ def _write_job(
     gpu: bool,
     failure: str | None,
     throttling: tuple[float, list[str]] | None,
+    inference: bool,
 ) -> None:
     phases = ("pretrain", "finetune") if model.recipe == "autoencode" else ("train",)
     records = [
@@ -217,6 +229,8 @@ def _write_job(
         store.append(record)
     summary = summarize_epochs(records, 6 * model.macs, PEAK_TFLOPS if gpu else None)
     summary["peak_rss_mib"] = max(r.peak_rss_mib or 0.0 for r in records)
+    if inference and not failure:
+        summary.update(summarize_inference(_inference_rows(model, seed, gpu)))
     accuracy = summary.get("test_acc") or 0.0
     extra: dict = {"classes": list(CLASSES)}
     if model.published_top5 is not None:
@@ -268,6 +282,43 @@ def _roofline_point(model: FakeModel, gpu: bool) -> RooflinePoint:
         peaks = DevicePeaks(CPU_PEAK_FLOPS, CPU_BANDWIDTH, "measured")
     roof = min(peaks.flops_per_s, 10 * peaks.bytes_per_s)
     return RooflinePoint(flops, flops / (roof / 2), flops / 10, "fp32", peaks)
+
+
+def _inference_rows(model: FakeModel, seed: int, gpu: bool) -> list[InferenceRow]:
+    """Made-up inference rows: latency grows with batch and MACs; vgg16 ooms at 128."""
+    rows = []
+    for batch in INFERENCE_BATCHES:
+        common = {
+            "model": model.name,
+            "precision": "fp32",
+            "batch_size": batch,
+            "weights": "trained",
+            "device": "cuda" if gpu else "cpu",
+            "input_size": [model.first_layer[1], 32, 32],
+            "macs": model.macs,
+            "flops": 2 * model.macs,
+        }
+        if model.name == "vgg16" and batch == 128:
+            rows.append(InferenceRow(status="oom", error="OutOfMemoryError: fixture", **common))
+            break
+        latency = 0.5 + batch * model.macs / 2e8 + 0.01 * seed
+        power = 100.0 + 2.0 * batch if gpu else None
+        rows.append(
+            InferenceRow(
+                status="ok",
+                iterations=20,
+                latency_ms_p50=latency,
+                latency_ms_p95=latency * 1.1,
+                latency_ms_p99=latency * 1.2,
+                images_per_s=1000 * batch / latency,
+                peak_mem_mib=50.0 + batch * 2.0 if gpu else None,
+                peak_rss_mib=900.0 + batch,
+                power_w=power,
+                energy_per_image_j=None if power is None else power * latency / 1000 / batch,
+                **common,
+            )
+        )
+    return rows
 
 
 def _confusion(accuracy: float, seed: int, per_class: int = 100) -> list[list[int]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -17,7 +18,14 @@ from bench.errors import BenchError
 from bench.regress.compare import welch_p
 from bench.results.baseline import BASELINE_VERSION, load_results
 from bench.results.records import METRICS
-from bench.suite.thresholds import Threshold, parse_fail_on, parse_threshold
+from bench.suite.files import find_suite, read_toml, shipped_suites
+from bench.suite.thresholds import (
+    Threshold,
+    default_thresholds,
+    parse_fail_on,
+    parse_threshold,
+    parse_threshold_table,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +33,17 @@ ONE_SEED = {
     "lenet5": {"epoch_time_s": [2.0], "test_acc": [97.0]},
     "resnet18-cifar": {"epoch_time_s": [10.0], "test_acc": [60.0]},
 }
+
+
+@pytest.fixture(autouse=True)
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from an empty folder, so that no reports/history.sqlite of the checkout is read."""
+    monkeypatch.chdir(tmp_path)
+
+
+def table_cells(line: str) -> list[str]:
+    """A row of the plain-text table, split at its column gaps."""
+    return re.split(r"\s{2,}", line.strip())
 
 
 def compare(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
@@ -57,10 +76,86 @@ def test_two_point_accuracy_drop_fails_with_fail_on(tmp_path: Path, capsys) -> N
     base = write_run(tmp_path / "base", ONE_SEED)
     worse = {**ONE_SEED, "resnet18-cifar": {"epoch_time_s": [10.0], "test_acc": [58.0]}}
     new = write_run(tmp_path / "new", worse)
-    assert compare(capsys, new, base)[0] == 0  # no threshold, nothing fails
+    assert compare(capsys, new, base, "--fail-on", "test_acc:-3.0")[0] == 0
     code, out, _ = compare(capsys, new, base, "--fail-on", "test_acc:-1.0")
     assert code == 1
     assert "REGRESSION resnet18-cifar test_acc: 60 → 58 % (-3.3%, threshold -1" in out
+
+
+TIMES = ("epoch_time_s", "first_epoch_time_s", "total_time_s")
+
+
+def test_default_thresholds_catch_a_two_times_slower_run(tmp_path: Path, capsys) -> None:
+    base_values = {
+        "lenet5": {"epoch_time_s": [2.0], "first_epoch_time_s": [3.0], "total_time_s": [9.0],
+                   "images_per_s": [900.0], "test_acc": [97.0], "train_loss": [0.1]},
+    }  # fmt: skip
+    slower = {
+        "lenet5": {
+            **{m: [2 * v[0]] for m, v in base_values["lenet5"].items() if m in TIMES},
+            "images_per_s": [450.0], "test_acc": [97.0], "train_loss": [0.2],
+        }
+    }  # fmt: skip
+    base = write_run(tmp_path / "base", base_values)  # no thresholds in the suite
+    new = write_run(tmp_path / "new", slower)
+    code, out, _ = compare(capsys, new, base)
+    assert code == 1
+    assert (
+        "thresholds: defaults (test_acc -1, epoch_time_s +10%, first_epoch_time_s +10%, "
+        "images_per_s -10%, total_time_s +10%);" in out
+    )  # train_loss has no default: not listed
+    regressions = [line for line in out.splitlines() if line.startswith("REGRESSION")]
+    assert [line.split()[2].rstrip(":") for line in regressions] == [
+        "epoch_time_s", "first_epoch_time_s", "images_per_s", "total_time_s",
+    ]  # fmt: skip
+    assert "REGRESSION lenet5 epoch_time_s: 2 → 4 s (+100.0%, threshold +10%)" in out
+    rows = {cells[1]: cells for cells in map(table_cells, out.splitlines()) if len(cells) == 9}
+    assert rows["train_loss"] == [
+        "lenet5", "train_loss", "0.1", "0.2", "+0.1 (+100.0%)", "-", "seeds", "-", "-",
+    ]  # fmt: skip
+    assert rows["epoch_time_s"][5:] == ["+10%", "unknown (0 earlier runs)", "-", "REGRESSION"]
+    code, out, _ = compare(capsys, new, base, "--fail-on", "none")
+    assert code == 0
+    assert "thresholds: none;" in out
+    assert "result: no regression (6 metrics of 1 models compared)" in out
+
+
+def test_suite_and_fail_on_thresholds_replace_the_defaults(tmp_path: Path, capsys) -> None:
+    base = write_run(tmp_path / "base", ONE_SEED, thresholds={"epoch_time_s": "+50%"})
+    slower = {**ONE_SEED, "lenet5": {"epoch_time_s": [2.6], "test_acc": [96.5]}}
+    new = write_run(tmp_path / "new", slower)
+    code, out, _ = compare(capsys, new, base, "--format", "json")
+    assert code == 0  # +30 % is inside the suite's +50 %, -0.5 points inside the default -1.0
+    doc = json.loads(out)
+    assert doc["thresholds"]["epoch_time_s"] == "+50%"
+    assert "epoch_time_s" not in doc["default_thresholds"]
+    assert "test_acc" in doc["default_thresholds"]
+    code, out, _ = compare(capsys, new, base, "--fail-on", "test_acc:-0.25")
+    assert code == 1
+    assert "thresholds: test_acc -0.25, epoch_time_s +50%;" in out
+    assert "REGRESSION lenet5 test_acc" in out
+
+
+def test_none_turns_off_suite_thresholds_too(tmp_path: Path, capsys) -> None:
+    base = write_run(tmp_path / "base", ONE_SEED, thresholds={"epoch_time_s": "+10%"})
+    slower = {**ONE_SEED, "lenet5": {"epoch_time_s": [2.6], "test_acc": [97.0]}}
+    new = write_run(tmp_path / "new", slower)
+    assert compare(capsys, new, base)[0] == 1
+    code, out, _ = compare(capsys, new, base, "--fail-on", "None")
+    assert code == 0
+    assert "REGRESSION" not in out
+
+
+def test_every_default_threshold_parses_in_the_metrics_direction() -> None:
+    defaults = default_thresholds()
+    assert defaults["epoch_time_s"] == Threshold("epoch_time_s", 10.0, True)
+    assert defaults["images_per_s"] == Threshold("images_per_s", 10.0, True)
+    assert defaults["peak_mem_mib"] == Threshold("peak_mem_mib", 10.0, True)
+    assert defaults["energy_j"] == Threshold("energy_j", 10.0, True)
+    assert defaults["test_acc"] == Threshold("test_acc", 1.0, False)
+    assert all(t.default for t in defaults.values())
+    assert "train_loss" not in defaults and "mfu" not in defaults
+    assert parse_fail_on("none") is None
 
 
 def test_change_inside_the_seed_spread_passes(tmp_path: Path, capsys) -> None:
@@ -217,15 +312,16 @@ def test_variants_are_compared_apart(tmp_path: Path, capsys) -> None:
 
 
 def test_markdown_has_a_verdict_heading_and_a_table(tmp_path: Path, capsys) -> None:
-    base = write_run(tmp_path / "base", ONE_SEED)
-    slower = {**ONE_SEED, "lenet5": {"epoch_time_s": [2.6], "test_acc": [97.0]}}
+    base = write_run(tmp_path / "base", {"lenet5": {"epoch_time_s": [2.0], "train_loss": [0.1]}})
+    slower = {"lenet5": {"epoch_time_s": [2.6], "train_loss": [0.1]}}  # no default for losses
     new = write_run(tmp_path / "new", slower)
     code, out, _ = compare(capsys, new, base, "--fail-on", "epoch_time_s:+10%", "--format", "md")
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "### bench compare: 1 regression (lenet5 epoch_time_s)"
     assert (
-        "| lenet5 | epoch_time_s | 2 | 2.6 | +0.6 (+30.0%) | +10% | - | **REGRESSION** |" in lines
+        "| lenet5 | epoch_time_s | 2 | 2.6 | +0.6 (+30.0%) | +10% | unknown (0 earlier runs) | - "
+        "| **REGRESSION** |" in lines
     )
     assert "<details><summary>Metrics without a threshold</summary>" in lines
 
@@ -286,3 +382,12 @@ def test_compare_runs_where_torch_cannot_be_imported(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("### bench compare: no regression")
+
+
+def test_every_shipped_training_suite_has_its_own_thresholds() -> None:
+    for name in shipped_suites():
+        document = read_toml(find_suite(name))
+        if document.get("kind") == "profile":
+            continue  # counted, not trained: nothing to gate
+        table = parse_threshold_table(document.get("thresholds"), name)
+        assert {"epoch_time_s", "images_per_s", "test_acc"} <= set(table), name

@@ -142,7 +142,7 @@ def test_shipped_suites_validate(name: str) -> None:
 
 def test_docs_settings_tables_are_the_ones_the_settings_generate() -> None:
     page = (Path(__file__).parent.parent / "docs" / "suites.md").read_text()
-    assert [f"<!-- settings:{name} -->" in page for name in settings_tables()] == [True] * 6
+    assert [f"<!-- settings:{name} -->" in page for name in settings_tables()] == [True] * 7
     assert render_page(page) == page, "run: python -m bench.suite.docs docs/suites.md"
 
 

@@ -28,9 +28,12 @@ from fake_pynvml import (
     ThrottleNamedNvml,
 )
 from tiny_suite import tiny_suite
+from torchvision import datasets
+from torchvision.datasets.utils import calculate_md5
 
 from bench.cli import main
 from bench.commands.doctor import table_rows
+from bench.data import torchvision_sets
 from bench.measure.doctor import TorchGpu, take_snapshot, warnings
 from bench.results.rundir import RunDir
 
@@ -349,32 +352,35 @@ def test_odd_or_missing_system_files_give_nothing_not_an_error(
     assert (cpu["affinity_cpus"], cpu["usable_cpus"]) == (2, 2)
 
 
-def test_data_sets_verified_present_missing_and_damaged(tmp_path: Path) -> None:
+def test_data_sets_present_missing_and_damaged(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    write_cifar10(data, manifest=True)
+    write_cifar10(data)
     write_mnist(data)
     write_fashion_mnist(data)
     (data / "FashionMNIST/raw/t10k-labels-idx1-ubyte.gz").unlink()
-    write_cifar100(data, manifest=True)
-    manifest = json.loads((data / "cifar-100-python/bench-md5.json").read_text())
+    write_cifar100(data)
     with (data / "cifar-100-python/train").open("ab") as handle:
         handle.write(b"x")
     taken = snapshot(tmp_path, FailingNvml(), gpu=None)
     checks = taken["data"]["datasets"]
     assert checks["cifar10"] == {
-        "status": "verified",
-        "detail": f"{data / 'cifar-10-batches-py'} (md5 of bench-md5.json)",
+        "status": "present",
+        "detail": f"{data / 'cifar-10-batches-py'} (not the official release: data_batch_1 md5 "
+        "differs; contents pass the loader's checks)",
     }
     assert checks["mnist"] == {
         "status": "present",
-        "detail": f"{data / 'MNIST/raw'} (idx files: no md5 to check, as in the loader)",
+        "detail": f"{data / 'MNIST/raw'} (idx files carry no md5; contents pass the loader's "
+        "checks)",
     }
     assert checks["fashion-mnist"] == {
         "status": "incomplete",
         "detail": f"no {data / 'FashionMNIST/raw/t10k-labels-idx1-ubyte'}",
     }
-    assert checks["cifar100"]["status"] == "corrupt"
-    assert checks["cifar100"]["detail"].endswith(f"expected {manifest['train']}")
+    assert checks["cifar100"] == {
+        "status": "corrupt",
+        "detail": f"{data / 'cifar-100-python/train'}: 1 bytes after the end of the pickle",
+    }
     assert checks["digits"] == {"status": "built-in", "detail": "needs no files"}
     assert taken["warnings"][1:] == [
         f"fashion-mnist data incomplete: {checks['fashion-mnist']['detail']}",
@@ -383,14 +389,35 @@ def test_data_sets_verified_present_missing_and_damaged(tmp_path: Path) -> None:
     assert "to fetch missing" not in [row[1] for row in table_rows(taken)]
 
 
-def test_missing_data_and_an_unusable_manifest(tmp_path: Path) -> None:
-    folder = tmp_path / "data" / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    (folder / "bench-md5.json").write_text("[1, 2")
+def test_files_of_the_official_release_are_verified_by_md5(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torchvision's md5 list, made to list the files written here, marks them verified."""
+    data = tmp_path / "data"
+    write_cifar10(data)
+    folder = data / "cifar-10-batches-py"
+    official = {p.name: calculate_md5(p) for p in folder.iterdir()}
+    cifar = type("CIFAR10", (datasets.CIFAR10,), {
+        "train_list": [[f, official[f]] for f, _ in datasets.CIFAR10.train_list],
+        "test_list": [["test_batch", official["test_batch"]]],
+        "meta": {**datasets.CIFAR10.meta, "md5": official["batches.meta"]},
+    })  # fmt: skip
+    monkeypatch.setitem(torchvision_sets.SOURCES, "cifar10", cifar)
+    checks = snapshot(tmp_path, FailingNvml(), gpu=None)["data"]["datasets"]
+    assert checks["cifar10"] == {
+        "status": "verified",
+        "detail": f"{folder} (md5 of the official release)",
+    }
+
+
+def test_missing_data(tmp_path: Path) -> None:
+    (tmp_path / "data" / "cifar-10-batches-py").mkdir(parents=True)
     taken = snapshot(tmp_path, FailingNvml(), gpu=None)
     checks = taken["data"]["datasets"]
-    assert checks["cifar10"]["status"] == "unreadable"
-    assert checks["cifar10"]["detail"].startswith(f"{folder / 'bench-md5.json'}: cannot read md5")
+    assert checks["cifar10"] == {
+        "status": "missing",
+        "detail": f"no files in {tmp_path / 'data' / 'cifar-10-batches-py'}",
+    }
     assert checks["cifar100"] == {
         "status": "missing",
         "detail": f"no files in {tmp_path / 'data' / 'cifar-100-python'}",

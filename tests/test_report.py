@@ -24,6 +24,11 @@ FULL_FIGURES = {
     "first_layer_filters",
     "gpu_telemetry",
     "reconstructions_conv-autoencoder",
+    "accuracy_per_mparam",
+    "inference_time_vs_batch",
+    "inference_throughput_power_vs_batch",
+    "inference_memory_vs_batch",
+    "operations_vs_inference_time",
 }
 
 
@@ -109,11 +114,21 @@ def test_lecture_table_puts_published_top5_beside_the_measured_accuracy(
         "MACs (G, multiply-add = 1)",
         "FLOPs (G, multiply-add = 2)",
         "FLOPs/MACs",
+        "Inference latency, batch 1, p50 (ms) mean",
+        "Inference latency, batch 1, p50 (ms) std",
+        "Inference throughput, largest batch (images/s) mean",
+        "Inference throughput, largest batch (images/s) std",
         "Seeds (n)",
     ]
     markdown = report.markdown.read_text()
     vgg16 = "| vgg16 | 2014 | Fixed-size kernels | 71.54 | 90.38 | 92.30 | 134.3 | 15.47 | 30.94 |"
-    assert f"{vgg16} n/a | 1 |" in markdown
+    assert f"{vgg16} n/a | 77.8 | 13 | 1 |" in markdown
+    # vgg16 ran out of memory at batch 128: its throughput is the one at batch 16
+    row = lecture.set_index("Network").loc["vgg16"]
+    latency_16 = 0.5 + 16 * 15_470_000_000 / 2e8  # run_fixtures._inference_rows
+    assert row["Inference throughput, largest batch (images/s) mean"] == pytest.approx(
+        16_000 / latency_16
+    )
     assert "| lenet5 | 1998 | Convolution + pooling | 55.54 | n/a | n/a | 0.06171 |" in markdown
 
 
@@ -143,6 +158,34 @@ def test_cpu_run_shows_unmeasured_values_as_na_and_notes_missing_telemetry(
     html = paths.html.read_text()
     assert "GPU telemetry: none in these runs" in html
     assert "<dt>Roofline</dt><dd>compute-bound, 50% of the roof (training step)</dd>" in html
+
+
+def test_inference_figures_and_columns_appear_only_with_inference_rows(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", models=("lenet5", "vgg16"), inference=False)
+    paths = write_report(read_runs([run]), run, {"html", "csv"})
+    assert {p.stem for p in paths.figures} == FULL_FIGURES - {
+        "learning_curves_pretrain",
+        "learning_curves_finetune",
+        "reconstructions_conv-autoencoder",
+        "inference_time_vs_batch",
+        "inference_throughput_power_vs_batch",
+        "inference_memory_vs_batch",
+        "operations_vs_inference_time",
+    }
+    assert paths.notes == ("Inference figures: no inference measurements in these runs",)
+    assert not any("Inference" in c for c in read_csv(paths.tables[1]).columns)
+
+
+def test_cpu_inference_rows_draw_memory_from_the_host_and_say_power_is_na(
+    tmp_path: Path,
+) -> None:
+    run = write_run(tmp_path / "run", models=("lenet5",), gpu=False)
+    paths = write_report(read_runs([run]), run, {"html"})
+    stems = {p.stem for p in paths.figures}
+    assert {"inference_memory_vs_batch", "inference_throughput_power_vs_batch"} <= stems
+    svg = (run / "figures" / "inference_throughput_power_vs_batch.svg").read_text()
+    assert "power: n/a" in svg
+    assert "process RSS" in (run / "figures" / "inference_memory_vs_batch.svg").read_text()
 
 
 def test_missing_artifacts_are_noted_and_the_rest_is_drawn(tmp_path: Path) -> None:
@@ -192,9 +235,11 @@ def test_run_without_any_job_record_still_reports(tmp_path: Path) -> None:
     assert paths.figures == ()
     assert paths.notes == (
         "Accuracy vs GFLOPs: no job has both a test accuracy and a FLOP count",
+        "Accuracy per million parameters: no job has both a test accuracy and a parameter count",
         "Learning curves: no epoch records of jobs that ended ok",
         "Epoch time and throughput: no epoch times recorded",
         "Peak memory: no memory figures recorded",
+        "Inference figures: no inference measurements in these runs",
         "Roofline: no job has a roofline point (needs a steady epoch and device peaks)",
         "GPU telemetry: none in these runs (CPU run or NVML unavailable)",
     )

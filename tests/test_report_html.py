@@ -88,7 +88,7 @@ def test_report_html_is_self_contained(page: Path) -> None:
     text = page.read_text()
     links = markup_errors(text)[1]
     images = [value for tag, attr, value in links if tag == "img"]
-    assert len(images) == 11  # the ten figures of the fixture run and its roofline
+    assert len(images) == 16  # the fixture run's fifteen figures and its roofline
     assert all(v.startswith("data:image/png;base64,") for v in images)
     assert not [v for _, _, v in links if v.lower().startswith(("http:", "https:", "//"))]
     assert all(v.startswith(("#", "data:")) for _, _, v in links)
@@ -114,9 +114,9 @@ def test_failed_job_is_listed_in_the_page(page: Path) -> None:
     assert "lenet5-s1 (seed 1): error: RuntimeError: synthetic error in fixture job" in text
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
-def test_report_renders_in_headless_chromium(page: Path, tmp_path: Path) -> None:
-    shot = tmp_path / "report.png"
+def screenshot(page: Path, tmp_path: Path) -> Path:
+    """A 1280 × 2000 PNG of ``page`` rendered by headless Chromium (with no network)."""
+    shot = tmp_path / f"{page.stem}.png"
     command = [
         str(CHROMIUM),
         "--headless",
@@ -133,6 +133,12 @@ def test_report_renders_in_headless_chromium(page: Path, tmp_path: Path) -> None
         page.as_uri(),
     ]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
+    return shot
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
+def test_report_renders_in_headless_chromium(page: Path, tmp_path: Path) -> None:
+    shot = screenshot(page, tmp_path)
     header = shot.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", header[16:24]) == (1280, 2000)

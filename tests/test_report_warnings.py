@@ -37,7 +37,8 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_summary_md_lists_the_snapshot_warnings_and_throttled_jobs_first(reported: Path) -> None:
     lines = (reported / "summary.md").read_text().splitlines()
-    assert lines[4:12] == [
+    assert lines[2] == "synthetic fixture"  # the suite's description
+    assert lines[6:14] == [
         "## Warnings",
         "",
         "- GPU throttled: power cap",
@@ -74,7 +75,7 @@ def test_several_runs_name_the_run_each_warning_comes_from(tmp_path: Path) -> No
     second = write_run(tmp_path / "b", artifacts=False, telemetry=False)
     write_report(read_runs([first, second]), tmp_path / "out", formats=("md",))
     lines = (tmp_path / "out" / "summary.md").read_text().splitlines()
-    assert lines[4:11] == [
+    assert lines[6:13] == [
         "## Warnings",
         "",
         "- a: GPU throttled: power cap",

@@ -11,7 +11,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -50,11 +52,31 @@ class OutOfMemoryNet(ExplodingNet):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
 
+class CpuAllocatorNet(ExplodingNet):
+    """Asks torch's CPU allocator for more memory than any address space holds."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.empty(2**62, dtype=torch.uint8)
+
+
+class MemoryErrorNet(ExplodingNet):
+    """Asks Python for more memory than any address space holds."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bytearray(2**62)
+        return x
+
+
 @pytest.fixture
 def failing_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two models that fail, registered for one test only."""
+    """Models that fail, registered for one test only."""
     monkeypatch.setattr(registry, "_REGISTRY", {i.name: i for i in registry.list_models()})
-    for name, cls in (("test-nan-net", ExplodingNet), ("test-oom-net", OutOfMemoryNet)):
+    for name, cls in (
+        ("test-nan-net", ExplodingNet),
+        ("test-oom-net", OutOfMemoryNet),
+        ("test-cpu-alloc-net", CpuAllocatorNet),
+        ("test-memory-error-net", MemoryErrorNet),
+    ):
         register_model(
             name,
             family="Test",
@@ -88,17 +110,19 @@ def epoch_losses(run_dir: Path) -> list[tuple[str, int, float, float]]:
     ]
 
 
-def wait_for_record(out: Path, kind: str, timeout_s: float = 120) -> None:
-    """Wait until a run under ``out`` has written a record of type ``kind``."""
+def wait_for_records(
+    out: Path, done: Callable[[list[dict[str, Any]]], bool], what: str, timeout_s: float = 120
+) -> None:
+    """Wait until the records of the run under ``out`` are ``done``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         records = [
             r for p in out.glob("*/*/records.jsonl") for r in RunDir.open(p.parent).records()
         ]
-        if any(r["type"] == kind for r in records):
+        if records and done(records):
             return
         time.sleep(0.05)
-    raise AssertionError(f"no {kind} record under {out} after {timeout_s} s")
+    raise AssertionError(f"no {what} under {out} after {timeout_s} s")
 
 
 def bench_run(*args: str) -> int:
@@ -150,9 +174,10 @@ def test_run_writes_records_results_and_artifacts(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("failing_models")
 def test_failing_jobs_are_recorded_and_the_suite_goes_on(tmp_path: Path) -> None:
+    failing = ("test-nan-net", "test-oom-net", "test-cpu-alloc-net", "test-memory-error-net")
     text = SUITE.replace(
         'name = "lenet5"\n',
-        'name = "lenet5"\n[[models]]\nname = "test-nan-net"\n[[models]]\nname = "test-oom-net"\n',
+        'name = "lenet5"\n' + "".join(f'[[models]]\nname = "{m}"\n' for m in failing),
     )
     suite = write_suite(tmp_path, text.replace("seeds = [0, 1]", "seeds = [0]"))
     assert bench_run("--suite", str(suite), "--out", str(tmp_path)) == 1
@@ -162,9 +187,17 @@ def test_failing_jobs_are_recorded_and_the_suite_goes_on(tmp_path: Path) -> None
     assert status["test-nan-net"][0] == "diverged"
     assert "nan" in status["test-nan-net"][1]
     assert status["test-oom-net"] == ("oom", "CUDA out of memory. Tried to allocate 20.00 GiB")
+    # out of memory on the CPU: torch's allocator, and Python's MemoryError
+    assert status["test-cpu-alloc-net"][0] == "oom"
+    assert "DefaultCPUAllocator: can't allocate memory" in status["test-cpu-alloc-net"][1]
+    assert status["test-memory-error-net"] == ("oom", "MemoryError: MemoryError")
 
 
-def test_killed_suite_resumes_without_rerunning_finished_jobs(tmp_path: Path) -> None:
+def test_killed_suite_resumes_without_rerunning_finished_jobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL in the middle of a job, then a torn line as a power loss leaves it: ``--resume``
+    keeps every whole record, reruns the killed job only, and every command reads the run."""
     suite = write_suite(tmp_path)
     out_full, out_killed = tmp_path / "full", tmp_path / "killed"
     assert bench_run("--suite", str(suite), "--out", str(out_full)) == 0
@@ -183,18 +216,49 @@ def test_killed_suite_resumes_without_rerunning_finished_jobs(tmp_path: Path) ->
         str(out_killed),
     ]
     process = subprocess.Popen(command, cwd=ROOT)
-    wait_for_record(out_killed, "job")
+    wait_for_records(
+        out_killed,
+        lambda rs: rs[-1]["type"] == "epoch" and any(r["type"] == "job" for r in rs),
+        "epoch record after a job record",
+    )
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     (run_dir,) = run_dirs(out_killed)
-    finished = [r["job_id"] for r in RunDir.open(run_dir).records() if r["type"] == "job"]
-    assert finished and len(finished) < 4
+    killed = RunDir.open(run_dir).read()
+    finished = [j["job_id"] for j in killed.jobs]
+    assert 1 <= len(finished) < 4
+    assert killed.records[-1]["type"] == "epoch"  # killed in the middle of a job
+    fragment = b'{"type":"epoch","job_id":"lenet5__s1","ph'
+    records_file = run_dir / "records.jsonl"
+    before = records_file.read_bytes()
+    whole = before[: before.rfind(b"\n") + 1]  # the kill itself may have torn a line
+    with records_file.open("ab") as handle:
+        handle.write(fragment)
+    capsys.readouterr()
     assert bench_run("--resume", str(run_dir)) == 0
-    jobs = [r["job_id"] for r in RunDir.open(run_dir).records() if r["type"] == "job"]
-    assert sorted(jobs) == sorted(set(jobs))  # no finished job ran twice
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unterminated last line" in err and "Traceback" not in err
+    assert (run_dir / "records.jsonl.torn").read_bytes() == before[len(whole) :] + fragment + b"\n"
+    after = records_file.read_bytes()
+    assert after.startswith(whole)  # nothing recorded before the kill is lost
+    run = RunDir.open(run_dir).read()
+    jobs = [r["job_id"] for r in run.records if r["type"] == "job"]
+    assert sorted(jobs) == sorted(j["job_id"] for j in run.planned_jobs())  # each job once
+    assert all(j["status"] == "ok" for j in run.jobs)
+    assert sorted((e["job_id"], e["epoch"]) for e in run.epochs) == sorted(
+        (j, epoch) for j in jobs for epoch in (1, 2)
+    )
     (full_dir,) = run_dirs(out_full)
     pick = lambda rows: [{k: r[k] for k in SEED_COLUMNS} for r in rows]  # noqa: E731
     assert pick(results(run_dir)) == pick(results(full_dir))
+    for args in (
+        ["report", str(run_dir), "--out", str(tmp_path / "report"), "--format", "md"],
+        ["compare", str(run_dir), str(run_dir)],
+        ["merge", str(run_dir), "--out", str(tmp_path / "merged"), "--no-report"],
+        ["baseline", "save", str(run_dir), "--out", str(tmp_path / "baseline.json")],
+        ["history", "--record", str(run_dir), "--db", str(tmp_path / "history.sqlite")],
+    ):
+        assert main(args) == 0, args
 
 
 @pytest.mark.parametrize(
@@ -308,7 +372,7 @@ def test_ctrl_c_records_interrupted_and_exits_130(tmp_path: Path) -> None:
         "epochs=50",
     ]
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    wait_for_record(tmp_path, "epoch")
+    wait_for_records(tmp_path, lambda rs: rs[-1]["type"] == "epoch", "epoch record")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -353,7 +417,15 @@ def test_smoke_run_ends_with_a_complete_report(tmp_path: Path) -> None:
         "confusion_matrices",
         "first_layer_filters",
         "reconstructions_conv-autoencoder-synthetic",
+        "accuracy_per_mparam",
+        "inference_time_vs_batch",
+        "inference_throughput_power_vs_batch",
+        "inference_memory_vs_batch",
+        "operations_vs_inference_time",
     } <= figures
+    with (run_dir / "inference.csv").open() as handle:
+        inference = [(r["job_id"], r["batch_size"], r["status"]) for r in csv.DictReader(handle)]
+    assert [row[1:] for row in inference] == [("1", "ok"), ("8", "ok")] * 4  # smoke's [inference]
     html = (run_dir / "report.html").read_text()
     assert all(m in html for m in ("lenet5", "lenet5-relu", "resnet18-cifar", "conv-autoencoder"))
     with sqlite3.connect(db) as connection:

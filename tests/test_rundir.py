@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
+from bench.errors import BenchError, WriteError
 from bench.results.records import RESULT_COLUMNS, EpochRecord, JobRecord
 from bench.results.rundir import RunDir, latest_epochs, new_run_dir
 
@@ -56,6 +59,33 @@ def job(job_id: str, status: str) -> JobRecord:
     )
 
 
+def test_run_dirs_made_at_once_by_several_processes_take_distinct_numbers(
+    tmp_path: Path,
+) -> None:
+    """Four processes, 50 run directories each, started together (two and two for the same
+    suite, so names collide too): 200 directories, no number twice."""
+    maker = (
+        "import sys, time; from pathlib import Path; from bench.results.rundir import new_run_dir\n"
+        "while not Path(sys.argv[1], 'go').exists(): time.sleep(0.001)\n"
+        "for _ in range(50): print(new_run_dir(Path(sys.argv[1]), 'm', sys.argv[2], None).name)\n"
+    )
+    makers = [
+        subprocess.Popen(
+            [sys.executable, "-c", maker, str(tmp_path), f"suite{i % 2}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    time.sleep(1.0)  # let every process start and wait
+    (tmp_path / "go").touch()
+    names = [line for m in makers for line in m.communicate(timeout=120)[0].split()]
+    assert [m.returncode for m in makers] == [0, 0, 0, 0]
+    numbers = [int(name[:4]) for name in names]
+    assert len(numbers) == len(set(numbers)) == 200
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == sorted(names)
+
+
 def test_run_dirs_are_numbered_per_machine(tmp_path: Path) -> None:
     first = new_run_dir(tmp_path, "cpu-1234", "smoke", "abcdef0123")
     second = new_run_dir(tmp_path, "cpu-1234", "smoke", None)
@@ -88,16 +118,56 @@ def test_interrupted_jobs_are_not_finished_and_latest_record_wins(tmp_path: Path
     assert run_dir.finished_job_ids() == {"a", "b", "c"}
 
 
-def test_truncated_last_line_is_ignored_and_cut_before_the_next_append(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "fragment", [b'{"type": "job", "job_id": "b", "sta', b"\x00\x00\x00", b'{"job_id": "\xe2\x82']
+)
+def test_torn_last_line_is_ignored_then_cut_and_kept_before_the_next_append(
+    tmp_path: Path, fragment: bytes
+) -> None:
+    """A last line without its newline (half a record, the zeros a power loss leaves, half a
+    UTF-8 character): readers skip it; the first append moves it to records.jsonl.torn."""
     run_dir = RunDir.create(tmp_path, {})
     run_dir.append(job("a", "ok"))
-    with (tmp_path / "records.jsonl").open("a") as handle:
-        handle.write('{"type": "job", "job_id": "b", "sta')
+    with (tmp_path / "records.jsonl").open("ab") as handle:
+        handle.write(fragment)
     resumed = RunDir.open(tmp_path)
     assert [r["job_id"] for r in resumed.records()] == ["a"]
+    note = resumed.cut_torn_tail()
+    assert note == (
+        f"{tmp_path}/records.jsonl: cut off its unterminated last line ({len(fragment)} bytes, "
+        f"left by a killed run) and kept it in {tmp_path}/records.jsonl.torn"
+    )
+    assert resumed.cut_torn_tail() is None  # once per opened directory
     resumed.append(job("b", "ok"))
     assert [r["job_id"] for r in RunDir.open(tmp_path).records()] == ["a", "b"]
     assert (tmp_path / "records.jsonl").read_text().count("\n") == 2
+    assert (tmp_path / "records.jsonl.torn").read_bytes() == fragment + b"\n"
+
+
+def test_a_whole_last_line_is_left_alone(tmp_path: Path) -> None:
+    RunDir.create(tmp_path, {}).append(job("a", "ok"))
+    before = (tmp_path / "records.jsonl").read_bytes()
+    assert RunDir.open(tmp_path).cut_torn_tail() is None
+    assert (tmp_path / "records.jsonl").read_bytes() == before
+    assert not (tmp_path / "records.jsonl.torn").exists()
+
+
+def test_a_damaged_line_before_the_last_is_refused_with_its_number(tmp_path: Path) -> None:
+    RunDir.create(tmp_path, {}).append(job("a", "ok"))
+    whole = (tmp_path / "records.jsonl").read_bytes()
+    (tmp_path / "records.jsonl").write_bytes(whole + b'{"job_id": "\xff"}\n' + whole)
+    with pytest.raises(BenchError, match=r"^.*/records\.jsonl: line 2: not a JSON record$"):
+        RunDir.open(tmp_path).records()
+
+
+def test_a_record_that_cannot_be_written_names_the_file(tmp_path: Path) -> None:
+    run_dir = RunDir.create(tmp_path, {})
+    (tmp_path / "records.jsonl").unlink()
+    (tmp_path / "records.jsonl").mkdir()  # any OSError on the way: here "Is a directory"
+    with pytest.raises(WriteError) as caught:
+        run_dir.append(job("a", "ok"))
+    assert str(caught.value) == f"{tmp_path}/records.jsonl: cannot write: Is a directory"
+    assert caught.value.exit_code == 74
 
 
 def test_a_run_directory_without_schema_version_is_read(tmp_path: Path) -> None:
@@ -125,9 +195,10 @@ def test_one_read_gives_every_record_and_the_latest_of_each_job(tmp_path: Path) 
 def test_package_names_the_run_directory_files_in_one_module_only() -> None:
     """Only ``bench/results/rundir.py`` spells out the run directory's layout."""
     layout = re.compile(
-        r"run\.json|records\.jsonl|results\.csv|epochs\.csv"
+        r"run\.json|records\.jsonl|results\.csv|epochs\.csv|inference\.csv"
         r"|[\"']telemetry[\"'/]|[\"']artifacts[\"'/]|telemetry/|artifacts/"
         r"|[\"']traces[\"'/]|traces/|_ops\.csv|_modules\.csv|\.json\.gz"
+        r"|compare\.md|compare\.json|compare\.junit"
     )
     package = Path(__file__).resolve().parents[1] / "bench"
     naming = sorted(

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from bench.commands.history import DEFAULT_DB
+
 FORMATS = ("table", "md", "json", "junit")
 
 
@@ -24,8 +26,9 @@ def add_parser(subparsers: Any) -> None:
         "--fail-on",
         default="",
         metavar="SPEC",
-        help="thresholds overriding the suite's, e.g. 'epoch_time_s:+10%%,test_acc:-1.0' "
-        "(relative %% or absolute; the sign names the bad direction)",
+        help="thresholds overriding the suite's and the defaults, e.g. "
+        "'epoch_time_s:+10%%,test_acc:-1.0' (relative %% or absolute; the sign names the bad "
+        "direction); 'none' turns gating off",
     )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
     parser.add_argument(
@@ -36,6 +39,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="FILE", help="write the output there (stdout gets the table)"
     )
+    parser.add_argument(
+        "--history-db",
+        type=Path,
+        default=DEFAULT_DB,
+        metavar="DB",
+        help="history database whose earlier runs give the machine's run-to-run noise "
+        f"(default: {DEFAULT_DB}; 'none' to ignore the history)",
+    )
     parser.set_defaults(handler=compare_command)
 
 
@@ -43,7 +54,9 @@ def compare_command(args: argparse.Namespace) -> int:
     """Handler of ``bench compare``."""
     from bench.regress.compare import compare_runs, resolve_thresholds
     from bench.regress.compare_formats import RENDERERS, format_table
+    from bench.regress.noise import machine_noise
     from bench.results.baseline import load_results
+    from bench.results.outputs import output_file
     from bench.suite.thresholds import parse_fail_on
 
     fail_on = parse_fail_on(args.fail_on)
@@ -53,12 +66,12 @@ def compare_command(args: argparse.Namespace) -> int:
         base,
         resolve_thresholds(new, base, fail_on),
         allow_cross_machine=args.allow_cross_machine,
+        noise=machine_noise(None if str(args.history_db) == "none" else args.history_db, new),
     )
     text = RENDERERS[args.format](comparison)
     if args.out is None:
         print(text, end="")
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        output_file(args.out).write_text(text, encoding="utf-8")
         print(format_table(comparison), end="")
     return 1 if comparison.regressed else 0

@@ -16,7 +16,7 @@ def add_parser(subparsers: Any) -> None:
     """Register ``history``."""
     parser = subparsers.add_parser(
         "history",
-        help="a metric of one model over commits, with detected steps",
+        help="a metric over commits with detected steps; the machine's noise; a static site",
         description="Print (and plot) a metric's values per commit, in the order commits were "
         "first measured, and mark steps beyond the noise (docs/regressions.md).",
     )
@@ -35,31 +35,80 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--machine", help="machine id (needed when several are recorded)")
     parser.add_argument("--variant", help="variant (needed when several are recorded)")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="write a .png or .svg figure")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="DIR",
+        help="write the history as a static site: index.html and a page per suite and machine",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE_OR_RUN",
+        help="with --html: draw this baseline's values on its suite and machine (repeatable)",
+    )
+    parser.add_argument(
+        "--noise",
+        action="store_true",
+        help="print the run-to-run noise of every model and metric of --suite (per machine)",
+    )
     parser.set_defaults(handler=history_command)
 
 
 def history_command(args: argparse.Namespace) -> int:
     """Handler of ``bench history``."""
-    from bench.regress.history import (
-        detect_steps,
-        format_series,
-        load_series,
-        noise_scale,
-        record_run,
-    )
-    from bench.results.records import METRICS
+    from bench.regress.history import record_run
 
     query = (args.suite, args.model, args.metric)
-    if not args.record and not all(query):
-        raise BenchError("--suite, --model and --metric are required (or --record RUN_DIR)")
-    if any(query) and not all(query):
+    if args.baseline and args.html is None:
+        raise BenchError("--baseline goes with --html DIR")
+    if args.html is not None:
+        if any(query) or args.noise or args.plot or args.machine or args.variant:
+            raise BenchError("--html DIR takes the whole database: drop the other options")
+    elif args.noise:
+        if not args.suite or args.model or args.metric or args.plot:
+            raise BenchError(
+                "--noise takes --suite (and --machine), not --model, --metric or --plot"
+            )
+    elif not args.record and not all(query):
+        raise BenchError(
+            "--suite, --model and --metric are required (or --noise --suite, or --record RUN_DIR)"
+        )
+    elif any(query) and not all(query):
         raise BenchError("--suite, --model and --metric go together")
     if args.plot is not None and args.plot.suffix.lower() not in PLOT_FORMATS:
         raise BenchError(f"--plot {args.plot}: the file name must end in .png or .svg")
     for run_dir in args.record:
         print(f"recorded {record_run(args.db, run_dir)} jobs of {run_dir} in {args.db}")
-    if not all(query):
-        return 0
+    if args.html is not None:
+        _write_dashboard(args)
+    elif args.noise:
+        from bench.regress.noise import format_noise, suite_noise
+
+        print(format_noise(args.suite, suite_noise(args.db, args.suite, args.machine)))
+    elif all(query):
+        _print_series(args)
+    return 0
+
+
+def _write_dashboard(args: argparse.Namespace) -> None:
+    """The static site of ``--html``."""
+    from bench.regress.dashboard import collect
+    from bench.report.dashboard import write_dashboard
+    from bench.results.baseline import load_results
+
+    baselines = [load_results(path) for path in args.baseline]
+    files = write_dashboard(collect(args.db, baselines), args.html)
+    print(f"dashboard: {files[0]} ({len(files) - 1} suite page(s))")
+
+
+def _print_series(args: argparse.Namespace) -> None:
+    """One metric's series, its steps and, with ``--plot``, its figure."""
+    from bench.regress.history import detect_steps, format_series, load_series, noise_scale
+    from bench.results.records import METRICS
+
     series = load_series(
         args.db, args.suite, args.model, args.metric, machine_id=args.machine, variant=args.variant
     )
@@ -71,4 +120,3 @@ def history_command(args: argparse.Namespace) -> int:
 
         plot_series(series, steps, args.plot)
         print(f"plot: {args.plot}")
-    return 0

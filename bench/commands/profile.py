@@ -94,6 +94,18 @@ def parse_input_size(text: str) -> tuple[int, int, int]:
     return channels, height, width
 
 
+def model_sizes(
+    info: ModelInfo, input_size: str | None, num_classes: int | None
+) -> tuple[tuple[int, int, int], int]:
+    """The input size (``--input-size`` text) and classes (``--num-classes``) to build ``info``'s
+    model for: the flags where given, else the model's own."""
+    size = info.input_size if input_size is None else parse_input_size(input_size)
+    classes = info.num_classes if num_classes is None else num_classes
+    if classes < 1:
+        raise BenchError(f"--num-classes must be positive, got {classes}")
+    return size, classes
+
+
 def _profile_one(args: argparse.Namespace) -> int:
     from bench.measure.static_profile import profile_registered
 
@@ -116,11 +128,7 @@ def _model_sizes(args: argparse.Namespace) -> tuple[ModelInfo, tuple[int, int, i
     from bench.models.registry import get_model_info
 
     info = get_model_info(args.model)
-    size = info.input_size if args.input_size is None else parse_input_size(args.input_size)
-    classes = info.num_classes if args.num_classes is None else args.num_classes
-    if classes < 1:
-        raise BenchError(f"--num-classes must be positive, got {classes}")
-    return info, size, classes
+    return (info, *model_sizes(info, args.input_size, args.num_classes))
 
 
 def _trace_one(args: argparse.Namespace) -> int:
@@ -154,9 +162,12 @@ def _profile_suite(args: argparse.Namespace) -> int:
     from bench.measure.static_profile import profile_registered
     from bench.models.registry import get_model_info
     from bench.report.profiles import profile_markdown, profile_notes, profile_table
+    from bench.results.outputs import output_dir
     from bench.suite.profile_suite import load_profile_suite
 
     suite = load_profile_suite(args.suite)
+    if args.out is not None:
+        output_dir(args.out)
     rows: list[tuple[ModelInfo, StaticProfile]] = []
     for i, name in enumerate(suite.models, 1):
         print(f"profiling {name} ({i}/{len(suite.models)})", file=sys.stderr, flush=True)
@@ -176,7 +187,6 @@ def _profile_suite(args: argparse.Namespace) -> int:
     else:
         print("\n".join([table.text(), "", *notes]))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         csv_path, md_path = args.out / f"{suite.name}.csv", args.out / f"{suite.name}.md"
         csv_path.write_text(table.csv_text(), encoding="utf-8")
         title = suite.description or suite.name

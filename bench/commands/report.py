@@ -38,13 +38,15 @@ def add_parser(subparsers: Any) -> None:
 def report_command(args: argparse.Namespace) -> int:
     """Handler of ``bench report``."""
     from bench.report import parse_formats, write_report
+    from bench.results.outputs import output_dir
     from bench.results.rundir import read_runs
 
     formats = parse_formats(args.formats)
     if args.out is None and len(args.run_dirs) > 1:
         raise BenchError("--out DIR is required when reporting several run directories")
     out = args.out if args.out is not None else args.run_dirs[0]
-    paths = write_report(read_runs(args.run_dirs), out, formats)
+    runs = read_runs(args.run_dirs)
+    paths = write_report(runs, output_dir(out) if args.out is not None else out, formats)
     for path in (paths.html, paths.markdown, *paths.tables):
         if path is not None:
             print(path)

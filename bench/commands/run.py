@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.data import DEFAULT_DATA_DIR
 from bench.errors import BenchError
+from bench.results.outputs import output_dir
 from bench.suite.schema import SettingInfo, settings_of
 from bench.suite.settings import JobConfig
 from bench.suite.shard import Shard, parse_shard
@@ -64,6 +65,19 @@ def add_parser(subparsers: Any) -> None:
         "--history-db",
         type=Path,
         help="history database (default: <out>/history.sqlite; 'none' to skip)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE_OR_RUN",
+        help="then compare the run with this baseline file or run directory (checked before "
+        "training) as bench compare does, keep the comparison in the run directory and exit 1 "
+        "on a regression",
+    )
+    parser.add_argument(
+        "--fail-on",
+        metavar="SPEC",
+        help="thresholds for --baseline, as bench compare takes them ('none' turns gating off)",
     )
     parser.set_defaults(handler=run_command)
 
@@ -152,6 +166,16 @@ def run_command(args: argparse.Namespace) -> int:
             raise BenchError(f"--resume takes the run's own settings; drop {flag}")
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
+    if args.resume is None and not args.dry_run:
+        output_dir(args.out, create=False)  # the run creates it once the suite is valid
+    if args.fail_on is not None and args.baseline is None:
+        raise BenchError("--fail-on needs --baseline FILE_OR_RUN")
+    gate = None
+    if args.baseline is not None:
+        from bench.measure.environment import current_machine_id
+        from bench.run.gate import Gate
+
+        gate = Gate.load(args.baseline, args.fail_on or "", current_machine_id())
     signal.signal(signal.SIGTERM, _interrupt)
     request = RunRequest(
         suite=args.suite,
@@ -168,6 +192,7 @@ def run_command(args: argparse.Namespace) -> int:
         history_db=args.history_db,
         argv=sys.argv,
         shard=args.shard,
+        gate=gate,
     )
     return run_suite(request)
 

@@ -36,6 +36,7 @@ class JobCollectors:
         self.sampler = NvmlSampler(cuda_index, interval_s=telemetry_interval_s, device_uuid=uuid)
         self._peaks: dict[tuple[str, int], tuple[float | None, float | None]] = {}
         self._rss_resettable = False
+        self._rss_kept: float | None = None
 
     def __enter__(self) -> JobCollectors:
         if self.enabled:
@@ -80,10 +81,18 @@ class JobCollectors:
             "temperature_c": train.temperature_mean_c,
         }
 
+    def keep_rss_peak(self) -> None:
+        """Remember the process's peak memory so far, before something resets the kernel's
+        counter (inference timing does, per batch size)."""
+        self._rss_kept = rss_peak_mib()
+
     def job_figures(self) -> dict[str, Any]:
         """Job-level figures: peak process memory over the job (None where it cannot be reset
         per job)."""
-        return {"peak_rss_mib": rss_peak_mib() if self._rss_resettable else None}
+        if not self._rss_resettable:
+            return {"peak_rss_mib": None}
+        peaks = [p for p in (self._rss_kept, rss_peak_mib()) if p is not None]
+        return {"peak_rss_mib": max(peaks, default=None)}
 
     def job_extra(self) -> dict[str, Any]:
         """Job-level facts for the record's ``extra``: ``throttled_pct``, the % of NVML readings

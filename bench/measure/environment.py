@@ -20,20 +20,15 @@ import torchvision
 def capture_environment(repo: Path | None = None) -> dict[str, Any]:
     """Versions, hardware and source revision of this process."""
     cuda = torch.cuda.is_available()
-    gpu_name = torch.cuda.get_device_name(0) if cuda else None
     commit, dirty = git_revision(repo or Path.cwd())
-    cpu = cpu_model()
     driver, nvml = nvml_status()
     env: dict[str, Any] = {
-        "hostname": socket.gethostname(),
+        **_machine_facts(),
         "platform": platform.platform(),
         **software_versions(),
-        "gpu_name": gpu_name,
         "gpu_count": torch.cuda.device_count() if cuda else 0,
         "driver": driver,
         "nvml": nvml,
-        "cpu_model": cpu,
-        "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "ram_gib": ram_gib(),
         "commit": commit,
@@ -64,6 +59,21 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def current_machine_id() -> str:
+    """The machine id of this machine, as :func:`capture_environment` records it."""
+    return machine_id(_machine_facts())
+
+
+def _machine_facts() -> dict[str, Any]:
+    """What the machine id is derived from: the hostname, the CPU and the first GPU."""
+    return {
+        "hostname": socket.gethostname(),
+        "gpu_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def machine_id(env: dict[str, Any]) -> str:
     """A stable id for results that may be compared: ``BENCH_MACHINE_ID`` or one derived from
     the hostname and hardware (``<gpu-or-cpu slug>-<8 hex>``)."""
@@ -80,11 +90,12 @@ def _slug(text: str) -> str:
 
 
 def git_revision(repo: Path) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the git work tree holding ``repo``; (None, None) outside one."""
+    """(commit, dirty) of the git work tree holding ``repo``; (None, None) outside one, or
+    where git fails or hangs (10 s)."""
     try:
         commit = _git(repo, "rev-parse", "HEAD")
         dirty = bool(_git(repo, "status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.SubprocessError):
         return None, None
     return commit, dirty
 

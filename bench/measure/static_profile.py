@@ -173,11 +173,12 @@ def profile_registered(
 
 @contextmanager
 def input_fits(name: str, input_size: tuple[int, int, int]) -> Iterator[None]:
-    """Turn the shape mismatch of running model ``name`` on ``input_size`` (a RuntimeError)
-    into a ``BenchError`` naming ``--input-size``."""
+    """Turn the shape mismatch of running model ``name`` on ``input_size`` into a
+    ``BenchError`` naming ``--input-size``."""
     try:
         yield
-    except RuntimeError as err:
+    except (RuntimeError, ValueError) as err:  # a shape the model cannot take (ValueError:
+        # batch norm given one value per channel, as 1x1 maps of a batch of one are)
         first = str(err).strip().splitlines()[0]
         size = "x".join(map(str, input_size))
         raise BenchError(f"--input-size {size} does not fit {name}: {first}") from None

@@ -1,7 +1,8 @@
 """Step timing: the wall time of a pass split into waiting for data and computing (seconds).
 
 ``step_timer(device)`` times one pass: wrap its batches with ``timed(batches)`` and read
-``elapsed_s``, ``data_wait_s``, ``compute_s`` and ``steps`` once the batches are exhausted.
+``elapsed_s``, ``data_wait_s``, ``compute_s``, ``steps`` and ``step_compute_s`` (each step's
+compute) once the batches are exhausted.
 
 The timer marks three kinds of moment: the start of each fetch (before ``next()`` on the
 loader), the batch's arrival (after ``next()`` returns) and the end of the pass (after the
@@ -67,6 +68,7 @@ class StepTimer(Generic[M]):
         self.compute_s = 0.0
         self.elapsed_s = 0.0
         self.steps = 0
+        self.step_compute_s: list[float] = []  # each step's compute, in order
 
     def timed(self, batches: Iterable[T]) -> Iterator[T]:
         """Yield each batch; the time until it is ready is data wait, the time until the
@@ -86,7 +88,8 @@ class StepTimer(Generic[M]):
         fetches, arrivals = steps[::2], steps[1::2]  # one more fetch: the final, empty one
         for fetch, arrival, next_fetch in zip(fetches, arrivals, fetches[1:], strict=False):
             self.data_wait_s += self._span(fetch, arrival)
-            self.compute_s += self._span(arrival, next_fetch)
+            self.step_compute_s.append(self._span(arrival, next_fetch))
+        self.compute_s = sum(self.step_compute_s)
         self.steps = len(arrivals)
         self.elapsed_s = self._span(marks[0], end)
 

@@ -77,6 +77,13 @@ class Precision:
         """A gradient scaler, enabled for fp16 only."""
         return torch.amp.GradScaler(self.device.type, enabled=self.precision == "amp-fp16")
 
+    def set_matmul_precision(self) -> None:
+        """Allow TF32 in CUDA matrix products and convolutions for ``tf32``, forbid it
+        otherwise (torch's global flags)."""
+        tf32 = self.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+
 
 @dataclass(frozen=True)
 class PassStats:

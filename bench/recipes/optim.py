@@ -69,12 +69,11 @@ def build_schedule(
     if cfg.name == "cosine":
         return Schedule(sched.CosineAnnealingLR(optimizer, T_max=total), per_step=True)
     if cfg.name == "one-cycle":
-        if math.isclose(cfg.pct_start * total, 1) or cfg.pct_start >= 1:
+        if math.isclose(cfg.pct_start * total, 1):
             # torch's OneCycleLR divides by the length of a phase that has none
             raise BenchError(
                 f"schedule one-cycle: pct_start {cfg.pct_start:g} of {total} steps leaves a "
-                "phase of the cycle without steps (pct_start × steps must not be 1, and "
-                "pct_start must be below 1)"
+                "phase of the cycle without steps (pct_start × steps must not be 1)"
             )
         max_lr = [group["lr"] for group in optimizer.param_groups]
         cycle = sched.OneCycleLR(

@@ -1,9 +1,11 @@
 """Comparing a new run with a baseline: thresholds, statistics over seeds, verdicts.
 
 Jobs are grouped by (model, variant) and each metric is aggregated over seeds. A change is a
-regression when it goes past the metric's threshold in the bad direction and, when both sides
-have two or more seeds, a one-sided Welch t-test puts it outside the seed noise (p < ``ALPHA``).
-With a single seed on either side the threshold alone decides. See docs/regressions.md.
+regression when it goes past the metric's threshold in the bad direction, when the machine's
+run-to-run noise of the metric is known (``MachineNoise``, from the history) lies beyond
+``NOISE_K`` times it, and, when both sides have two or more seeds, a one-sided Welch t-test puts
+it outside the seed noise (p < ``ALPHA``). With a single seed on either side and no known machine
+noise the threshold alone decides. See docs/regressions.md.
 """
 
 from __future__ import annotations
@@ -17,22 +19,36 @@ from typing import Literal
 from bench.errors import BenchError
 from bench.results.records import METRICS, Metric
 from bench.results.run_results import JobRow, RunResults
-from bench.suite.thresholds import Threshold, parse_threshold_table
+from bench.suite.thresholds import Threshold, default_thresholds, parse_threshold_table
 
 ALPHA = 0.05
 """Significance level of the one-sided Welch t-test."""
+NOISE_K = 3.0
+"""A change must exceed this many times the machine's run-to-run σ (where known) to count."""
 
 Verdict = Literal["regression", "noise", "ok", "improved", "info"]
 """``regression``: past the threshold and outside the noise; ``noise``: past the threshold but
-inside the seed noise; ``ok``: within the threshold; ``improved``: past the threshold in the good
-direction and outside the noise; ``info``: no threshold for this metric."""
+inside the machine's or the seeds' noise; ``ok``: within the threshold; ``improved``: past the
+threshold in the good direction and outside the noise; ``info``: no threshold for this metric."""
+
+
+@dataclass(frozen=True)
+class MachineNoise:
+    """A metric's run-to-run spread on one machine: ``runs`` earlier runs of the same suite,
+    model and variant were found; ``sigma`` (in the metric's unit) is ``None`` with too few."""
+
+    runs: int
+    sigma: float | None = None
 
 
 def resolve_thresholds(
-    new: RunResults, base: RunResults, fail_on: Mapping[str, Threshold]
+    new: RunResults, base: RunResults, fail_on: Mapping[str, Threshold] | None
 ) -> dict[str, Threshold]:
-    """The baseline's suite thresholds, updated by the new run's, then by ``--fail-on``."""
-    out: dict[str, Threshold] = {}
+    """The metrics' defaults, updated by the baseline's suite thresholds, the new run's, then
+    ``--fail-on``; none at all when ``fail_on`` is ``None`` (``--fail-on none``)."""
+    if fail_on is None:
+        return {}
+    out = default_thresholds()
     for results in (base, new):
         table = results.suite.get("thresholds") or {}
         out.update(parse_threshold_table(table, f"{results.source}: suite.thresholds"))
@@ -86,6 +102,7 @@ class MetricChange:
     threshold: Threshold | None
     p_value: float | None  # one-sided Welch, in the direction the mean moved
     verdict: Verdict
+    noise: MachineNoise | None = None  # None: a metric whose noise is the seeds' alone
 
     @property
     def info(self) -> Metric:
@@ -110,7 +127,12 @@ def relative_change(base: float, new: float) -> float:
 
 
 def judge(
-    metric: str, base: Stats, new: Stats, threshold: Threshold | None, alpha: float = ALPHA
+    metric: str,
+    base: Stats,
+    new: Stats,
+    threshold: Threshold | None,
+    alpha: float = ALPHA,
+    noise: MachineNoise | None = None,
 ) -> tuple[float | None, Verdict]:
     """The p-value (``None`` with fewer than two seeds a side) and the verdict of one change."""
     delta = new.mean - base.mean
@@ -122,6 +144,8 @@ def judge(
     size = relative_change(base.mean, new.mean) if threshold.relative else delta
     if abs(size) <= threshold.amount:
         return p_value, "ok"
+    if noise is not None and noise.sigma is not None and abs(delta) <= NOISE_K * noise.sigma:
+        return p_value, "noise"
     if p_value is not None and p_value >= alpha:
         return p_value, "noise"
     worse = delta < 0 if METRICS[metric].higher_is_better else delta > 0
@@ -175,8 +199,10 @@ def compare_runs(
     *,
     allow_cross_machine: bool = False,
     alpha: float = ALPHA,
+    noise: Mapping[tuple[str, str, str], MachineNoise] | None = None,
 ) -> Comparison:
-    """Compare every metric of every (model, variant) present on both sides."""
+    """Compare every metric of every (model, variant) present on both sides; ``noise`` holds
+    the machine's run-to-run noise by (model, variant, metric) (unknown where absent)."""
     if new.machine_id != base.machine_id and not allow_cross_machine:
         raise BenchError(
             f"{new.source} was measured on machine {new.machine_id!r} and {base.source} on "
@@ -198,8 +224,11 @@ def compare_runs(
                 continue
             b, n = Stats(base_values), Stats(new_values)
             threshold = thresholds.get(metric)
-            p_value, verdict = judge(metric, b, n, threshold, alpha)
-            changes.append(MetricChange(*key, metric, b, n, threshold, p_value, verdict))
+            floor = None
+            if METRICS[metric].machine_noise:
+                floor = (noise or {}).get((*key, metric), MachineNoise(runs=0))
+            p_value, verdict = judge(metric, b, n, threshold, alpha, floor)
+            changes.append(MetricChange(*key, metric, b, n, threshold, p_value, verdict, floor))
     return Comparison(
         new=new,
         base=base,

@@ -8,11 +8,18 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.regress.compare import Comparison, MetricChange, Stats, model_label
+from bench.regress.compare import (
+    NOISE_K,
+    Comparison,
+    MachineNoise,
+    MetricChange,
+    Stats,
+    model_label,
+)
 from bench.results.run_results import RunResults
-from bench.text_table import align_columns
+from bench.text_table import align_columns, markdown_text
 
-COLUMNS = ("model", "metric", "baseline", "new", "change", "threshold", "p", "verdict")
+COLUMNS = ("model", "metric", "baseline", "new", "change", "threshold", "noise", "p", "verdict")
 VERDICT_TEXT = {
     "regression": "REGRESSION",
     "noise": "within noise",
@@ -30,17 +37,19 @@ def format_table(comparison: Comparison) -> str:
 
 def format_markdown(comparison: Comparison) -> str:
     """Markdown for a pull-request comment or ``$GITHUB_STEP_SUMMARY``; metrics without a
-    threshold go in a collapsed section."""
+    threshold go in a collapsed section. Text from the runs is escaped as the HTML report
+    escapes it: a suite or model name holds no markup."""
     judged = [c for c in comparison.changes if c.verdict != "info"]
     others = [c for c in comparison.changes if c.verdict == "info"]
-    lines = [f"### bench compare: {_result(comparison)}", "", *_header(comparison, quote="`")]
+    header = [markdown_text(line) for line in _header(comparison, quote="`")]
+    lines = [f"### bench compare: {markdown_text(_result(comparison))}", "", *header]
     if comparison.cross_machine:
         lines[-1] = f"> **Warning:** {lines[-1]}"
     lines += ["", *_md_table(judged)] if judged else []
     if others:
         lines += ["", "<details><summary>Metrics without a threshold</summary>", ""]
         lines += [*_md_table(others), "", "</details>"]
-    lines += ["", *(f"- {line}" for line in _findings(comparison)[:-1])]
+    lines += ["", *(f"- {markdown_text(line)}" for line in _findings(comparison)[:-1])]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -53,6 +62,7 @@ def format_json(comparison: Comparison) -> str:
         "new": _run_json(comparison.new),
         "base": _run_json(comparison.base),
         "thresholds": {m: str(t) for m, t in comparison.thresholds.items()},
+        "default_thresholds": [m for m, t in comparison.thresholds.items() if t.default],
         "changes": [
             {
                 "model": c.model,
@@ -65,6 +75,7 @@ def format_json(comparison: Comparison) -> str:
                 "delta": c.delta,
                 "delta_pct": _finite(c.delta_pct),
                 "threshold": str(c.threshold) if c.threshold else None,
+                "noise": _noise_json(c.noise),
                 "p_value": c.p_value,
                 "verdict": c.verdict,
             }
@@ -140,11 +151,11 @@ def _header(comparison: Comparison, quote: str = "") -> list[str]:
 
     lines = [f"new run {run(new)} against baseline {run(base)}"]
     rule = (
-        f"regression = past the threshold and, with 2+ seeds on both sides, one-sided Welch "
+        f"regression = past the threshold, beyond {NOISE_K:g}× the machine's run-to-run σ "
+        f"where the history knows it, and, with 2+ seeds on both sides, one-sided Welch "
         f"p < {comparison.alpha:g}"
     )
-    thresholds = ", ".join(f"{m} {t}" for m, t in comparison.thresholds.items()) or "none"
-    lines.append(f"thresholds: {thresholds}; {rule}")
+    lines.append(f"thresholds: {_thresholds(comparison)}; {rule}")
     if comparison.cross_machine:
         lines.append(
             f"CROSS-MACHINE comparison (--allow-cross-machine): new run on "
@@ -153,6 +164,17 @@ def _header(comparison: Comparison, quote: str = "") -> list[str]:
     else:
         lines.append(f"machine: {quote}{new.machine_id}{quote}")
     return lines
+
+
+def _thresholds(comparison: Comparison) -> str:
+    """The thresholds given by suites and ``--fail-on``, then the defaults of the metrics
+    compared (``defaults (…)``); ``none`` without any."""
+    compared = {c.metric for c in comparison.changes}
+    given = [f"{m} {t}" for m, t in comparison.thresholds.items() if not t.default]
+    defaults = [f"{m} {t}" for m, t in comparison.thresholds.items() if t.default and m in compared]
+    if defaults:
+        given.append(f"defaults ({', '.join(defaults)})")
+    return ", ".join(given) or "none"
 
 
 def _findings(comparison: Comparison) -> list[str]:
@@ -188,6 +210,8 @@ def _describe(change: MetricChange) -> str:
     )
     if change.threshold is not None:
         text += f", threshold {change.threshold}"
+    if change.noise is not None and change.noise.sigma is not None:
+        text += f", noise {_noise(change.noise)}"
     if change.p_value is not None:
         text += f", p={change.p_value:.2g}"
     return text + ")"
@@ -201,6 +225,7 @@ def _cells(change: MetricChange) -> tuple[str, ...]:
         _stats(change.new),
         f"{_num(change.delta, signed=True)} ({_pct(change.delta_pct)})",
         str(change.threshold) if change.threshold else "-",
+        "seeds" if change.noise is None else _noise(change.noise),
         _p(change.p_value),
         VERDICT_TEXT[change.verdict],
     )
@@ -208,7 +233,7 @@ def _cells(change: MetricChange) -> tuple[str, ...]:
 
 def _md_table(changes: Sequence[MetricChange]) -> list[str]:
     def row(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(markdown_text(c) for c in cells) + " |"
 
     lines = [row(COLUMNS), "|" + "---|" * len(COLUMNS)]
     for change in changes:
@@ -234,6 +259,19 @@ def _num(value: float, signed: bool = False) -> str:
 
 def _pct(value: float) -> str:
     return f"{value:+.1f}%"
+
+
+def _noise(noise: MachineNoise) -> str:
+    """The machine noise used: ``σ 0.041 (7 runs)`` or ``unknown (3 earlier runs)``."""
+    if noise.sigma is None:
+        return f"unknown ({noise.runs} earlier runs)"
+    return f"σ {_num(noise.sigma)} ({noise.runs} runs)"
+
+
+def _noise_json(noise: MachineNoise | None) -> dict[str, Any]:
+    if noise is None:
+        return {"source": "seeds"}
+    return {"source": "history", "runs": noise.runs, "sigma": noise.sigma}
 
 
 def _p(value: float | None) -> str:

@@ -12,6 +12,10 @@ deviation of the values from their commit's median, pooled over commits with sev
 (seeds or repeated runs); with one value per commit it is 1.4826 × the median of
 ``|m_i − m_{i−1}|`` / √2 (at least three differences needed); otherwise the relative change alone
 decides.
+
+Each run is written in one transaction, so a reader or a run recorded at the same time sees all
+of its rows or none. A database SQLite finds damaged is never changed: ``record_run_results``
+moves it aside and starts a new one (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import os
 import sqlite3
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from bench.errors import BenchError, UnknownNameError
 from bench.regress.compare import relative_change
@@ -34,7 +41,12 @@ from bench.text_table import align_columns
 
 STEP_K = 3.0
 STEP_MIN_CHANGE = 0.05
-_MAD_TO_SIGMA = 1.4826
+MAD_TO_SIGMA = 1.4826
+"""Scales a median absolute deviation to a standard deviation (of a normal distribution)."""
+# how long a writer waits for another run's transaction before giving up
+_BUSY_TIMEOUT_S = 30.0
+# SQLite's messages for a file that is not a database or a corrupt one (SQLITE_NOTADB, _CORRUPT)
+_DAMAGE_MESSAGES = ("file is not a database", "database disk image is malformed")
 
 _KEY = ("machine_id", "run_id", "model", "variant", "seed")
 _COLUMNS: dict[str, str] = {
@@ -52,12 +64,31 @@ _COLUMNS: dict[str, str] = {
 }
 
 
+class DamagedDatabaseError(BenchError):
+    """A history database that SQLite finds is not a database, or a corrupt one."""
+
+
+def check_db_path(db_path: Path) -> None:
+    """A ``BenchError`` where ``db_path`` cannot hold a database: a directory, or under a file."""
+    if db_path.is_dir():
+        raise BenchError(f"{db_path}: is a directory, not a history database")
+    existing = next((p for p in db_path.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise BenchError(f"{db_path}: {existing} is not a directory")
+
+
 @contextlib.contextmanager
 def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
     """An open database with the ``jobs`` table (metric columns added where missing);
-    committed on success, closed in every case."""
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path)
+    committed on success, closed in every case. One that cannot be opened is a one-line
+    ``BenchError``, a damaged one a ``DamagedDatabaseError``."""
+    check_db_path(db_path)
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(db_path, timeout=_BUSY_TIMEOUT_S)
+    except (OSError, sqlite3.Error) as err:
+        reason = getattr(err, "strerror", None) or err
+        raise BenchError(f"{db_path}: cannot open the history database: {reason}") from None
     try:
         columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
         conn.execute(
@@ -71,7 +102,9 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
         with conn:
             yield conn
     except sqlite3.DatabaseError as err:
-        raise BenchError(f"{db_path}: not a usable history database: {err}") from None
+        damaged = str(err) in _DAMAGE_MESSAGES
+        error = DamagedDatabaseError if damaged else BenchError
+        raise error(f"{db_path}: not a usable history database: {err}") from None
     finally:
         conn.close()
 
@@ -82,8 +115,30 @@ def record_run(db_path: Path, run_dir: Path) -> int:
     return record_results(db_path, results_of(RunDir.open(run_dir).read()))
 
 
+def record_run_results(db_path: Path, results: RunResults) -> Path | None:
+    """Record ``results`` as ``bench run`` does at its end: a damaged database is first moved
+    aside (see ``set_aside``, whose path is returned) and a new one started."""
+    try:
+        record_results(db_path, results)
+    except DamagedDatabaseError:
+        aside = set_aside(db_path)
+        record_results(db_path, results)
+        return aside
+    return None
+
+
+def set_aside(db_path: Path) -> Path:
+    """Move a database to ``<name>.damaged-<utc>`` (kept for recovery, e.g. with
+    ``sqlite3 FILE .recover``); its new path."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    aside = db_path.with_name(f"{db_path.name}.damaged-{stamp}")
+    os.replace(db_path, aside)
+    return aside
+
+
 def record_results(db_path: Path, results: RunResults) -> int:
-    """Record ``results`` (replacing the rows of the same machine and run id)."""
+    """Record ``results`` in one transaction (replacing the rows of the same machine and run
+    id)."""
     names = list(_COLUMNS)
     rows = [
         (
@@ -102,6 +157,7 @@ def record_results(db_path: Path, results: RunResults) -> int:
         for job in results.jobs
     ]
     with connect(db_path) as conn:
+        conn.execute("BEGIN IMMEDIATE")  # the write lock first: a concurrent run waits here
         conn.execute(
             "DELETE FROM jobs WHERE machine_id = ? AND run_id = ?",
             (results.machine_id, results.run_id),
@@ -171,20 +227,26 @@ def load_series(
                 f"{model} in {suite} has history for several values of {flag} "
                 f"({', '.join(repr(c) for c in choices)}); pick one with {flag}"
             )
-    points: dict[str, list[float]] = {}
-    first_utc: dict[str, str] = {}
-    for _machine, _variant, run_id, created, commit, value in rows:
-        key = commit or f"run:{run_id}"
-        first_utc.setdefault(key, created)
-        points.setdefault(key, []).append(float(value))
     return Series(
         suite=suite,
         model=model,
         variant=rows[0][1],
         machine_id=rows[0][0],
         metric=metric,
-        points=tuple(CommitPoint(k, first_utc[k], tuple(v)) for k, v in points.items()),
+        points=commit_points(row[2:] for row in rows),
     )
+
+
+def commit_points(rows: Iterable[Sequence[Any]]) -> tuple[CommitPoint, ...]:
+    """(run id, created, commit, value) rows, ordered by creation time, grouped by commit in
+    order of first appearance (a run outside git is its own ``run:<run_id>`` point)."""
+    points: dict[str, list[float]] = {}
+    first_utc: dict[str, str] = {}
+    for run_id, created, commit, value in rows:
+        key = commit or f"run:{run_id}"
+        first_utc.setdefault(key, created)
+        points.setdefault(key, []).append(float(value))
+    return tuple(CommitPoint(k, first_utc[k], tuple(v)) for k, v in points.items())
 
 
 def _why_empty(conn: sqlite3.Connection, db_path: Path, suite: str, model: str, metric: str) -> str:
@@ -217,10 +279,10 @@ def noise_scale(points: Sequence[CommitPoint]) -> float | None:
     """Robust standard deviation of the series' noise (see the module docstring)."""
     residuals = [v - p.median for p in points if len(p.values) > 1 for v in p.values]
     if residuals:
-        return _MAD_TO_SIGMA * statistics.median(abs(r) for r in residuals)
+        return MAD_TO_SIGMA * statistics.median(abs(r) for r in residuals)
     diffs = [abs(b.median - a.median) for a, b in itertools.pairwise(points)]
     if len(diffs) >= 3:
-        return _MAD_TO_SIGMA * statistics.median(diffs) / math.sqrt(2)
+        return MAD_TO_SIGMA * statistics.median(diffs) / math.sqrt(2)
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,7 @@ def write_report(
         "roofline": roofline_table(jobs),
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
+    descriptions = list(dict.fromkeys(d for r in runs if (d := _description(r))))
     run_ids = [run.run_id for run in runs]
     throttled = _throttled_jobs(runs)
     warnings = [*_machine_warnings(runs), *throttled.values()]
@@ -100,6 +102,7 @@ def write_report(
         notes = gallery.notes
         html = render_html(
             title=title,
+            descriptions=descriptions,
             generated=utc_now(),
             runs=[_run_line(run) for run in runs],
             warnings=warnings,
@@ -107,15 +110,22 @@ def write_report(
             plots=gallery.plots,
             sections=_sections(runs, jobs, tables["models"], gallery, throttled),
             notes=notes,
+            comparisons=_comparisons(runs, out_dir),
         )
         write_atomic(out_dir / HTML_FILE, html)
         paths = dataclasses.replace(paths, html=out_dir / HTML_FILE, figures=tuple(gallery.files()))
     if "md" in formats:
         shown = [tables[n] for n in ("lecture", "models", "failures", "environment")]
-        markdown = render_markdown(title, run_ids, shown, notes, warnings)
+        markdown = render_markdown(title, descriptions, run_ids, shown, notes, warnings)
         write_atomic(out_dir / MARKDOWN_FILE, markdown)
         paths = dataclasses.replace(paths, markdown=out_dir / MARKDOWN_FILE)
     return dataclasses.replace(paths, notes=tuple(notes))
+
+
+def _description(run: Run) -> str:
+    """The ``description`` of the run's suite (empty where it has none)."""
+    suite = run.info.get("suite")
+    return str(suite.get("description") or "") if isinstance(suite, dict) else ""
 
 
 def _run_line(run: Run) -> str:
@@ -127,6 +137,15 @@ def _run_line(run: Run) -> str:
         f"{run.run_id}: {device} on {env.get('machine_id', 'unknown machine')}, "
         f"torch {env.get('torch', 'n/a')}, CUDA {env.get('cuda') or 'n/a'}, commit {commit}"
     )
+
+
+def _comparisons(runs: Sequence[Run], out_dir: Path) -> list[tuple[str, str]]:
+    """(run id, link relative to ``out_dir``) of each run judged against a baseline."""
+    return [
+        (run.run_id, Path(os.path.relpath(run.comparison, out_dir)).as_posix())
+        for run in runs
+        if run.comparison is not None
+    ]
 
 
 def _machine_warnings(runs: Sequence[Run]) -> list[str]:

@@ -59,11 +59,16 @@ def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kw
     return figure, figure.subplots(nrows, ncols, squeeze=False, **kw)
 
 
-def render(figure: Figure, folder: Path, name: str) -> bytes:
-    """Write ``name``.png and ``name``.svg under ``folder``; return the PNG bytes."""
+def png_bytes(figure: Figure) -> bytes:
+    """``figure`` as PNG at ``DPI``."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
-    png = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def render(figure: Figure, folder: Path, name: str) -> bytes:
+    """Write ``name``.png and ``name``.svg under ``folder``; return the PNG bytes."""
+    png = png_bytes(figure)
     (folder / f"{name}.png").write_bytes(png)
     figure.set_layout_engine("none")  # keep the layout just computed: saves one layout pass
     figure.savefig(folder / f"{name}.svg", format="svg", metadata={"Date": None})

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.results.records import JobRecord
+from bench.results.records import INFERENCE_COLUMNS, InferenceRow, JobRecord
 from bench.results.rundir import Run
 
 MISSING_STATUS = "missing"
@@ -38,6 +38,12 @@ _NUMERIC_FIELDS = [
     "paper_top5",
     "images_per_s_per_process",
     "flops_per_mac",
+]
+
+INFERENCE_NUMBERS = [
+    f.name
+    for f in dataclasses.fields(InferenceRow)
+    if re.fullmatch(r"(int|float)( \| None)?", str(f.type))
 ]
 
 
@@ -107,6 +113,21 @@ def epoch_frame(runs: Sequence[Run], jobs: pd.DataFrame) -> pd.DataFrame:
     epochs = pd.concat(frames, ignore_index=True)
     ok = jobs.loc[jobs["status"] == "ok", ["run", "job_id", "network", "group"]]
     return epochs.merge(ok, on=["run", "job_id"], how="inner")
+
+
+def inference_frame(runs: Sequence[Run], jobs: pd.DataFrame) -> pd.DataFrame:
+    """Inference rows (``ok`` and ``oom``) of jobs that ended ok, with their job's ``group``;
+    the figures as numbers."""
+    frames = [pd.DataFrame(list(run.inference)).assign(run=i) for i, run in enumerate(runs)]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=["run", "job_id", *INFERENCE_COLUMNS, "group"])
+    rows = pd.concat(frames, ignore_index=True)
+    ok = jobs.loc[jobs["status"] == "ok", ["run", "job_id", "group"]]
+    rows = rows.merge(ok, on=["run", "job_id"], how="inner")
+    numeric = [c for c in INFERENCE_NUMBERS if c in rows]
+    rows[numeric] = rows[numeric].apply(pd.to_numeric, errors="coerce")
+    return rows
 
 
 def slug(text: str) -> str:

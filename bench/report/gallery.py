@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from bench.report import figures as charts
+from bench.report import inference_figures as inference_charts
 from bench.report import model_figures as panels
 from bench.report.figures import Plot
-from bench.report.frames import MISSING_STATUS, epoch_frame, unique_slugs
+from bench.report.frames import MISSING_STATUS, epoch_frame, inference_frame, unique_slugs
 from bench.report.roofline import roofline_figure
 from bench.results.rundir import Run
 
@@ -73,6 +74,13 @@ def draw_gallery(runs: Sequence[Run], jobs: pd.DataFrame, folder: Path) -> Galle
     ok = recorded[recorded["status"] == "ok"]
     palette = charts.palette_for(list(recorded["group"].unique()))
     gallery.draw("accuracy_vs_gflops", "Accuracy vs GFLOPs", charts.accuracy_vs_flops, ok, palette)
+    gallery.draw(
+        "accuracy_per_mparam",
+        "Accuracy per million parameters",
+        inference_charts.accuracy_per_mparam,
+        ok,
+        palette,
+    )
     epochs = epoch_frame(list(runs), jobs)
     phases = sorted(set(epochs["phase"]), key=_phase_key)
     if not phases:
@@ -94,9 +102,39 @@ def draw_gallery(runs: Sequence[Run], jobs: pd.DataFrame, folder: Path) -> Galle
         palette,
     )
     gallery.draw("peak_memory", "Peak memory", charts.peak_memory, ok)
+    _draw_inference(gallery, inference_frame(list(runs), jobs), palette)
     gallery.draw("roofline", "Roofline", roofline_figure, ok, palette)
     _draw_model_figures(gallery, runs, recorded, palette)
     return gallery
+
+
+INFERENCE_FIGURES = (
+    ("inference_time_vs_batch", "Inference time vs batch size", inference_charts.latency_vs_batch),
+    (
+        "inference_throughput_power_vs_batch",
+        "Inference throughput and power vs batch size",
+        inference_charts.throughput_and_power_vs_batch,
+    ),
+    (
+        "inference_memory_vs_batch",
+        "Inference memory vs batch size",
+        inference_charts.memory_vs_batch,
+    ),
+    (
+        "operations_vs_inference_time",
+        "Operations vs inference time",
+        inference_charts.operations_vs_time,
+    ),
+)
+
+
+def _draw_inference(gallery: Gallery, rows: pd.DataFrame, palette: charts.Palette) -> None:
+    """The inference figures, where some job measured inference (``[inference]``)."""
+    if rows.empty:
+        gallery.note("Inference figures: no inference measurements in these runs")
+        return
+    for name, title, builder in INFERENCE_FIGURES:
+        gallery.draw(name, title, builder, rows, palette)
 
 
 def _draw_model_figures(

@@ -35,7 +35,8 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The templates of ``bench/report/templates``, autoescaped, strict about undefined names."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bench.report", "templates"),
         autoescape=True,
@@ -50,6 +51,7 @@ def _environment() -> jinja2.Environment:
 def render_html(
     *,
     title: str,
+    descriptions: Sequence[str],
     generated: str,
     runs: Sequence[str],
     warnings: Sequence[str],
@@ -57,17 +59,21 @@ def render_html(
     plots: Sequence[Plot],
     sections: Sequence[Section],
     notes: Sequence[str],
+    comparisons: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The page; every value from the runs is HTML-escaped by the template engine."""
+    """The page; every value from the runs is HTML-escaped by the template engine.
+    ``comparisons``: (run id, relative link) of each run's comparison with a baseline."""
     context: dict[str, Any] = {
         "title": title,
+        "descriptions": list(descriptions),
         "generated": generated,
         "runs": list(runs),
         "warnings": list(warnings),
         "plots": list(plots),
         "sections": list(sections),
         "notes": list(notes),
+        "comparisons": list(comparisons),
         "failure_count": len(tables["failures"].display),
         **tables,
     }
-    return _environment().get_template(TEMPLATE).render(context)
+    return environment().get_template(TEMPLATE).render(context)

@@ -2,48 +2,46 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 from bench.report.tables import Table
+from bench.text_table import markdown_text
 
 
 def markdown_table(table: Table) -> str:
     """``table``'s display view as a Markdown table; numeric columns aligned right."""
-    header = "| " + " | ".join(_cell(c) for c in table.display.columns) + " |"
+    header = "| " + " | ".join(markdown_text(c) for c in table.display.columns) + " |"
     rule = "|" + "|".join("---:" if n else "---" for n in table.numeric_columns()) + "|"
     rows = [
-        "| " + " | ".join(_cell(v) for v in row) + " |"
+        "| " + " | ".join(markdown_text(v) for v in row) + " |"
         for row in table.display.itertuples(index=False)
     ]
     return "\n".join([header, rule, *rows])
 
 
-def _cell(value: object) -> str:
-    """Text safe inside a Markdown table cell: no markup, no pipes, one line."""
-    text = html.escape(" ".join(str(value).split()), quote=False)
-    return text.replace("|", "\\|")
-
-
 def render_markdown(
     title: str,
+    descriptions: Sequence[str],
     runs: Sequence[str],
     tables: Sequence[Table],
     notes: Sequence[str],
     warnings: Sequence[str],
 ) -> str:
-    """The whole summary: title, runs, warnings, each table with its note, what was left out."""
-    lines = [f"# {_cell(title)}", "", "Runs: " + ", ".join(_cell(r) for r in runs)]
+    """The whole summary: title, the suites' descriptions, runs, warnings, each table with its
+    note, what was left out."""
+    lines = [f"# {markdown_text(title)}", ""]
+    lines += [line for d in descriptions for line in (markdown_text(d), "")]
+    lines += ["Runs: " + ", ".join(markdown_text(r) for r in runs)]
     if warnings:
-        lines += ["", "## Warnings", "", *(f"- {_cell(w)}" for w in warnings)]
+        lines += ["", "## Warnings", "", *(f"- {markdown_text(w)}" for w in warnings)]
     for table in tables:
-        lines += ["", f"## {_cell(table.title)}", ""]
+        lines += ["", f"## {markdown_text(table.title)}", ""]
         if table.display.empty:
             lines.append("None.")
         else:
             lines.append(markdown_table(table))
         if table.note:
-            lines += ["", _cell(table.note)]
+            lines += ["", markdown_text(table.note)]
     if notes:
-        lines += ["", "## Not shown", "", *(f"- {_cell(n)}" for n in notes)]
+        lines += ["", "## Not shown", "", *(f"- {markdown_text(n)}" for n in notes)]
     return "\n".join(lines) + "\n"

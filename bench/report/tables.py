@@ -106,6 +106,11 @@ LECTURE_FIXED = (
     Column("flops", "FLOPs (G, multiply-add = 2)", "{:.4g}", 1e-9, per_seed=False),
     Column("flops_per_mac", "FLOPs/MACs", "{:.3f}", per_seed=False),
 )
+# Shown where some job measured inference (``[inference]``).
+INFERENCE_COLUMNS = (
+    Column("latency_ms_p50", "Inference latency, batch 1, p50 (ms)", "{:.3g}"),
+    Column("inference_images_per_s", "Inference throughput, largest batch (images/s)", "{:,.0f}"),
+)
 SEEDS_HEADER = "Seeds (n)"
 
 
@@ -135,14 +140,22 @@ def lecture_table(jobs: pd.DataFrame, trained: bool = True) -> Table:
     accuracy = Column("test_acc", f"Accuracy on {on} (%)")
     sources = sorted({s for s in recorded["published_source"].dropna() if s})
     source = f" Source of the published figures: {'; '.join(sources)}." if sources else ""
+    keys = [c.key for c in INFERENCE_COLUMNS]
+    inferred = recorded[keys].apply(pd.to_numeric, errors="coerce").notna().any().any()
+    inference = (
+        " Inference: forward time per batch at batch 1 and images/s at the largest batch "
+        "that fitted in memory, at the first precision timed, mean ± std over seeds."
+        if inferred
+        else ""
+    )
     return aggregate(
         jobs,
-        (YEAR, SALIENT, accuracy, *LECTURE_FIXED),
+        (YEAR, SALIENT, accuracy, *LECTURE_FIXED, *(INFERENCE_COLUMNS if inferred else ())),
         name="lecture",
         title="Summary in the lecture layout",
         note=f"Accuracy: measured here on {', '.join(datasets) or 'n/a'}, final epoch, "
         "mean ± std over seeds. ImageNet top-5: figures published for ImageNet-trained "
-        f"weights and quoted by the papers, not measured here.{source}",
+        f"weights and quoted by the papers, not measured here.{source}{inference}",
     )
 
 

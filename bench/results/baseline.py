@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.results.atomic import write_atomic
+from bench.results.outputs import output_file
 from bench.results.records import METRICS, utc_now
 from bench.results.run_results import JobRow, RunResults, metric_values, results_of
 from bench.results.rundir import RunDir
@@ -101,7 +102,7 @@ def to_baseline_dict(results: RunResults) -> dict[str, Any]:
 
 def save(results: RunResults, out: Path) -> None:
     """Write ``results`` to ``out`` as a baseline file (atomically, creating parent folders)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    output_file(out)
     write_atomic(out, json.dumps(to_baseline_dict(results), indent=2, allow_nan=False) + "\n")
 
 

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from bench.results.records import EpochRecord
+from bench.results.records import EpochRecord, InferenceRow, to_json_dict
 
 SUPERVISED_PHASES = ("train", "finetune")
 
@@ -107,3 +107,18 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
     return numerator / denominator
+
+
+def summarize_inference(rows: Sequence[InferenceRow]) -> dict[str, Any]:
+    """A job's inference rows (``inference``) and their two metrics, at the first precision
+    measured: ``latency_ms_p50`` at batch 1 (``None`` where batch 1 was not measured) and
+    ``inference_images_per_s`` at the largest batch that fitted in memory."""
+    if not rows:
+        return {}
+    fitted = [r for r in rows if r.precision == rows[0].precision and r.status == "ok"]
+    largest = max(fitted, key=lambda r: r.batch_size, default=None)
+    return {
+        "latency_ms_p50": next((r.latency_ms_p50 for r in fitted if r.batch_size == 1), None),
+        "inference_images_per_s": largest.images_per_s if largest else None,
+        "inference": [to_json_dict(r) for r in rows],
+    }

@@ -27,30 +27,45 @@ class Metric:
     unit: str
     higher_is_better: bool
     label: str
+    default_threshold: str | None = None
+    """What ``bench compare`` gates on when no suite and no ``--fail-on`` names the metric."""
+    machine_noise: bool = True
+    """Whether the value moves with the machine's state from run to run (time, throughput,
+    memory, energy), rather than with the seed alone (accuracy, loss)."""
 
 
-# Job-level metrics (columns of the results table) that comparisons and reports know about.
+# Job-level metrics (columns of the results table) that comparisons and reports know about, with
+# the thresholds ``bench compare`` applies by default (time, throughput, memory, energy: 10 %;
+# accuracy: one percentage point).
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("test_acc", "%", True, "Final test accuracy"),
-        Metric("best_test_acc", "%", True, "Best test accuracy"),
-        Metric("train_loss", "", False, "Final train loss"),
-        Metric("test_loss", "", False, "Final test loss"),
-        Metric("epoch_time_s", "s", False, "Steady-state epoch time"),
-        Metric("first_epoch_time_s", "s", False, "First (warm-up) epoch time"),
-        Metric("images_per_s", "images/s", True, "Training throughput"),
-        Metric("peak_mem_mib", "MiB", False, "Peak GPU memory allocated"),
-        Metric("peak_mem_reserved_mib", "MiB", False, "Peak GPU memory reserved"),
-        Metric("peak_rss_mib", "MiB", False, "Peak process resident memory"),
+        Metric("test_acc", "%", True, "Final test accuracy", "-1.0", False),
+        Metric("best_test_acc", "%", True, "Best test accuracy", "-1.0", False),
+        Metric("train_loss", "", False, "Final train loss", None, False),
+        Metric("test_loss", "", False, "Final test loss", None, False),
+        Metric("epoch_time_s", "s", False, "Steady-state epoch time", "+10%"),
+        Metric("first_epoch_time_s", "s", False, "First (warm-up) epoch time", "+10%"),
+        Metric("images_per_s", "images/s", True, "Training throughput", "-10%"),
+        Metric("peak_mem_mib", "MiB", False, "Peak GPU memory allocated", "+10%"),
+        Metric("peak_mem_reserved_mib", "MiB", False, "Peak GPU memory reserved", "+10%"),
+        Metric("peak_rss_mib", "MiB", False, "Peak process resident memory", "+10%"),
         Metric("gpu_util_pct", "%", True, "Mean GPU utilisation (train)"),
         Metric("power_w", "W", False, "Mean GPU power (train)"),
-        Metric("energy_per_epoch_j", "J", False, "GPU energy per epoch"),
-        Metric("energy_j", "J", False, "GPU energy for the job"),
+        Metric("energy_per_epoch_j", "J", False, "GPU energy per epoch", "+10%"),
+        Metric("energy_j", "J", False, "GPU energy for the job", "+10%"),
         Metric("images_per_s_per_w", "images/s/W", True, "Throughput per watt"),
         Metric("mfu", "fraction", True, "Model FLOP utilisation"),
-        Metric("time_to_target_s", "s", False, "Time to target accuracy"),
-        Metric("total_time_s", "s", False, "Job wall time"),
+        Metric("time_to_target_s", "s", False, "Time to target accuracy", "+10%"),
+        Metric("total_time_s", "s", False, "Job wall time", "+10%"),
+        Metric("latency_ms_p50", "ms", False, "Inference latency p50 (batch 1)", "+10%"),
+        Metric(
+            "inference_images_per_s",
+            "images/s",
+            True,
+            "Inference throughput (largest batch)",
+            "-10%",
+        ),
     )
 }
 
@@ -96,6 +111,35 @@ class EpochRecord:
     time_utc: str = ""
     schema_version: int = SCHEMA_VERSION
     type: str = "epoch"
+
+
+@dataclass(frozen=True)
+class InferenceRow:
+    """One inference measurement: a model's forward pass (eval mode, no gradients) at one
+    precision and batch size. ``status`` is ``ok`` or ``oom`` (every figure ``None``); latency
+    is per batch, counts (``macs``, ``flops``) per image, power and energy on a GPU only."""
+
+    model: str
+    precision: str
+    batch_size: int
+    status: str
+    weights: str  # "random" (bench infer) or "trained" (after a job's training)
+    device: str
+    input_size: list[int]
+    channels_last: bool = False
+    compile: str | None = None
+    macs: int | None = None  # forward, per image (fvcore: multiply-add = 1)
+    flops: int | None = None  # forward, per image (FlopCounterMode: multiply-add = 2)
+    iterations: int | None = None  # timed forward passes (after warm-up)
+    latency_ms_p50: float | None = None
+    latency_ms_p95: float | None = None
+    latency_ms_p99: float | None = None
+    images_per_s: float | None = None
+    peak_mem_mib: float | None = None  # CUDA allocated
+    peak_rss_mib: float | None = None  # process resident memory (host)
+    power_w: float | None = None  # mean GPU power while timed
+    energy_per_image_j: float | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +191,9 @@ class JobRecord:
     time_to_target_s: float | None = None
     energy_to_target_j: float | None = None
     total_time_s: float | None = None
+    latency_ms_p50: float | None = None  # inference, batch 1, first inference precision
+    inference_images_per_s: float | None = None  # inference, largest batch that fitted
+    inference: list[dict[str, Any]] | None = None  # InferenceRow fields, one dict per row
     deterministic: bool = False
     world_size: int = 1
     confusion_matrix: list[list[int]] | None = None
@@ -162,7 +209,7 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def to_json_dict(record: EpochRecord | JobRecord) -> dict[str, Any]:
+def to_json_dict(record: EpochRecord | JobRecord | InferenceRow) -> dict[str, Any]:
     """A record as a JSON-safe dict (non-finite floats become ``None``)."""
     return {k: _finite(v) for k, v in dataclasses.asdict(record).items()}
 
@@ -176,5 +223,15 @@ def _finite(value: Any) -> Any:
 RESULT_COLUMNS: tuple[str, ...] = tuple(
     f.name
     for f in dataclasses.fields(JobRecord)
-    if f.name not in {"confusion_matrix", "extra", "schema_version", "type"}
+    if f.name not in {"confusion_matrix", "inference", "extra", "schema_version", "type"}
 )
+
+INFERENCE_COLUMNS: tuple[str, ...] = (
+    "job_id",
+    "suite",
+    "seed",
+    "variant",
+    *(f.name for f in dataclasses.fields(InferenceRow)),
+)
+"""Columns of a run's inference table: the job's identity, then the row (whose ``model`` is the
+network measured: for ``autoencode`` jobs, the fine-tuned classifier)."""

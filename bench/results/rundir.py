@@ -6,31 +6,43 @@
                                   the planned jobs); written once, atomically
   records.jsonl                   one JSON record per line (epoch and job records), each appended
                                   with flush + fsync as soon as it exists
+  records.jsonl.torn              last lines left unterminated by a killed writer, cut off before
+                                  the next append and kept here (never read)
   results.csv, epochs.csv         one row per job / per epoch of each job's latest attempt;
                                   derived from the records, replaced atomically
+  inference.csv                   one row per inference measurement of each job (model ×
+                                  precision × batch size), from the job records; written
+                                  where a job measured inference
   telemetry/<job_id>.csv          a job's GPU telemetry samples
   artifacts/<job_id>/<name>.npy   arrays for the report (plain arrays, never pickled objects)
+  compare.md, compare.json,       the comparison with a baseline (``bench run --baseline``), as
+  compare.junit.xml               Markdown, JSON and JUnit XML; replaced atomically
   traces/<job_id>.json.gz         a traced job's Chrome trace (``--trace``, gzipped JSON)
   traces/<job_id>_ops.csv         its top operators by self time, per traced step
   traces/<job_id>_modules.csv     its top-level modules' forward time, per traced step
 ```
 
-A run killed at any moment keeps valid record lines (a line cut by the kill is dropped before
-the next append) and ``--resume`` finishes the jobs whose last record is not final. Everything
-read here is untrusted: a missing, foreign, damaged or newer run directory is a one-line
-``BenchError`` naming the file, and job ids must be plain names before they become paths.
+A run killed at any moment keeps valid record lines: readers skip an unterminated last line,
+and the writer moves it to ``records.jsonl.torn`` before its first append, so ``--resume``
+finishes the jobs whose last record is not final (docs/reliability.md). Everything read here is
+untrusted: a missing, foreign, damaged or newer run directory is a one-line ``BenchError``
+naming the file, and job ids must be plain names before they become paths. A file that cannot
+be written (read-only folder, disk full) is a ``WriteError`` naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import json
 import os
+import random
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,10 +50,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.errors import BenchError, WriteError
 from bench.results.atomic import write_atomic
 from bench.results.records import (
     FINISHED_STATUSES,
+    INFERENCE_COLUMNS,
     RESULT_COLUMNS,
     SCHEMA_VERSION,
     EpochRecord,
@@ -54,10 +67,18 @@ if TYPE_CHECKING:
 
 RUN_FILE = "run.json"
 RECORDS_FILE = "records.jsonl"
+TORN_FILE = "records.jsonl.torn"
 RESULTS_FILE = "results.csv"
 EPOCHS_FILE = "epochs.csv"
+INFERENCE_FILE = "inference.csv"
 TELEMETRY_DIR = "telemetry"
 ARTIFACTS_DIR = "artifacts"
+COMPARISON_FILES: Mapping[str, str] = {
+    "md": "compare.md",
+    "json": "compare.json",
+    "junit": "compare.junit.xml",
+}
+"""The comparison with a baseline, by format."""
 TRACES_DIR = "traces"
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*")
@@ -79,19 +100,43 @@ _RECORD_FIELDS: Mapping[str, Mapping[str, type]] = {
     "epoch": {"job_id": str, "phase": str, "epoch": int},
     "job": {"job_id": str, "model": str, "seed": int, "status": str},
 }
+# fields every inference row of a job record must have, with their JSON types
+_INFERENCE_FIELDS: Mapping[str, type] = {
+    "model": str,
+    "precision": str,
+    "batch_size": int,
+    "status": str,
+}
 
 
 def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Path:
-    """``root/<machine>/<NNNN>_<suite>_<git-short>_<utc>/``, numbered after the last one."""
+    """``root/<machine>/<NNNN>_<suite>_<git-short>_<utc>/``, numbered after the last one.
+
+    Processes may call this at once (shards of a suite, on one machine or on a shared file
+    system): each creates its directory, then gives its number up and tries again, after a
+    random pause, if another directory holds the same number. No two runs share a number; one
+    given up by every process that tried it at once stays unused.
+    """
     parent = root / machine
     parent.mkdir(parents=True, exist_ok=True)
-    numbers = [int(m.group(1)) for p in parent.iterdir() if (m := re.match(r"(\d{4})_", p.name))]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     safe_suite = re.sub(r"[^A-Za-z0-9.-]+", "-", suite).strip("-") or "suite"
-    name = f"{max(numbers, default=0) + 1:04d}_{safe_suite}_{(commit or 'nogit')[:8]}_{stamp}"
-    path = parent / name
-    path.mkdir()
-    return path
+    while True:
+        number = max(_run_numbers(parent), default=0) + 1
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = parent / f"{number:04d}_{safe_suite}_{(commit or 'nogit')[:8]}_{stamp}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        if _run_numbers(parent).count(number) == 1:
+            return path
+        path.rmdir()
+        time.sleep(random.uniform(0.0, 0.05))
+
+
+def _run_numbers(parent: Path) -> list[int]:
+    """The number of each run directory in ``parent``."""
+    return [int(m.group(1)) for p in parent.iterdir() if (m := re.match(r"(\d{4})_", p.name))]
 
 
 @dataclass(frozen=True)
@@ -127,6 +172,12 @@ class Run:
         """The table of job results."""
         return self.path / RESULTS_FILE
 
+    @property
+    def comparison(self) -> Path | None:
+        """The Markdown comparison with a baseline, where the run was judged against one."""
+        path = self.path / COMPARISON_FILES["md"]
+        return path if path.is_file() else None
+
     def required(self, dotted: str, kind: type = dict) -> Any:
         """The ``run.json`` field ``a.b`` of JSON type ``kind``; a ``BenchError`` naming the
         file and field where it is missing or of another type."""
@@ -141,6 +192,16 @@ class Run:
     def finished_job_ids(self) -> set[str]:
         """Jobs whose last job record has a final status."""
         return {j["job_id"] for j in self.jobs if j["status"] in FINISHED_STATUSES}
+
+    @property
+    def inference(self) -> tuple[dict[str, Any], ...]:
+        """The inference rows of each job's latest record, after the job's identity columns
+        (``INFERENCE_COLUMNS``)."""
+        return tuple(
+            {**{k: job.get(k) for k in ("job_id", "suite", "seed", "variant")}, **row}
+            for job in self.jobs
+            for row in job.get("inference") or ()
+        )
 
     def planned_jobs(self) -> list[dict[str, Any]]:
         """The jobs ``run.json`` plans (each with a ``job_id``)."""
@@ -226,11 +287,10 @@ class RunDir:
         """Append one record line, flushed and fsynced before returning; after a job record,
         rewrite the tables."""
         line = json.dumps(to_json_dict(record), separators=(",", ":"), allow_nan=False)
-        self._drop_torn_tail()
-        with (self.path / RECORDS_FILE).open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self.cut_torn_tail()
+        path = self.path / RECORDS_FILE
+        with _writing(path):
+            _append_line(path, line)
         if isinstance(record, JobRecord):
             self.write_tables()
 
@@ -242,17 +302,28 @@ class RunDir:
     def save_array(self, job_id: str, name: str, array: np.ndarray) -> None:
         """Keep ``array`` as the job's artifact ``name`` (atomically)."""
         folder = self.path / ARTIFACTS_DIR / _checked_job_id(job_id, str(self.path))
-        folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{name}.npy.tmp"
-        with tmp.open("wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(tmp, folder / f"{name}.npy")
+        with _writing(folder / f"{name}.npy"):
+            folder.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as handle:
+                np.save(handle, array, allow_pickle=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, folder / f"{name}.npy")
 
     def save_telemetry(self, job_id: str, text: str) -> None:
         """Keep a job's telemetry CSV text (atomically)."""
-        folder = self.path / TELEMETRY_DIR
-        folder.mkdir(exist_ok=True)
-        write_atomic(folder / f"{_checked_job_id(job_id, str(self.path))}.csv", text)
+        path = self.path / TELEMETRY_DIR / f"{_checked_job_id(job_id, str(self.path))}.csv"
+        with _writing(path):
+            path.parent.mkdir(exist_ok=True)
+            write_atomic(path, text)
+
+    def save_comparison(self, texts: Mapping[str, str]) -> Path:
+        """Keep the comparison with a baseline in each format of ``texts`` (keys of
+        ``COMPARISON_FILES``), atomically; returns the Markdown file."""
+        for kind, text in texts.items():
+            write_atomic(self.path / COMPARISON_FILES[kind], text)
+        return self.path / COMPARISON_FILES["md"]
 
     def save_trace(self, job_id: str, files: TraceFiles) -> None:
         """Keep a traced job's Chrome trace and tables (each atomically)."""
@@ -294,24 +365,48 @@ class RunDir:
         return self.read().finished_job_ids()
 
     def write_tables(self, run: Run | None = None) -> None:
-        """Rewrite ``results.csv`` and ``epochs.csv`` from the records, atomically."""
+        """Rewrite ``results.csv``, ``epochs.csv`` and (where some job measured inference)
+        ``inference.csv`` from the records, atomically."""
         run = run or self.read()
-        write_atomic(self.path / RESULTS_FILE, _to_csv(run.jobs, RESULT_COLUMNS))
         epochs = run.epochs
         columns = [k for k in epochs[0] if k not in ("type", "schema_version")] if epochs else []
-        write_atomic(self.path / EPOCHS_FILE, _to_csv(epochs, columns))
+        tables = {
+            RESULTS_FILE: _to_csv(run.jobs, RESULT_COLUMNS),
+            EPOCHS_FILE: _to_csv(epochs, columns),
+        }
+        if run.inference:
+            tables[INFERENCE_FILE] = _to_csv(run.inference, INFERENCE_COLUMNS)
+        for name, text in tables.items():
+            with _writing(self.path / name):
+                write_atomic(self.path / name, text)
 
-    def _drop_torn_tail(self) -> None:
-        """Cut a last line left incomplete by a killed writer, so that the next record starts
-        on a line of its own (checked once per opened directory)."""
+    def cut_torn_tail(self) -> str | None:
+        """Cut a last line left unterminated by a killed writer, so that the next record starts
+        on a line of its own, keeping the fragment at the end of ``records.jsonl.torn``; a line
+        saying so, or ``None`` where the last line is whole. Checked once per opened directory,
+        before its first append."""
         if self._tail_checked:
-            return
+            return None
         self._tail_checked = True
-        path = self.path / RECORDS_FILE
-        with path.open("rb+") as handle:
+        path, torn = self.path / RECORDS_FILE, self.path / TORN_FILE
+        if not path.is_file():
+            return None
+        with _writing(path), path.open("rb+") as handle:
             data = handle.read()
-            if data and not data.endswith(b"\n"):
-                handle.truncate(data.rfind(b"\n") + 1)
+            whole = data.rfind(b"\n") + 1
+            if whole == len(data):
+                return None
+            with _writing(torn), torn.open("ab") as kept:
+                kept.write(data[whole:] + b"\n")
+                kept.flush()
+                os.fsync(kept.fileno())
+            handle.truncate(whole)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return (
+            f"{path}: cut off its unterminated last line ({len(data) - whole} bytes, left by a "
+            f"killed run) and kept it in {torn}"
+        )
 
 
 @dataclass(frozen=True)
@@ -385,27 +480,25 @@ def latest_epochs(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _read_records(path: Path) -> Iterable[dict[str, Any]]:
-    """Checked records of a ``records.jsonl``; a last line without its newline is skipped."""
+    """Checked records of a ``records.jsonl``; a last line without its newline (torn by a kill)
+    is skipped, any other line that is not a record is a ``BenchError`` naming its number."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except FileNotFoundError:
         return
     except OSError as err:
         raise BenchError(f"{path}: cannot read: {err.strerror}") from None
     with handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if not line.endswith("\n"):
-                    return
-                yield _checked_record(line, f"{path}: line {number}")
-        except UnicodeDecodeError as err:
-            raise BenchError(f"{path}: cannot read: {_first_line(err)}") from None
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith(b"\n"):
+                return
+            yield _checked_record(line, f"{path}: line {number}")
 
 
-def _checked_record(line: str, where: str) -> dict[str, Any]:
+def _checked_record(line: bytes, where: str) -> dict[str, Any]:
     try:
-        record = json.loads(line)
-    except ValueError:
+        record = json.loads(line.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError included
         raise BenchError(f"{where}: not a JSON record") from None
     kind = record.get("type") if isinstance(record, dict) else None
     if not isinstance(kind, str) or kind not in _RECORD_FIELDS:
@@ -414,7 +507,22 @@ def _checked_record(line: str, where: str) -> dict[str, Any]:
         if not _is_json_type(record.get(name), expected):
             raise BenchError(f"{where}: field '{name}' missing or not {_TYPE_WORDS[expected]}")
     _checked_job_id(record["job_id"], where)
+    rows = record.get("inference")
+    if rows is not None and not (
+        isinstance(rows, list) and all(_has_fields(row, _INFERENCE_FIELDS) for row in rows)
+    ):
+        raise BenchError(
+            f"{where}: field 'inference' must be a list of objects with "
+            + ", ".join(_INFERENCE_FIELDS)
+        )
     return record
+
+
+def _has_fields(value: Any, fields: Mapping[str, type]) -> bool:
+    """Whether ``value`` is an object whose ``fields`` have their JSON types."""
+    return isinstance(value, dict) and all(
+        _is_json_type(value.get(name), kind) for name, kind in fields.items()
+    )
 
 
 def _checked_info(info: Any, where: Path) -> dict[str, Any]:
@@ -473,6 +581,23 @@ def _to_csv(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> str:
             {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()}
         )
     return buffer.getvalue()
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append ``line`` and its newline to ``path``, on disk before returning."""
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An ``OSError`` while writing ``path`` becomes a ``WriteError`` naming it."""
+    try:
+        yield
+    except OSError as err:
+        raise WriteError(f"{path}: cannot write: {err.strerror or _first_line(err)}") from None
 
 
 def _first_line(err: BaseException) -> str:

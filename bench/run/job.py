@@ -2,8 +2,9 @@
 
 For a job: seed everything, build the model, profile it statically, train and evaluate it under
 its recipe with the collectors beside the loop, and turn what happened into records. A job that
-runs out of memory, diverges or raises ends with status ``oom``, ``diverged`` or ``error``;
-Ctrl-C yields an ``interrupted`` record and propagates.
+runs out of memory (on the GPU or the CPU), diverges or raises ends with status ``oom``,
+``diverged`` or ``error``; Ctrl-C, or ``JobStopped`` thrown in by the run, yields an
+``interrupted`` record and propagates.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench.data.pipeline import dataset_key, make_loaders
 from bench.errors import BenchError
 from bench.measure.collectors import JobCollectors
 from bench.measure.device_peaks import device_peaks
+from bench.measure.memory import is_out_of_memory
 from bench.measure.peak_throughput import peak_tflops
 from bench.measure.roofline import RooflinePoint, training_step_bytes
 from bench.measure.static_profile import StaticProfile, profile_model
@@ -39,6 +41,7 @@ from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.results.rundir import TraceFiles
 from bench.run.batch_search import largest_batch
 from bench.run.distributed import Distributed, RanksDisagreeError
+from bench.run.inference import LastBuilt, measure_trained
 from bench.run.job_trace import trace_job
 from bench.suite.matrix import Job
 from bench.suite.settings import JobConfig
@@ -56,6 +59,11 @@ class Notice:
     """Something the user must see, such as a batch size changed by the search."""
 
     text: str
+
+
+class JobStopped(Exception):
+    """Thrown into a running job by the run that stops it (a record it yielded could not be
+    stored); the job yields an ``interrupted`` record giving the message, and re-raises."""
 
 
 RunOutput = Generator[
@@ -111,9 +119,7 @@ def configure_torch(config: JobConfig, device: torch.device) -> None:
     torch.use_deterministic_algorithms(config.deterministic)
     torch.backends.cudnn.deterministic = config.deterministic
     torch.backends.cudnn.benchmark = device.type == "cuda" and not config.deterministic
-    tf32 = config.precision == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
+    Precision(device, config.precision, config.channels_last).set_matmul_precision()
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
             loader=train.kind, channels_last=config.channels_last, compile=config.compile or None
         )
         seed_everything(job.seed)
+        trained = LastBuilt(builder)
         ctx = RecipeContext(
             job=job,
             device=device,
@@ -248,7 +255,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
             test=test,
             num_classes=splits.num_classes,
             phases=collectors,
-            build_model=builder,
+            build_model=trained,
             reduce=dist.sum if dist else None,
         )
         with collectors:
@@ -261,18 +268,22 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
                     yield record
                 else:
                     yield item
+            if config.inference.batch_sizes and (dist is None or dist.is_main):
+                profile = _profile(job, env, builder, input_size, trained.name)
+                inference = measure_trained(trained, config, device, profile, collectors)
+                state.fields.update(inference)
         if config.trace_steps:
             yield trace_job(job, builder, train, ctx.precision).files()
             state.fields["extra"]["traced_steps"] = config.trace_steps
-    except KeyboardInterrupt:
-        yield state.record("interrupted", "interrupted by user")
+    except (KeyboardInterrupt, JobStopped) as err:
+        yield state.record("interrupted", str(err) or "interrupted by user")
         raise
     except DivergedError as err:
         status, error = "diverged", str(err)
     except torch.cuda.OutOfMemoryError as err:
         status, error = "oom", _one_line(err)
     except Exception as err:  # a failing job is recorded and the suite goes on
-        status = "oom" if "out of memory" in str(err).lower() else "error"
+        status = "oom" if is_out_of_memory(err) else "error"
         error = f"{type(err).__name__}: {_one_line(err)}"
     finally:
         if device.type == "cuda":
@@ -349,14 +360,20 @@ def _pin_batch(
 
 
 def _profile(
-    job: Job, env: JobEnvironment, builder: ModelBuilder, input_size: tuple[int, int, int]
+    job: Job,
+    env: JobEnvironment,
+    builder: ModelBuilder,
+    input_size: tuple[int, int, int],
+    model: str | None = None,
 ) -> StaticProfile:
-    """The static profile of the job's model at its input size (cached per architecture)."""
+    """The static profile of ``model`` (default: the job's) at the job's input size (cached
+    per architecture)."""
+    name = model or job.model
     kwargs = tuple(sorted(job.config.model_kwargs.items()))
-    key = (job.model, builder.num_classes, input_size, kwargs)
+    key = (name, builder.num_classes, input_size, kwargs)
     if key not in env.profiles:
         seed_everything(job.seed)
-        env.profiles[key] = profile_model(builder.plain(job.model), input_size)
+        env.profiles[key] = profile_model(builder.plain(name), input_size)
     return env.profiles[key]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.results.outputs import output_dir
 from bench.results.records import utc_now
 from bench.results.rundir import Run, RunDir
 from bench.suite.matrix import build_suite
@@ -55,6 +56,7 @@ class MergeResult:
 
 def merge_runs(run_dirs: Sequence[Path], out: Path, command: Sequence[str]) -> MergeResult:
     """Merge ``run_dirs`` into the new run directory ``out`` (see the module docstring)."""
+    _check_outside(out, run_dirs)
     inputs = [read_input(path) for path in _distinct(run_dirs)]
     suite_key = _suite_key(inputs[0])
     for other in inputs[1:]:
@@ -104,8 +106,11 @@ def _suite_key(run: InputRun) -> str:
 
 def _matrix_order(run: InputRun) -> dict[str, int]:
     """Job id → position in the suite's whole job matrix."""
-    suite = build_suite(
-        run.info["suite"], str(run.run.info_path), overrides=run.info.get("overrides", [])
+    suite = build_suite(  # its models were checked when it ran; merge needs no torch
+        run.info["suite"],
+        str(run.run.info_path),
+        overrides=run.info.get("overrides", []),
+        fit=False,
     )
     return {job.job_id: index for index, job in enumerate(suite.jobs)}
 
@@ -128,11 +133,20 @@ def _job_sources(inputs: Sequence[InputRun]) -> dict[str, InputRun]:
     return sources
 
 
+def _check_outside(out: Path, run_dirs: Sequence[Path]) -> None:
+    """``out`` may not be one of ``run_dirs`` or lie inside one (the merge would copy a run
+    into itself)."""
+    target = out.resolve()
+    for path in run_dirs:
+        if target.is_relative_to(path.resolve()):
+            raise BenchError(f"--out {out}: inside the input {path}; merge into a new directory")
+
+
 def _prepare(out: Path) -> None:
     """``out`` must be new or an empty directory."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BenchError(f"--out {out}: already exists and is not an empty directory")
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out)
 
 
 def _run_info(

@@ -5,10 +5,16 @@ the run directory is created or any training starts. With ``--shard I/N`` the ru
 that shard's jobs (see ``bench.suite.shard``); under torchrun (``WORLD_SIZE`` > 1) every process
 runs the same jobs together and rank 0 alone writes the run directory (see
 ``bench.run.distributed``).
+
+After training nothing but the jobs decides the exit status: the tables are written, then the
+history and the report, and a history or report that fails is one line on stderr. A run
+directory that cannot be written stops the run (``WriteError``, exit 74) with the hint to resume
+it. docs/reliability.md lists what a run promises.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Sequence
@@ -17,14 +23,23 @@ from pathlib import Path
 
 from bench.data.imageset import DataSplits
 from bench.data.pipeline import dataset_key, load_splits
-from bench.errors import BenchError
+from bench.errors import BenchError, WriteError
 from bench.measure.doctor import take_snapshot
 from bench.measure.environment import capture_environment
 from bench.recipes.common import Artifact
 from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.results.rundir import Run, RunDir, TraceFiles, new_run_dir
 from bench.run.distributed import Distributed, RanksDisagreeError, check_batch_split
-from bench.run.job import JobEnvironment, Notice, TelemetryCsv, resolve_device, run_job
+from bench.run.gate import Gate
+from bench.run.job import (
+    JobEnvironment,
+    JobStopped,
+    Notice,
+    RunOutput,
+    TelemetryCsv,
+    resolve_device,
+    run_job,
+)
 from bench.run.progress import Progress
 from bench.suite.matrix import Job, Suite, build_suite, load_suite
 from bench.suite.shard import Shard, parse_shard, shard_job_ids
@@ -48,11 +63,14 @@ class RunRequest:
     history_db: Path | None
     argv: Sequence[str]
     shard: Shard | None = None
+    gate: Gate | None = None  # judge the run against a baseline at the end
 
 
 def run_suite(request: RunRequest) -> int:
     """Run (or resume) a suite; 0 when every job ended ``ok``, 1 when some failed, 130 when
-    interrupted."""
+    interrupted; with a ``gate``, also 1 when the run regressed against the baseline (2 when
+    the two cannot be compared); a ``WriteError`` (exit 74) when the run directory cannot be
+    written."""
     dist = Distributed.from_env()
     main = dist is None or dist.is_main
     progress = Progress(quiet=request.quiet or not main)
@@ -68,6 +86,8 @@ def run_suite(request: RunRequest) -> int:
         if main:
             print(f"shard {shard} of suite {suite.name} holds none of its {len(full.jobs)} jobs")
         return 0
+    if main and request.history_db is not None and str(request.history_db) != "none":
+        _check_history_db(request.history_db)
     done = previous.finished_job_ids() if previous else set()
     pending = [job for job in suite.jobs if job.job_id not in done]
     devices = {resolve_device(job.config.device).type for job in pending}
@@ -83,18 +103,26 @@ def run_suite(request: RunRequest) -> int:
         run_dir = None
     elif run_dir is None:
         run_dir = _create_run_dir(suite, request, shard)
-    elif done:
-        progress.say(f"resuming {run_dir.path}: {len(done)} finished, {len(pending)} to run")
+    else:
+        note = run_dir.cut_torn_tail()
+        if note is not None:
+            _warn(note)
+        if done:
+            progress.say(f"resuming {run_dir.path}: {len(done)} finished, {len(pending)} to run")
     try:
         code = _run_jobs(pending, run_dir, env, request, progress)
     except KeyboardInterrupt:
         if run_dir is not None:
-            print(
-                f"interrupted; finish with: python -m bench run --resume {run_dir.path}",
-                file=sys.stderr,
-            )
+            print(f"interrupted; {_finish_hint(run_dir)}", file=sys.stderr)
         return 130
+    except WriteError as err:
+        assert run_dir is not None, "only the process holding the run directory writes"
+        raise WriteError(f"{err}; the run stops here, {_finish_hint(run_dir)}") from None
     return dist.finish(code) if dist is not None else code
+
+
+def _finish_hint(run_dir: RunDir) -> str:
+    return f"finish it with: python -m bench run --resume {run_dir.path}"
 
 
 def _run_jobs(
@@ -104,7 +132,7 @@ def _run_jobs(
     request: RunRequest,
     progress: Progress,
 ) -> int:
-    """Run ``pending`` in order, then write tables, report and history (into ``run_dir``: none
+    """Run ``pending`` in order, then write tables, history and report (into ``run_dir``: none
     on the processes other than rank 0). A job that ended differently on the processes of a
     distributed run stops the run."""
     stopped = False
@@ -115,37 +143,49 @@ def _run_jobs(
     except RanksDisagreeError as err:
         stopped = True
         if run_dir is not None:
-            print(
-                f"{err}; the run stops here, finish it with: python -m bench run --resume "
-                f"{run_dir.path}",
-                file=sys.stderr,
-            )
+            print(f"{err}; the run stops here, {_finish_hint(run_dir)}", file=sys.stderr)
     if run_dir is None:
         return 1 if stopped else 0
     run = run_dir.read()
     run_dir.write_tables(run)
-    _finish(run, request)
+    judged = _finish(run, request)
     failed = [j for j in run.jobs if j["status"] != "ok"]
-    return 1 if failed or stopped else 0
+    return max(1 if failed or stopped else 0, judged)
 
 
 def _run_and_store(
     run_dir: RunDir | None, job: Job, env: JobEnvironment, progress: Progress
 ) -> None:
-    """Run one job, storing what it yields (nothing without a run_dir); an interrupt that lands
-    while a record is being stored is passed into the job so that it still records itself as
-    ``interrupted``."""
+    """Run one job, storing what it yields (nothing without a run_dir). An interrupt that lands
+    while a record is being stored, or a record that cannot be stored, is passed into the job
+    so that it still records itself as ``interrupted``."""
     items = run_job(job, env)
     try:
         for item in items:
             _store(run_dir, job.job_id, item, progress)
     except KeyboardInterrupt:
-        try:
-            final = items.throw(KeyboardInterrupt())
-        except (KeyboardInterrupt, StopIteration):
-            raise KeyboardInterrupt from None
-        _store(run_dir, job.job_id, final, progress)
+        _stop_job(items, KeyboardInterrupt(), run_dir, job.job_id, progress)
         raise
+    except WriteError as err:
+        _stop_job(items, JobStopped(f"run stopped: {err}"), run_dir, job.job_id, progress)
+        raise
+
+
+def _stop_job(
+    items: RunOutput,
+    reason: BaseException,
+    run_dir: RunDir | None,
+    job_id: str,
+    progress: Progress,
+) -> None:
+    """Throw ``reason`` into the running job and store the ``interrupted`` record it yields,
+    where the run directory still takes it."""
+    try:
+        final = items.throw(reason)
+    except (type(reason), StopIteration):
+        return
+    with contextlib.suppress(WriteError):
+        _store(run_dir, job_id, final, progress)
 
 
 def _suite(request: RunRequest, run: Run | None) -> tuple[Suite, Shard | None]:
@@ -153,6 +193,7 @@ def _suite(request: RunRequest, run: Run | None) -> tuple[Suite, Shard | None]:
     if run is not None:
         info, where = run.info, str(run.info_path)
         suite = build_suite(run.required("suite"), where, overrides=info.get("overrides", []))
+        _check_recorded(run, suite)
         try:
             shard = parse_shard(info["shard"]) if info.get("shard") else None
         except ValueError as err:
@@ -163,6 +204,19 @@ def _suite(request: RunRequest, run: Run | None) -> tuple[Suite, Shard | None]:
         request.suite, overrides=request.overrides, models=request.models, seeds=request.seeds
     )
     return suite, request.shard
+
+
+def _check_recorded(run: Run, suite: Suite) -> None:
+    """Every record of ``run`` is of a job of ``suite``, the suite its run information holds:
+    information of another suite document would make the resume mix two suites."""
+    jobs = {job.job_id for job in suite.jobs}
+    for record in run.records:
+        if record["job_id"] not in jobs or record.get("suite") != suite.name:
+            raise BenchError(
+                f"{run.info_path}: holds suite {suite.name!r}, which has no job "
+                f"{record['job_id']!r} of suite {record.get('suite')!r} recorded beside it; "
+                "the file belongs to another suite document"
+            )
 
 
 def _shard_of(suite: Suite, shard: Shard | None) -> Suite:
@@ -231,23 +285,78 @@ def _store(
         progress.job_done(item)
 
 
-def _finish(run: Run, request: RunRequest) -> None:
-    """Report, history, and where to find them, from the run as read back once."""
-    lines = [f"results: {run.results_csv}"]
-    if request.report:
-        from bench.report import write_report
-
-        paths = write_report([run], run.path)
-        lines.append(f"report:  {paths.html}")
+def _finish(run: Run, request: RunRequest) -> int:
+    """Comparison, history, then report, and where to find them, from the run as read back once
+    (its tables written); the comparison's exit status (0 without a gate). Neither the history
+    nor the report can fail the run: a problem is one line on stderr."""
     db = request.history_db or run.path.parent.parent / "history.sqlite"
-    if str(db) != "none":
-        from bench.regress.history import record_results
-        from bench.results.run_results import results_of
-
-        record_results(db, results_of(run))
-        lines.append(f"history: {db}")
+    lines = [f"results: {run.results_csv}"]
+    judged = 0
+    if request.gate is not None:  # before the history records this run, and the report links it
+        judged, files = request.gate.judge(run, None if str(db) == "none" else db)
+        lines += files
+    recorded = str(db) != "none" and _record_history(db, run)
+    html = _draw_report(run) if request.report else None
+    lines += [
+        *([f"report:  {html}"] if html else []),
+        *([f"history: {db}"] if recorded else []),
+    ]
     for line in lines:
         print(line, flush=True)
+    return judged
+
+
+def _check_history_db(db: Path) -> None:
+    """Refuse, before training, a ``--history-db`` that cannot be a database file."""
+    from bench.regress.history import check_db_path
+
+    try:
+        check_db_path(db)
+    except BenchError as err:
+        raise BenchError(f"--history-db {err}") from None
+
+
+def _record_history(db: Path, run: Run) -> bool:
+    """Record the run in the history database; whether it was (a warning where it was not)."""
+    from bench.regress.history import record_run_results
+    from bench.results.run_results import results_of
+
+    try:
+        aside = record_run_results(db, results_of(run))
+    except (BenchError, OSError) as err:
+        _warn(
+            f"history not recorded: {_one_line(err)}; record it with: python -m bench history "
+            f"--record {run.path} --db {db}"
+        )
+        return False
+    if aside is not None:
+        _warn(f"{db} was damaged: moved it to {aside} and started a new one")
+    return True
+
+
+def _draw_report(run: Run) -> Path | None:
+    """The run's report page; ``None`` (and a warning) where it cannot be drawn."""
+    from bench.report import write_report
+
+    try:
+        return write_report([run], run.path).html
+    except Exception as err:  # out of memory in a figure, a full disk: the run itself stands
+        _warn(
+            f"report not drawn: {_one_line(err)}; draw it with: python -m bench report {run.path}"
+        )
+        return None
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+def _one_line(err: BaseException) -> str:
+    """``err`` on one line, with its type unless it is a ``BenchError`` (a message of bench's)."""
+    text = " ".join(str(err).split())
+    if isinstance(err, BenchError):
+        return text
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def format_matrix(suite: Suite, note: str = "") -> str:

@@ -32,13 +32,16 @@ def shipped_suites() -> list[str]:
 def find_suite(name_or_path: str) -> Path:
     """A suite file from a path (anything with ``/`` or ``.toml``) or a shipped suite's name."""
     path = Path(name_or_path)
-    if path.suffix == ".toml" or len(path.parts) > 1:
-        if not path.is_file():
-            raise SuiteError(f"--suite: no such file {name_or_path}")
-        return path
-    candidate = shipped_suite_dir() / f"{name_or_path}.toml"
-    if not candidate.is_file():
-        raise UnknownNameError("suite", name_or_path, shipped_suites(), where="--suite")
+    try:
+        if path.suffix == ".toml" or len(path.parts) > 1:
+            if not path.is_file():
+                raise SuiteError(f"--suite: no such file {name_or_path}")
+            return path
+        candidate = shipped_suite_dir() / f"{name_or_path}.toml"
+        if not candidate.is_file():
+            raise UnknownNameError("suite", name_or_path, shipped_suites(), where="--suite")
+    except OSError as err:  # a name too long for the file system, say
+        raise SuiteError(f"--suite: cannot read {name_or_path}: {err.strerror}") from None
     return candidate
 
 
@@ -49,5 +52,10 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as err:
         raise SuiteError(f"{path}: invalid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise SuiteError(
+            f"{path}: not UTF-8 text, as TOML must be (byte {err.object[err.start]:#04x} at "
+            f"offset {err.start})"
+        ) from None
     except OSError as err:
         raise SuiteError(f"{path}: cannot read: {err.strerror}") from None

@@ -20,7 +20,13 @@ from bench.errors import BenchError, SuiteError, UnknownNameError
 from bench.suite import schema as sch
 from bench.suite.files import find_suite, read_toml
 from bench.suite.schema import Field
-from bench.suite.settings import PRECISIONS, VARIANT_FLAGS, JobConfig, SuiteConfig
+from bench.suite.settings import (
+    MAX_SUITE_NAME,
+    PRECISIONS,
+    VARIANT_FLAGS,
+    JobConfig,
+    SuiteConfig,
+)
 from bench.suite.thresholds import parse_threshold_table
 
 if sys.version_info >= (3, 11):
@@ -76,8 +82,10 @@ def build_suite(
     overrides: Sequence[str] = (),
     models: str | None = None,
     seeds: Sequence[int] | None = None,
+    fit: bool = True,
 ) -> Suite:
-    """Validate a parsed suite document and expand its job matrix."""
+    """Validate a parsed suite document and expand its job matrix; with ``fit``, also build
+    each model on the meta device (which needs torch) to check it takes its images."""
     document = dict(raw)
     model_entries = document.pop("models", None)
     if not isinstance(model_entries, list) or not model_entries:
@@ -95,6 +103,11 @@ def build_suite(
     parse_threshold_table(resolved["thresholds"], f"{where}: field 'thresholds'")
     resolved["models"] = entries
     name = resolved["name"] or Path(where).stem
+    if len(name) > MAX_SUITE_NAME:
+        raise SuiteError(
+            f"{where}: field 'name' must be at most {MAX_SUITE_NAME} characters (it names run "
+            f"directories), got {len(name)}"
+        )
     resolved["name"] = name
     jobs = tuple(
         _job(name, resolved, entry, seed, variant, job_overrides, where)
@@ -103,6 +116,8 @@ def build_suite(
         for seed in resolved["seeds"]
     )
     _check_unique(jobs, where)
+    if fit:
+        _check_models(jobs, where)
     return Suite(
         name=name,
         description=resolved["description"],
@@ -178,6 +193,7 @@ def _job(
     settings = sch.deep_merge(settings, cli)
     config = sch.build(JobConfig, settings)
     _check_recipe(entry["name"], config, where)
+    _check_nesterov(config, where)
     job_id = f"{entry['name']}__s{seed}" + (f"__{variant}" if variant else "")
     return Job(job_id, suite, entry["name"], seed, variant, config)
 
@@ -213,6 +229,38 @@ def _check_recipe(model: str, config: JobConfig, where: str) -> None:
                 f"{where}: field 'dataset.normalize' must be false for recipe 'autoencode' "
                 "(the decoder reconstructs pixels in [0, 1])"
             )
+
+
+def _check_nesterov(config: JobConfig, where: str) -> None:
+    """SGD's Nesterov momentum needs a momentum (torch refuses it otherwise, mid-job)."""
+    phases = [("optimizer", config.optimizer)]
+    if config.recipe == "autoencode":
+        phases.append(("finetune.optimizer", config.finetune.optimizer))
+    for field, optimizer in phases:
+        if optimizer.name == "sgd" and optimizer.nesterov and optimizer.momentum <= 0:
+            raise SuiteError(f"{where}: field '{field}.nesterov' needs '{field}.momentum' above 0")
+
+
+def _check_models(jobs: Sequence[Job], where: str) -> None:
+    """Every model of ``jobs`` can be built with its ``model_kwargs`` and take its data set's
+    images (the fine-tuned classifier of ``autoencode`` too), checked on the meta device."""
+    from bench.models.fit import misfit
+
+    checked: set[str] = set()
+    for job in jobs:
+        config = job.config
+        size, classes = config.dataset.input_shape()
+        names = [job.model] + ([config.finetune.model] if config.recipe == "autoencode" else [])
+        for name in names:
+            key = repr((name, size, classes, sorted(config.model_kwargs.items())))
+            if key in checked:
+                continue
+            checked.add(key)
+            problem = misfit(name, classes, size, config.model_kwargs)
+            if problem is not None:
+                resized = f" resized to {config.dataset.resize}" if config.dataset.resize else ""
+                on = f"{config.dataset.name}{resized}"
+                raise SuiteError(f"{where}: model {name!r} on {on}: {problem}")
 
 
 def _check_unique(jobs: Sequence[Job], where: str) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import operator
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,6 +29,7 @@ _TYPE_NAMES = {
     str: "a string",
     dict: "a table",
 }
+_PLURAL_NAMES = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
 
 
 @dataclass(frozen=True)
@@ -38,16 +41,19 @@ class Field:
     choices: tuple[str, ...] | None = None
     nullable: bool = False
     minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+    below: float | None = None
     item: type | None = None
     length: int | None = None
 
     def describe(self) -> str:
         """The expected value in words."""
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind is list:
             size = f"{self.length} " if self.length else ""
-            return f"a list of {size}{_TYPE_NAMES[self.item or str]} values"
+            return f"a list of {size}{_PLURAL_NAMES[self.item or str]}"
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
         return _TYPE_NAMES[self.kind]
 
     def check(self, value: Any, where: str) -> Any:
@@ -57,17 +63,32 @@ class Field:
         if self.kind is list:
             if not isinstance(value, list) or (self.length and len(value) != self.length):
                 raise SuiteError(f"{where} must be {self.describe()}, got {value!r}")
-            item = Field(self.item or str, None, minimum=self.minimum)
+            item = dataclasses.replace(
+                self, kind=self.item or str, default=None, nullable=False, item=None, length=None
+            )
             return [item.check(v, where) for v in value]
         if not _is_kind(value, self.kind):
             raise SuiteError(f"{where} must be {self.describe()}, got {value!r}")
         if self.kind is float:
             value = float(value)
+            if not math.isfinite(value):
+                raise SuiteError(f"{where} must be a finite number, got {value!r}")
         if self.choices and value not in self.choices:
             raise SuiteError(f"{where} must be {self.describe()}, got {value!r}")
-        if self.minimum is not None and value < self.minimum:
-            raise SuiteError(f"{where} must be at least {self.minimum:g}, got {value!r}")
+        for bound, holds, words in _BOUNDS:
+            limit = getattr(self, bound)
+            if limit is not None and not holds(value, limit):
+                raise SuiteError(f"{where} must be {words} {limit:g}, got {value!r}")
         return value
+
+
+# Each bound a Field (and a Setting) may set: the test a value must pass, and its words.
+_BOUNDS: tuple[tuple[str, Callable[[Any, Any], bool], str], ...] = (
+    ("minimum", operator.ge, "at least"),
+    ("maximum", operator.le, "at most"),
+    ("above", operator.gt, "above"),
+    ("below", operator.lt, "below"),
+)
 
 
 def _is_kind(value: Any, kind: type) -> bool:
@@ -89,7 +110,10 @@ class Setting:
 
     help: str
     choices: tuple[str, ...] | None = None
-    minimum: float | None = None
+    minimum: float | None = None  # the least value allowed
+    maximum: float | None = None  # the greatest value allowed
+    above: float | None = None  # values must be greater
+    below: float | None = None  # values must be less
     flag: bool = False  # ``bench run --<name>`` sets it for every job
     flag_const: str | int | None = None  # the value of the flag given without one (``--compile``)
     flag_name: str = ""  # the flag's name where it is not the setting's (``--trace``)
@@ -166,7 +190,10 @@ def build(cls: type[T], data: Mapping[str, Any]) -> T:
 def _field(info: SettingInfo) -> Field:
     kind, nullable = _without_none(info.kind)
     spec = info.spec
-    common: dict[str, Any] = {"choices": spec.choices, "minimum": spec.minimum}
+    common: dict[str, Any] = {
+        "choices": spec.choices,
+        **{bound: getattr(spec, bound) for bound, _, _ in _BOUNDS},
+    }
     if typing.get_origin(kind) is tuple:
         args = typing.get_args(kind)
         length = None if args[-1] is Ellipsis else len(args)

@@ -24,6 +24,19 @@ LOADERS = ("auto", "resident", "torch")
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "synthetic")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "one-cycle", "plateau")
+# The image shape (C, H, W) and class count of each data set that has fixed ones, as published
+# (``synthetic`` takes both from its settings).
+DATASET_SHAPES: Mapping[str, tuple[tuple[int, int, int], int]] = {
+    "mnist": ((1, 28, 28), 10),
+    "fashion-mnist": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "cifar100": ((3, 32, 32), 100),
+    "digits": ((1, 32, 32), 10),
+}
+# The largest image side a suite may ask for (`resize`, a synthetic `image_size`), in pixels.
+MAX_IMAGE_SIDE = 4096
+# The longest suite name: it is part of every run directory's name (at most 255 bytes).
+MAX_SUITE_NAME = 100
 # Parts of a variant name besides a precision (``amp-bf16+channels_last+compile``).
 VARIANT_FLAGS = ("channels_last", "compile")
 
@@ -37,7 +50,7 @@ class OptimizerConfig:
     momentum: float = setting(0.0, "SGD momentum", minimum=0.0)
     nesterov: bool = setting(False, "SGD Nesterov momentum")
     weight_decay: float = setting(0.0, "weight decay (decoupled for `adamw`)", minimum=0.0)
-    betas: tuple[float, float] = setting((0.9, 0.999), "Adam/AdamW betas")
+    betas: tuple[float, float] = setting((0.9, 0.999), "Adam/AdamW betas", minimum=0.0, below=1.0)
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,10 @@ class DatasetConfig:
         choices=DATASETS,
     )
     resize: int = setting(
-        0, "resize images to this square size; 0 keeps the native size", minimum=0
+        0,
+        "resize images to this square size; 0 keeps the native size",
+        minimum=0,
+        maximum=MAX_IMAGE_SIDE,
     )
     normalize: bool = setting(True, "subtract the data set's per-channel mean, divide by its std")
     random_crop_padding: int = setting(
@@ -63,10 +79,24 @@ class DatasetConfig:
     test_size: int = setting(0, "use only the first N test images; 0 uses all", minimum=0)
     drop_last: bool = setting(False, "drop the last partial training batch")
     image_size: tuple[int, int, int] = setting(
-        (3, 32, 32), "`synthetic` only: channels, height, width", minimum=1
+        (3, 32, 32),
+        "`synthetic` only: channels, height, width",
+        minimum=1,
+        maximum=MAX_IMAGE_SIDE,
     )
     num_classes: int = setting(10, "`synthetic` only: number of classes", minimum=2)
     data_seed: int = setting(0, "`synthetic` only: seed of the generated images", minimum=0)
+
+    def input_shape(self) -> tuple[tuple[int, int, int], int]:
+        """The (C, H, W) of the images a model is given (after ``resize``) and the number of
+        classes."""
+        if self.name == "synthetic":
+            (channels, height, width), classes = self.image_size, self.num_classes
+        else:
+            (channels, height, width), classes = DATASET_SHAPES[self.name]
+        if self.resize:
+            height = width = self.resize
+        return (channels, height, width), classes
 
 
 @dataclass(frozen=True)
@@ -81,11 +111,11 @@ class ScheduleConfig:
     step_size: int = setting(1, "`step`: epochs between decays", minimum=1)
     gamma: float = setting(0.1, "`step`: decay factor", minimum=0.0)
     factor: float = setting(
-        0.1, "`plateau`: decay factor when the test loss stops improving", minimum=0.0
+        0.1, "`plateau`: decay factor when the test loss stops improving", minimum=0.0, below=1.0
     )
     patience: int = setting(2, "`plateau`: epochs without improvement before decaying", minimum=0)
     pct_start: float = setting(
-        0.3, "`one-cycle`: share of steps spent increasing the rate", minimum=0.0
+        0.3, "`one-cycle`: share of steps spent increasing the rate", above=0.0, below=1.0
     )
 
 
@@ -100,6 +130,30 @@ class FinetuneConfig:
     )
     epochs: int = setting(0, "fine-tuning epochs; 0 means `epochs`", minimum=0)
     optimizer: OptimizerConfig = section(OptimizerConfig, "optimizer of the fine-tuning phase")
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """``[inference]``: after training, time the trained model's forward pass (eval mode) per
+    precision and batch size; rows in the run's inference table, metrics ``latency_ms_p50``
+    (batch 1) and ``inference_images_per_s`` (largest batch that fits)."""
+
+    batch_sizes: tuple[int, ...] = setting(
+        (),
+        "batch sizes to time, e.g. `[1, 16, 128]`; empty: no inference measurement. A batch "
+        "that runs out of memory is recorded as `oom` and larger ones are skipped",
+        minimum=1,
+    )
+    precisions: tuple[str, ...] = setting(
+        (),
+        "precisions to time (the metrics use the first); empty: the job's own",
+        choices=PRECISIONS,
+        doc_type="list of " + ", ".join(f"`{p}`" for p in PRECISIONS),
+    )
+    min_iterations: int = setting(20, "time at least this many forward passes", minimum=1)
+    min_time_s: float = setting(
+        2.0, "and for at least this long (s), per precision and batch size", minimum=0.0
+    )
 
 
 @dataclass(frozen=True)
@@ -168,7 +222,8 @@ class JobConfig:
         None,
         "time (and energy) to reach this test accuracy is recorded",
         minimum=0.0,
-        doc_type="number (%) or absent",
+        maximum=100.0,
+        doc_type="number (%) in [0, 100] or absent",
         doc_default="absent",
     )
     stop_at_target: bool = setting(False, "stop training once `target_acc` is reached")
@@ -204,13 +259,20 @@ class JobConfig:
     optimizer: OptimizerConfig = section(OptimizerConfig, "the optimizer")
     schedule: ScheduleConfig = section(ScheduleConfig, "the learning-rate schedule")
     finetune: FinetuneConfig = section(FinetuneConfig, "the fine-tuning phase of `autoencode`")
+    inference: InferenceConfig = section(
+        InferenceConfig, "inference timing of the trained model (`bench infer` after training)"
+    )
 
 
 @dataclass(frozen=True)
 class SuiteConfig:
     """The fields of a suite file besides its job settings."""
 
-    name: str = setting("", "suite name, used in run directory names", doc_default="file name")
+    name: str = setting(
+        "",
+        f"suite name, used in run directory names (at most {MAX_SUITE_NAME} characters)",
+        doc_default="file name",
+    )
     description: str = setting("", "one line shown in reports")
     seeds: tuple[int, ...] = setting((0,), "one job per model × seed × variant", minimum=0)
     variants: tuple[str, ...] = setting(

@@ -1,15 +1,16 @@
 """Regression thresholds: how far a metric may move in its bad direction before ``bench compare``
 fails (parsing and checking only; the comparison itself is ``bench.regress.compare``).
 
-Suites give them in their ``thresholds`` table, ``bench compare`` in ``--fail-on``. See
-docs/regressions.md.
+Suites give them in their ``thresholds`` table, ``bench compare`` in ``--fail-on``; a metric named
+by neither has its default from ``bench.results.records.METRICS``. See docs/regressions.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.errors import BenchError, UnknownNameError
@@ -23,6 +24,7 @@ class Threshold:
     metric: str
     amount: float
     relative: bool
+    default: bool = field(default=False, compare=False)  # from METRICS, not a suite or flag
 
     def __str__(self) -> str:
         sign = "-" if METRICS[self.metric].higher_is_better else "+"
@@ -59,8 +61,26 @@ def parse_threshold(metric: str, spec: Any, where: str) -> Threshold:
     return Threshold(metric, abs(value), relative)
 
 
-def parse_fail_on(text: str) -> dict[str, Threshold]:
-    """``--fail-on 'epoch_time_s:+10%,test_acc:-1.0'`` → thresholds by metric."""
+GATING_OFF = "none"
+"""``--fail-on none``: no threshold at all, from the suites or the defaults."""
+
+
+def default_thresholds() -> dict[str, Threshold]:
+    """The default threshold of every metric of ``METRICS`` that has one."""
+    return {
+        name: dataclasses.replace(
+            parse_threshold(name, m.default_threshold, "METRICS"), default=True
+        )
+        for name, m in METRICS.items()
+        if m.default_threshold is not None
+    }
+
+
+def parse_fail_on(text: str) -> dict[str, Threshold] | None:
+    """``--fail-on 'epoch_time_s:+10%,test_acc:-1.0'`` → thresholds by metric; ``None`` for
+    ``--fail-on none`` (gating off)."""
+    if text.strip().lower() == GATING_OFF:
+        return None
     out: dict[str, Threshold] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         metric, sep, spec = item.partition(":")

@@ -1,4 +1,4 @@
-"""Time to write a full report (tables, 10 figures as PNG and SVG, HTML, Markdown) for a run
+"""Time to write a full report (tables, 15 figures as PNG and SVG, HTML, Markdown) for a run
 of 6 models × 3 seeds × 5 epochs with telemetry and artifacts (synthetic run directory).
 
 Run: ``pytest tests/benchmarks/test_report_speed.py -m benchmark --benchmark-enable``.
@@ -23,5 +23,5 @@ def test_report_of_six_models_times_three_seeds(benchmark, tmp_path: Path) -> No
     paths = benchmark.pedantic(
         write_report, args=([run], tmp_path / "out"), rounds=3, iterations=1, warmup_rounds=1
     )
-    assert len(paths.figures) == 2 * 10
+    assert len(paths.figures) == 2 * 15
     assert paths.notes == ()

@@ -1,0 +1,105 @@
+"""The history database as a dashboard holds it: per suite and machine, every model × metric
+series in commit order with its detected steps, and the baseline's value where one is known."""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.regress.history import Series, Step, commit_points, connect, detect_steps
+from bench.results.records import METRICS
+from bench.results.run_results import RunResults
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One series, its steps, and the baseline's mean where a baseline of it is known."""
+
+    series: Series
+    steps: tuple[Step, ...]
+    baseline: float | None
+
+
+@dataclass(frozen=True)
+class Board:
+    """Every series of one suite on one machine; ``commits`` (commit, first run) in the order
+    of first appearance over the whole suite, so that every chart shares its x axis."""
+
+    suite: str
+    machine_id: str
+    runs: int
+    commits: tuple[tuple[str, str], ...]
+    charts: tuple[Chart, ...]
+
+    def position(self, commit: str) -> int:
+        """The commit's number on the board (from 1)."""
+        return 1 + [c for c, _ in self.commits].index(commit)
+
+
+def collect(db_path: Path, baselines: Sequence[RunResults] = ()) -> list[Board]:
+    """A board per suite and machine recorded in ``db_path`` (ok jobs only); ``baselines`` give
+    the baseline lines of the boards of their suite and machine."""
+    if not db_path.is_file():
+        raise BenchError(f"--db {db_path}: no such history database")
+    with connect(db_path) as conn:
+        pairs = conn.execute(
+            "SELECT DISTINCT suite, machine_id FROM jobs WHERE status = 'ok' "
+            "ORDER BY suite, machine_id"
+        ).fetchall()
+        boards = [_board(conn, suite, machine, baselines) for suite, machine in pairs]
+    if not boards:
+        raise BenchError(f"--db {db_path}: no job that ended ok is recorded")
+    return boards
+
+
+def _board(
+    conn: sqlite3.Connection, suite: str, machine_id: str, baselines: Sequence[RunResults]
+) -> Board:
+    rows = conn.execute(
+        f"SELECT model, variant, run_id, created_utc, git_commit, {', '.join(METRICS)} "
+        "FROM jobs WHERE suite = ? AND machine_id = ? AND status = 'ok' "
+        "ORDER BY created_utc, run_id, seed",
+        (suite, machine_id),
+    ).fetchall()
+    commits: dict[str, str] = {}  # commit → its first run's creation time
+    for _model, _variant, run_id, created, commit, *_ in rows:
+        commits.setdefault(commit or f"run:{run_id}", created)
+    base = [b for b in baselines if b.suite_name == suite and b.machine_id == machine_id]
+    charts = []
+    for model, variant in dict.fromkeys((row[0], row[1]) for row in rows):
+        for index, metric in enumerate(METRICS, start=5):
+            mine = [(*r[2:5], r[index]) for r in rows if r[:2] == (model, variant)]
+            points = commit_points(r for r in mine if r[3] is not None)
+            if not points:
+                continue
+            series = Series(suite, model, variant, machine_id, metric, points)
+            steps = detect_steps(points, METRICS[metric].higher_is_better)
+            baseline = _baseline_mean(base, model, variant, metric)
+            charts.append(Chart(series, tuple(steps), baseline))
+    return Board(
+        suite=suite,
+        machine_id=machine_id,
+        runs=len({row[2] for row in rows}),
+        commits=tuple(commits.items()),
+        charts=tuple(charts),
+    )
+
+
+def _baseline_mean(
+    baselines: Sequence[RunResults], model: str, variant: str, metric: str
+) -> float | None:
+    """The mean of the latest matching baseline's ok values of ``metric``, if it has any."""
+    for baseline in reversed(baselines):
+        values = [
+            value
+            for job in baseline.jobs
+            if (job.model, job.variant, job.status) == (model, variant, "ok")
+            and (value := job.metrics.get(metric)) is not None
+        ]
+        if values:
+            return statistics.fmean(values)
+    return None
