@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.measure.roofline import DevicePeaks, RooflinePoint
 from bench.results.job_summary import summarize_epochs, summarize_inference
 from bench.results.records import EpochRecord, InferenceRow, JobRecord
 from bench.results.rundir import RunDir
@@ -27,6 +28,8 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 TRAIN_IMAGES = 5000
 INFERENCE_BATCHES = (1, 16, 128)
 PEAK_TFLOPS = 100.0
+GPU_BANDWIDTH = 2e12  # bytes/s
+CPU_PEAK_FLOPS, CPU_BANDWIDTH = 100e9, 20e9
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,8 @@ def _write_job(
         extra["paper_top5"] = model.paper_top5
     if throttling is not None:
         extra["throttled_pct"], extra["throttle_reasons"] = throttling
+    if not failure:
+        extra["roofline"] = _roofline_point(model, gpu).to_dict()
     job = JobRecord(
         job_id=_job_id(model, seed),
         suite=suite,
@@ -265,6 +270,18 @@ def _write_job(
         extra=extra,
     )
     store.append(dataclasses.replace(job, **summary))
+
+
+def _roofline_point(model: FakeModel, gpu: bool) -> RooflinePoint:
+    """A training step of batch 64 at 10 FLOP/byte reaching half its roof: memory-bound under
+    the GPU's peaks (ridge point 50 FLOP/byte), compute-bound under the CPU's (ridge point 5)."""
+    flops = 6 * model.macs * 64
+    if gpu:
+        peaks = DevicePeaks(PEAK_TFLOPS * 1e12, GPU_BANDWIDTH, "datasheet")
+    else:
+        peaks = DevicePeaks(CPU_PEAK_FLOPS, CPU_BANDWIDTH, "measured")
+    roof = min(peaks.flops_per_s, 10 * peaks.bytes_per_s)
+    return RooflinePoint(flops, flops / (roof / 2), flops / 10, "fp32", peaks)
 
 
 def _inference_rows(model: FakeModel, seed: int, gpu: bool) -> list[InferenceRow]:

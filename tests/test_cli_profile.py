@@ -73,6 +73,11 @@ def test_unknown_model_in_a_real_process_is_one_line_without_traceback() -> None
         (["profile", "--suite", "smoke"], "smoke.toml: field 'kind' is missing: not a profile"),
         (["profile", "vgg61"], "unknown model 'vgg61'; did you mean"),
         (["profile", "lenet5", "--format", "xml"], "--format"),
+        (["profile", "lenet5", "--trace", "0"], "--trace: expected a positive integer"),
+        (["profile", "lenet5", "--trace", "-1"], "--trace: expected a positive integer"),
+        (["profile", "lenet5", "--trace", "2", "--format", "csv"], "drop --layers and --format"),
+        (["profile", "--suite", "imagenet-profile", "--trace"], "--trace does not apply"),
+        (["profile", "lenet5", "--trace", "1", "--input-size", "1x8x8"], "does not fit lenet5"),
         (["list", "nothing*"], "no model matches 'nothing*'"),
     ],
 )

@@ -298,6 +298,7 @@ def test_cgroup_v2_quota_is_the_tightest_ancestor_and_cpu_warnings(
         "governors": {"performance": 1, "powersave": 1},
         "load_average": [2.5, 1.0, 0.5],
         "torch_threads": threads,
+        "measured_peaks": None,
     }
     assert taken["warnings"][1:] == [
         "CPU governor powersave on 1 of 2 CPUs",
@@ -466,6 +467,9 @@ def test_doctor_command_prints_a_table_and_json(tmp_path: Path) -> None:
     assert taken["data"]["dir"] == str(tmp_path)
     assert taken["data"]["datasets"]["mnist"]["status"] == "missing"
     assert taken["cpu"]["torch_threads"] >= 1
+    peaks = taken["cpu"]["measured_peaks"]
+    assert peaks["fp32_gflops"] > 0 and peaks["memory_gb_s"] > 0
+    assert "measured peaks" in table.stdout and "(measured: best of 5" in table.stdout
     if not torch.cuda.is_available():
         assert taken["gpu"]["name"] is None
         assert "no CUDA GPU: jobs with device auto train on the CPU" in taken["warnings"]

@@ -19,6 +19,7 @@ FULL_FIGURES = {
     "learning_curves_finetune",
     "epoch_time_throughput",
     "peak_memory",
+    "roofline",
     "confusion_matrices",
     "first_layer_filters",
     "gpu_telemetry",
@@ -65,8 +66,9 @@ def test_report_of_a_run_has_every_table_and_figure(report: ReportPaths) -> None
         assert "<svg" in (out / "figures" / f"{stem}.svg").read_text()
     assert report.notes == ()
     html = report.html.read_text()
-    for table in ("lecture", "models", "failures", "environment"):
+    for table in ("lecture", "models", "roofline", "failures", "environment"):
         assert f'id="table-{table}"' in html
+    assert "<dt>Roofline</dt><dd>memory-bound, 50% of the roof (training step)</dd>" in html
     assert html.count('<img src="data:image/png;base64,') == len(FULL_FIGURES)
     for stem in ("lenet5", "vgg16", "conv-autoencoder"):
         assert f'<section id="model-{stem}">' in html
@@ -153,7 +155,9 @@ def test_cpu_run_shows_unmeasured_values_as_na_and_notes_missing_telemetry(
     assert paths.notes == ("GPU telemetry: none in these runs (CPU run or NVML unavailable)",)
     assert "gpu_telemetry" not in {p.stem for p in paths.figures}
     assert "peak_memory" in {p.stem for p in paths.figures}  # host RSS stands in
-    assert "GPU telemetry: none in these runs" in paths.html.read_text()
+    html = paths.html.read_text()
+    assert "GPU telemetry: none in these runs" in html
+    assert "<dt>Roofline</dt><dd>compute-bound, 50% of the roof (training step)</dd>" in html
 
 
 def test_inference_figures_and_columns_appear_only_with_inference_rows(tmp_path: Path) -> None:
@@ -236,6 +240,7 @@ def test_run_without_any_job_record_still_reports(tmp_path: Path) -> None:
         "Epoch time and throughput: no epoch times recorded",
         "Peak memory: no memory figures recorded",
         "Inference figures: no inference measurements in these runs",
+        "Roofline: no job has a roofline point (needs a steady epoch and device peaks)",
         "GPU telemetry: none in these runs (CPU run or NVML unavailable)",
     )
     assert read_csv(paths.tables[0]).empty

@@ -268,6 +268,7 @@ def test_killed_suite_resumes_without_rerunning_finished_jobs(
         (["--suite", "smoke", "--set", "optimizer.lrr=1"], "--set optimizer.lrr: unknown field"),
         (["--suite", "smoke", "--set", "epochs=many"], "--set epochs must be an integer"),
         (["--suite", "smoke", "--epochs", "0"], "--epochs: expected a positive integer"),
+        (["--suite", "smoke", "--trace", "-1"], "--trace: expected a non-negative integer"),
         (["--suite", "smoke", "--seeds", "a,b"], "--seeds: expected comma-separated seeds"),
         (["--suite", "smoke", "--models", "vgg*"], "--models 'vgg*' matches none"),
         (["--suite", "mnist-lenet", "--data-dir", "{tmp}/nowhere"], "{tmp}/nowhere/MNIST"),

@@ -197,6 +197,7 @@ def test_package_names_the_run_directory_files_in_one_module_only() -> None:
     layout = re.compile(
         r"run\.json|records\.jsonl|results\.csv|epochs\.csv|inference\.csv"
         r"|[\"']telemetry[\"'/]|[\"']artifacts[\"'/]|telemetry/|artifacts/"
+        r"|[\"']traces[\"'/]|traces/|_ops\.csv|_modules\.csv|\.json\.gz"
         r"|compare\.md|compare\.json|compare\.junit"
     )
     package = Path(__file__).resolve().parents[1] / "bench"

@@ -24,8 +24,9 @@ def add_parser(subparsers: Any) -> None:
         "doctor",
         help="is this machine fit to benchmark: GPU, NVML, CPU, data sets, warnings",
         description="Show the GPU and its datasheet peaks, software versions, what NVML can "
-        "measure, clocks and throttling, CPUs, the data sets present, and warnings; "
-        "changes no setting.",
+        "measure, clocks and throttling, CPUs and their measured peaks (a short matrix-product "
+        "and copy benchmark, for the roofline), the data sets present, and warnings; changes "
+        "no setting.",
     )
     parser.add_argument(
         "--data-dir",
@@ -42,7 +43,7 @@ def doctor_command(args: argparse.Namespace) -> int:
     from bench.measure.doctor import take_snapshot
     from bench.text_table import align_columns
 
-    snapshot = take_snapshot(args.data_dir)
+    snapshot = take_snapshot(args.data_dir, measure_cpu=True)
     if args.format == "json":
         print(json.dumps(snapshot, indent=2))
     else:
@@ -128,6 +129,11 @@ def _cpu(cpu: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     averages = NA if load is None else " / ".join(f"{v:.2f}" for v in load)
     yield "load average", f"{averages} (1, 5, 15 min)"
     yield "torch threads", str(cpu["torch_threads"])
+    peaks = cpu.get("measured_peaks")
+    if peaks is not None:
+        figures = f"{_num(round(peaks['fp32_gflops'], 1))} GFLOP/s float32, "
+        figures += f"{_num(round(peaks['memory_gb_s'], 1))} GB/s"
+        yield "measured peaks", f"{figures} (measured: {peaks['method']})"
 
 
 def _data(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.commands.run import at_least
 from bench.errors import BenchError
 
 if TYPE_CHECKING:
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from bench.models.registry import ModelInfo
 
 FORMATS = ("table", "json", "csv")
+TRACE_STEPS = 20
+TRACE_BATCH = 32
 _SIZE = re.compile(r"(\d+)x(\d+)x(\d+)")
 
 
@@ -40,8 +43,24 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--layers", action="store_true", help="per-layer table (with csv: the layer rows)"
     )
+    parser.add_argument(
+        "--trace",
+        nargs="?",
+        const=TRACE_STEPS,
+        type=at_least(1),
+        metavar="STEPS",
+        help=f"trace STEPS (default {TRACE_STEPS}) training steps of MODEL with torch.profiler "
+        f"on one random batch (default {TRACE_BATCH} images), after warm-up; print the top "
+        "operators and the time per top-level module, write the Chrome trace and both tables "
+        "to a folder named traces in DIR (--out; default: the current directory)",
+    )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="with --suite: write CSV and MD")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="with --suite: write CSV and MD; with --trace: write the trace files",
+    )
     parser.set_defaults(handler=profile_command)
 
 
@@ -52,15 +71,17 @@ def profile_command(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise BenchError(f"--batch-size must be positive, got {args.batch_size}")
     if args.suite is not None:
-        sizes = ("num_classes", "input_size", "batch_size")
+        sizes = ("num_classes", "input_size", "batch_size", "trace")
         given = [f for f in sizes if getattr(args, f) is not None]
         given += ["layers"] if args.layers else []
         if given:
             flag = "--" + given[0].replace("_", "-")
             raise BenchError(f"{flag} does not apply with --suite (the suite file sets the sizes)")
         return _profile_suite(args)
+    if args.trace is not None:
+        return _trace_one(args)
     if args.out is not None:
-        raise BenchError("--out applies only with --suite")
+        raise BenchError("--out applies only with --suite or --trace")
     return _profile_one(args)
 
 
@@ -87,10 +108,8 @@ def model_sizes(
 
 def _profile_one(args: argparse.Namespace) -> int:
     from bench.measure.static_profile import profile_registered
-    from bench.models.registry import get_model_info
 
-    info = get_model_info(args.model)
-    size, classes = model_sizes(info, args.input_size, args.num_classes)
+    info, size, classes = _model_sizes(args)
     batch = 1 if args.batch_size is None else args.batch_size
     profile = profile_registered(info.name, size, classes, batch, args.layers)
     if args.format == "json":
@@ -101,6 +120,41 @@ def _profile_one(args: argparse.Namespace) -> int:
         _print_csv(info.name, classes, profile)
     else:
         print(_profile_text(info.name, classes, profile))
+    return 0
+
+
+def _model_sizes(args: argparse.Namespace) -> tuple[ModelInfo, tuple[int, int, int], int]:
+    """MODEL's registry entry, and the input size and classes asked for (else its own)."""
+    from bench.models.registry import get_model_info
+
+    info = get_model_info(args.model)
+    return (info, *model_sizes(info, args.input_size, args.num_classes))
+
+
+def _trace_one(args: argparse.Namespace) -> int:
+    from bench.results.rundir import TRACES_DIR, save_trace_files
+    from bench.run.job import resolve_device
+    from bench.run.job_trace import trace_model
+    from bench.text_table import align_columns
+
+    if args.layers or args.format != "table":
+        raise BenchError("--trace prints its own tables; drop --layers and --format")
+    info, size, classes = _model_sizes(args)
+    batch = TRACE_BATCH if args.batch_size is None else args.batch_size
+    device = resolve_device("auto")
+    trace = trace_model(info.name, size, classes, batch, args.trace, device)
+    clock = "GPU kernel time" if trace.clock == "device" else "CPU time"
+    heading = f"{info.name}, {_size_text(size)}, batch {batch}, {trace.steps} traced steps"
+    for title, rows in (
+        (f"Top operators by self time ({clock}, ms per step)", trace.operators),
+        (f"Forward time per top-level module ({clock}, ms per step)", trace.modules),
+    ):
+        cells = [[str(v) for v in row.values()] for row in rows]
+        header = list(rows[0]) if rows else ["(none)"]
+        print("\n".join([f"{heading}: {title}", *align_columns([header, *cells]), ""]))
+    folder = (args.out or Path(".")) / TRACES_DIR
+    paths = save_trace_files(folder, info.name, trace.files())
+    print(f"wrote {paths.chrome_trace}, {paths.operators}, {paths.modules}", file=sys.stderr)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,34 +82,45 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run_command)
 
 
+def flag_option(info: SettingInfo) -> str:
+    """The ``bench run`` flag of a job setting (``--batch-size``, ``--trace``)."""
+    return "--" + (info.spec.flag_name or info.name).replace("_", "-")
+
+
 def _add_setting_flag(parser: argparse.ArgumentParser, info: SettingInfo) -> None:
-    """``--<name>`` setting job setting ``name`` for every job, typed and checked as the
-    setting is (its help: the setting's, up to its first semicolon)."""
+    """The flag setting job setting ``name`` for every job, typed and checked as the setting
+    is (its help: the setting's, up to its first semicolon); with the setting's
+    ``flag_const``, the flag's value is optional."""
     spec = info.spec
-    option = "--" + info.name.replace("_", "-")
     help_text = spec.help.split(";")[0] + " (every job)"
+    common: dict[str, Any] = {"dest": info.name, "help": help_text}
+    if spec.flag_const is not None:
+        common.update(nargs="?", const=spec.flag_const)
     if info.kind is bool:
-        parser.add_argument(option, action="store_true", default=None, help=help_text)
+        parser.add_argument(flag_option(info), action="store_true", default=None, **common)
     elif spec.choices:
         choices = [c for c in spec.choices if c]  # "" (off) is the default, not a choice
-        optional: dict[str, Any] = (
-            {"nargs": "?", "const": spec.flag_const} if spec.flag_const else {}
-        )
-        parser.add_argument(option, choices=choices, help=help_text, **optional)
-    elif info.kind is int and spec.minimum == 1:
-        parser.add_argument(option, type=_positive, help=help_text)
+        parser.add_argument(flag_option(info), choices=choices, **common)
+    elif info.kind is int and spec.minimum in (0, 1):
+        parser.add_argument(flag_option(info), type=at_least(int(spec.minimum)), **common)
     else:
         raise TypeError(f"no command-line form for setting {info.name!r}")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argument type: an integer of at least ``minimum`` (0 or 1)."""
+    words = "a positive integer" if minimum == 1 else "a non-negative integer"
+
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}")
+        return value
+
+    return check
 
 
 def _shard(text: str) -> Shard:
@@ -149,9 +161,9 @@ def run_command(args: argparse.Namespace) -> int:
             if getattr(args, f) is not None
         ] + (["set"] if args.overrides else [])
         if changed:
-            raise BenchError(
-                f"--resume takes the run's own settings; drop --{changed[0].replace('_', '-')}"
-            )
+            flags = {info.name: flag_option(info) for info in FLAG_SETTINGS}
+            flag = flags.get(changed[0], "--" + changed[0].replace("_", "-"))
+            raise BenchError(f"--resume takes the run's own settings; drop {flag}")
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
     if args.resume is None and not args.dry_run:

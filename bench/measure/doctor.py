@@ -23,6 +23,7 @@ import torch
 from bench.data.datasets import DATASETS
 from bench.data.torchvision_sets import SOURCES, check_files
 from bench.measure.cpu_info import process_affinity, read_cpu
+from bench.measure.device_peaks import COPY_BYTES, MATMUL_SIZE, REPEATS, cpu_peaks
 from bench.measure.environment import (
     cpu_model,
     driver_version,
@@ -67,12 +68,14 @@ def take_snapshot(
     root: Path = Path("/"),
     affinity: Callable[[], Collection[int] | None] = process_affinity,
     env: Mapping[str, str] | None = None,
+    measure_cpu: bool = False,
 ) -> dict[str, Any]:
     """What this machine is and how it stands now, with the warnings it deserves.
 
     ``nvml`` replaces ``pynvml``, ``gpu`` torch's view of the GPU, ``root`` the folder ``/proc``
     and ``/sys`` are read under, ``affinity`` the CPUs the scheduler allows, ``env`` the
-    environment (for ``CUDA_VISIBLE_DEVICES``)."""
+    environment (for ``CUDA_VISIBLE_DEVICES``). With ``measure_cpu``, the CPU's float32 peaks
+    are measured (``cpu.measured_peaks``; about a second), else that field is None."""
     seen = gpu()
     nvml_section = read_nvml(nvml, seen, os.environ if env is None else env, own_pids(root))
     name = seen.name if seen else nvml_section.get("name")
@@ -98,6 +101,7 @@ def take_snapshot(
             "logical_cpus": os.cpu_count(),
             **read_cpu(root, affinity()),
             "torch_threads": torch.get_num_threads(),
+            "measured_peaks": _measured_peaks() if measure_cpu else None,
         },
         "data": data_section(data_dir),
     }
@@ -273,6 +277,17 @@ def process_text(process: Mapping[str, Any]) -> str:
 
 def _cpus(count: float) -> str:
     return f"{count:g} usable CPU{'s' if count != 1 else ''}"
+
+
+def _measured_peaks() -> dict[str, Any]:
+    """The CPU's float32 peaks, measured (``bench.measure.device_peaks``)."""
+    peaks = cpu_peaks("fp32")
+    return {
+        "fp32_gflops": peaks.flops_per_s / 1e9,
+        "memory_gb_s": peaks.bytes_per_s / 1e9,
+        "method": f"best of {REPEATS}: {MATMUL_SIZE}x{MATMUL_SIZE} float32 matrix product; "
+        f"copy of {COPY_BYTES // 2**20} MiB (read + written)",
+    }
 
 
 def _peak_figures(peaks: Mapping[str, float | None]) -> dict[str, float | None]:

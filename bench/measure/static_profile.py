@@ -7,6 +7,7 @@ Conventions (used everywhere in bench):
 - FLOPs: ``torch.utils.flop_counter.FlopCounterMode``, which counts one multiply-add as 2
   and only matrix products and convolutions, so FLOPs/MACs is about 2 for a conv net.
 - Training-step FLOPs: the same counter around a real forward and backward pass.
+- Activations: the elements of every leaf module's output in that training forward pass.
 
 Every count is per image: the model runs on a batch of ``batch_size`` and the count is
 divided by ``batch_size``. Counts depend on shapes only, never on weight values.
@@ -55,7 +56,8 @@ class LayerRow:
 @dataclass(frozen=True)
 class StaticProfile:
     """Counts of one model at one input size; ``macs``, ``flops``, ``train_step_flops`` and
-    ``macs_by_operator`` (fvcore's operator names: conv, linear, batch_norm...) are per image.
+    ``macs_by_operator`` (fvcore's operator names: conv, linear, batch_norm...) and
+    ``activations`` (elements of the leaf modules' outputs in a training step) are per image.
     ``fvcore_unsupported_ops`` counts the operators fvcore skipped. ``layers`` is None unless
     asked for."""
 
@@ -64,6 +66,7 @@ class StaticProfile:
     macs: int
     flops: int
     train_step_flops: int
+    activations: int
     input_size: tuple[int, int, int]
     batch_size: int
     fvcore_unsupported_ops: dict[str, int]
@@ -126,13 +129,15 @@ def profile_model(
         with _output_shapes(model, layers) as shapes, torch.no_grad():
             flops = _count_flops(model, x, backward=False)
         model.train()
-        train_step_flops = _count_flops(model, x, backward=True)
+        with _activation_count(model) as activations:
+            train_step_flops = _count_flops(model, x, backward=True)
     return StaticProfile(
         params=params,
         trainable_params=trainable,
         macs=_per_image(analysis.total(), batch_size),
         flops=_per_image(flops, batch_size),
         train_step_flops=_per_image(train_step_flops, batch_size),
+        activations=_per_image(sum(activations), batch_size),
         input_size=tuple(input_size),  # type: ignore[arg-type]
         batch_size=batch_size,
         fvcore_unsupported_ops=dict(sorted(analysis.unsupported_ops().items())),
@@ -162,8 +167,16 @@ def profile_registered(
     """Profile the registered model ``name`` built to read ``input_size`` (zero weights:
     counts depend on shapes only); an input size the model cannot take is a ``BenchError``."""
     model = counting_model(name, num_classes=num_classes, in_channels=input_size[0])
-    try:
+    with input_fits(name, input_size):
         return profile_model(model, input_size, batch_size=batch_size, layers=layers)
+
+
+@contextmanager
+def input_fits(name: str, input_size: tuple[int, int, int]) -> Iterator[None]:
+    """Turn the shape mismatch of running model ``name`` on ``input_size`` into a
+    ``BenchError`` naming ``--input-size``."""
+    try:
+        yield
     except (RuntimeError, ValueError) as err:  # a shape the model cannot take (ValueError:
         # batch norm given one value per channel, as 1x1 maps of a batch of one are)
         first = str(err).strip().splitlines()[0]
@@ -310,6 +323,27 @@ def _output_shapes(model: nn.Module, enabled: bool) -> Iterator[dict[str, tuple[
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def _activation_count(model: nn.Module) -> Iterator[list[int]]:
+    """Collect the number of elements of each leaf module's output, one entry per call."""
+    counts: list[int] = []
+
+    def count(_module: nn.Module, _inputs: Any, output: Any) -> None:
+        counts.append(sum(t.numel() for t in _tensors(output)))
+
+    handles = [m.register_forward_hook(count) for m in _leaves(model)]
+    try:
+        yield counts
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _leaves(model: nn.Module) -> list[nn.Module]:
+    """The modules of ``model`` without children."""
+    return [m for m in model.modules() if next(m.children(), None) is None]
 
 
 def _tensors(output: Any) -> list[torch.Tensor]:

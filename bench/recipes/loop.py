@@ -117,12 +117,7 @@ def train_pass(
     images, counted = 0, False
     for inputs, targets in timer.timed(batches):
         inputs = precision.prepare(inputs)
-        with precision.autocast():
-            loss, correct = objective(model(inputs), inputs, targets)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        loss, correct = train_step(model, inputs, targets, objective, optimizer, precision, scaler)
         schedule.after_step()
         loss_sum += loss.detach().float() * inputs.shape[0]
         if correct is not None:
@@ -134,6 +129,26 @@ def train_pass(
     if not math.isfinite(stats.loss):
         raise DivergedError(f"training loss is {stats.loss}")
     return stats
+
+
+def train_step(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    precision: Precision,
+    scaler: torch.amp.GradScaler,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One optimizer step on a prepared batch: its loss and correct count (still on the
+    device)."""
+    with precision.autocast():
+        loss, correct = objective(model(inputs), inputs, targets)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, correct
 
 
 @torch.no_grad()

@@ -27,6 +27,14 @@ def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimizerConfig) -> tor
     return optimizer(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
 
+def optimizer_states(cfg: OptimizerConfig) -> int:
+    """State tensors the optimizer keeps per parameter: SGD's momentum buffer (with momentum),
+    Adam's two moments."""
+    if cfg.name == "sgd":
+        return 1 if cfg.momentum else 0
+    return 2
+
+
 @dataclass
 class Schedule:
     """A learning-rate schedule stepped per batch (cosine, one-cycle) or per epoch."""

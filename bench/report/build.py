@@ -16,6 +16,7 @@ from bench.report.frames import MISSING_STATUS, job_frame, unique_slugs
 from bench.report.gallery import Gallery, draw_gallery
 from bench.report.html import Section, render_html
 from bench.report.markdown import render_markdown
+from bench.report.roofline import roofline_fact, roofline_table
 from bench.report.tables import (
     Table,
     environment_table,
@@ -23,6 +24,7 @@ from bench.report.tables import (
     lecture_table,
     model_table,
 )
+from bench.report.traces import trace_tables
 from bench.results.atomic import write_atomic
 from bench.results.records import utc_now
 from bench.results.rundir import Run
@@ -81,6 +83,7 @@ def write_report(
         "models": model_table(jobs),
         "failures": failures_table(jobs),
         "environment": environment_table(runs),
+        "roofline": roofline_table(jobs),
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
     descriptions = list(dict.fromkeys(d for r in runs if (d := _description(r))))
@@ -105,7 +108,7 @@ def write_report(
             warnings=warnings,
             tables=tables,
             plots=gallery.plots,
-            sections=_sections(jobs, tables["models"], gallery, throttled),
+            sections=_sections(runs, jobs, tables["models"], gallery, throttled),
             notes=notes,
             comparisons=_comparisons(runs, out_dir),
         )
@@ -168,10 +171,14 @@ def _write_csv(table: Table, out_dir: Path) -> Path:
 
 
 def _sections(
-    jobs: pd.DataFrame, models: Table, gallery: Gallery, throttled: dict[tuple[int, str], str]
+    runs: Sequence[Run],
+    jobs: pd.DataFrame,
+    models: Table,
+    gallery: Gallery,
+    throttled: dict[tuple[int, str], str],
 ) -> list[Section]:
-    """One section per model group: its facts, failed and throttled jobs, own figures and
-    notes."""
+    """One section per model group: its facts (with where its training step lies on the
+    roofline), failed and throttled jobs, own figures, trace tables and notes."""
     recorded = jobs[jobs["status"] != MISSING_STATUS]
     facts = models.display.set_index("Network")
     slugs = unique_slugs(recorded["group"].unique())
@@ -179,7 +186,10 @@ def _sections(
         Section(
             group=str(group),
             anchor=f"model-{slugs[str(group)]}",
-            facts=list(facts.loc[group].items()),
+            facts=[
+                *facts.loc[group].items(),
+                ("Roofline", roofline_fact(members) or "n/a"),
+            ],
             plots=gallery.by_group.get(str(group), []),
             shared=gallery.shared(str(group)),
             failures=[
@@ -192,6 +202,7 @@ def _sections(
                 if key in throttled
             ],
             notes=gallery.group_notes.get(str(group), []),
+            traces=trace_tables(runs, members),
         )
         for group, members in recorded.groupby("group", sort=False)
     ]

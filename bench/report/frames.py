@@ -24,6 +24,8 @@ _EXTRA_FIELDS = (
     "classes",
     "images_per_s_per_process",
     "flops_per_mac",
+    "roofline",
+    "traced_steps",
 )
 _JOB_FIELDS = tuple(f.name for f in dataclasses.fields(JobRecord))
 _NUMERIC_FIELDS = [

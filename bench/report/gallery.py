@@ -15,6 +15,7 @@ from bench.report import inference_figures as inference_charts
 from bench.report import model_figures as panels
 from bench.report.figures import Plot
 from bench.report.frames import MISSING_STATUS, epoch_frame, inference_frame, unique_slugs
+from bench.report.roofline import roofline_figure
 from bench.results.rundir import Run
 
 PHASE_ORDER = ("train", "pretrain", "finetune")
@@ -102,6 +103,7 @@ def draw_gallery(runs: Sequence[Run], jobs: pd.DataFrame, folder: Path) -> Galle
     )
     gallery.draw("peak_memory", "Peak memory", charts.peak_memory, ok)
     _draw_inference(gallery, inference_frame(list(runs), jobs), palette)
+    gallery.draw("roofline", "Roofline", roofline_figure, ok, palette)
     _draw_model_figures(gallery, runs, recorded, palette)
     return gallery
 

@@ -27,6 +27,7 @@ class Section:
     failures: list[str]
     warnings: list[str]
     notes: list[str]
+    traces: list[Table]
 
 
 def data_uri(png: bytes) -> str:

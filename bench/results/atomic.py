@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (a temporary file beside it, fsynced, then renamed; the
-    temporary file is removed where that fails)."""
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` with ``data``, text (UTF-8) or bytes (a temporary file beside it,
+    fsynced, then renamed; the temporary file is removed where that fails)."""
     tmp = path.with_name(f".{path.name}.tmp")
+    raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with tmp.open("wb") as handle:
+            handle.write(raw)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -17,6 +17,9 @@
   artifacts/<job_id>/<name>.npy   arrays for the report (plain arrays, never pickled objects)
   compare.md, compare.json,       the comparison with a baseline (``bench run --baseline``), as
   compare.junit.xml               Markdown, JSON and JUnit XML; replaced atomically
+  traces/<job_id>.json.gz         a traced job's Chrome trace (``--trace``, gzipped JSON)
+  traces/<job_id>_ops.csv         its top operators by self time, per traced step
+  traces/<job_id>_modules.csv     its top-level modules' forward time, per traced step
 ```
 
 A run killed at any moment keeps valid record lines: readers skip an unterminated last line,
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -75,6 +79,7 @@ COMPARISON_FILES: Mapping[str, str] = {
     "junit": "compare.junit.xml",
 }
 """The comparison with a baseline, by format."""
+TRACES_DIR = "traces"
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*")
 # run.json fields that readers use, with the JSON type each must have where present
@@ -219,6 +224,23 @@ class Run:
         """Whether any job of the run kept telemetry."""
         return (self.path / TELEMETRY_DIR).is_dir()
 
+    def trace_tables(self, job_id: str) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """A traced job's operator and module tables, or ``None`` where it was not traced."""
+        import pandas as pd
+
+        paths = trace_paths(self.path / TRACES_DIR, _checked_job_id(job_id, str(self.path)))
+        if not paths.operators.is_file():
+            return None
+        tables = []
+        for path in (paths.operators, paths.modules):
+            try:
+                tables.append(pd.read_csv(path))
+            except pd.errors.EmptyDataError:
+                tables.append(pd.DataFrame())
+            except (OSError, ValueError, UnicodeDecodeError) as err:
+                raise BenchError(f"{path}: cannot read trace table: {_first_line(err)}") from None
+        return tables[0], tables[1]
+
     def artifact(self, job_id: str, name: str) -> np.ndarray | None:
         """A job's array ``name``, or ``None`` where it is absent."""
         path = self.path / ARTIFACTS_DIR / job_id / f"{name}.npy"
@@ -303,9 +325,13 @@ class RunDir:
             write_atomic(self.path / COMPARISON_FILES[kind], text)
         return self.path / COMPARISON_FILES["md"]
 
+    def save_trace(self, job_id: str, files: TraceFiles) -> None:
+        """Keep a traced job's Chrome trace and tables (each atomically)."""
+        save_trace_files(self.path / TRACES_DIR, _checked_job_id(job_id, str(self.path)), files)
+
     def copy_job_files(self, source: Path, job_id: str) -> None:
-        """The job's artifacts and telemetry from the run directory ``source``, where it has
-        them."""
+        """The job's artifacts, telemetry and trace from the run directory ``source``, where it
+        has them."""
         job_id = _checked_job_id(job_id, str(source))
         artifacts = source / ARTIFACTS_DIR / job_id
         if artifacts.is_dir():
@@ -314,6 +340,10 @@ class RunDir:
         if telemetry.is_file():
             (self.path / TELEMETRY_DIR).mkdir(exist_ok=True)
             shutil.copyfile(telemetry, self.path / TELEMETRY_DIR / telemetry.name)
+        for path in dataclasses.astuple(trace_paths(source / TRACES_DIR, job_id)):
+            if path.is_file():
+                (self.path / TRACES_DIR).mkdir(exist_ok=True)
+                shutil.copyfile(path, self.path / TRACES_DIR / path.name)
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete record line, checked (a last line cut by a kill is ignored)."""
@@ -377,6 +407,42 @@ class RunDir:
             f"{path}: cut off its unterminated last line ({len(data) - whole} bytes, left by a "
             f"killed run) and kept it in {torn}"
         )
+
+
+@dataclass(frozen=True)
+class TraceFiles:
+    """What a trace keeps: the gzipped Chrome trace and the two tables as CSV text."""
+
+    chrome_trace_gz: bytes
+    operators_csv: str
+    modules_csv: str
+
+
+@dataclass(frozen=True)
+class TracePaths:
+    """Where a trace named ``name`` lies in a folder of traces."""
+
+    chrome_trace: Path
+    operators: Path
+    modules: Path
+
+
+def trace_paths(folder: Path, name: str) -> TracePaths:
+    """The files of trace ``name`` under ``folder``."""
+    return TracePaths(
+        folder / f"{name}.json.gz", folder / f"{name}_ops.csv", folder / f"{name}_modules.csv"
+    )
+
+
+def save_trace_files(folder: Path, name: str, files: TraceFiles) -> TracePaths:
+    """Write trace ``name`` under ``folder`` (created where missing), each file atomically;
+    used for a run's jobs and for ``bench profile --trace``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = trace_paths(folder, name)
+    write_atomic(paths.chrome_trace, files.chrome_trace_gz)
+    write_atomic(paths.operators, files.operators_csv)
+    write_atomic(paths.modules, files.modules_csv)
+    return paths
 
 
 def read_runs(paths: Sequence[Path]) -> list[Run]:

@@ -26,18 +26,23 @@ from bench.data.imageset import DataSplits
 from bench.data.pipeline import dataset_key, make_loaders
 from bench.errors import BenchError
 from bench.measure.collectors import JobCollectors
+from bench.measure.device_peaks import device_peaks
 from bench.measure.memory import is_out_of_memory
 from bench.measure.peak_throughput import peak_tflops
+from bench.measure.roofline import RooflinePoint, training_step_bytes
 from bench.measure.static_profile import StaticProfile, profile_model
 from bench.models.registry import create_model, get_model_info
 from bench.recipes import RECIPES
 from bench.recipes.common import Artifact, EpochBatches, EpochResult, RecipeContext
 from bench.recipes.loop import DivergedError, Precision
+from bench.recipes.optim import optimizer_states
 from bench.results.job_summary import summarize_epochs
 from bench.results.records import EpochRecord, JobRecord, utc_now
+from bench.results.rundir import TraceFiles
 from bench.run.batch_search import largest_batch
 from bench.run.distributed import Distributed, RanksDisagreeError
 from bench.run.inference import LastBuilt, measure_trained
+from bench.run.job_trace import trace_job
 from bench.suite.matrix import Job
 from bench.suite.settings import JobConfig
 
@@ -61,7 +66,9 @@ class JobStopped(Exception):
     stored); the job yields an ``interrupted`` record giving the message, and re-raises."""
 
 
-RunOutput = Generator[EpochRecord | JobRecord | Artifact | TelemetryCsv | Notice, None, None]
+RunOutput = Generator[
+    EpochRecord | JobRecord | Artifact | TelemetryCsv | TraceFiles | Notice, None, None
+]
 BatchWrapper = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 
@@ -188,6 +195,8 @@ class _JobProgress:
             extra["fvcore_unsupported_ops"] = self.profile.fvcore_unsupported_ops
             # agreement of the two counters: 2.0 when every MAC is a conv/matmul multiply-add
             extra["flops_per_mac"] = self.profile.flops_macs_ratio
+            point = _roofline_point(self.profile, self.epochs, config, self.device, world_size)
+            extra["roofline"] = point.to_dict() if point is not None else None
         values.update(
             status=status,
             error=error,
@@ -263,6 +272,9 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
                 profile = _profile(job, env, builder, input_size, trained.name)
                 inference = measure_trained(trained, config, device, profile, collectors)
                 state.fields.update(inference)
+        if config.trace_steps:
+            yield trace_job(job, builder, train, ctx.precision).files()
+            state.fields["extra"]["traced_steps"] = config.trace_steps
     except (KeyboardInterrupt, JobStopped) as err:
         yield state.record("interrupted", str(err) or "interrupted by user")
         raise
@@ -412,6 +424,35 @@ def _epoch_record(
         time_utc=utc_now(),
         **figures,
     )
+
+
+def _roofline_point(
+    profile: StaticProfile,
+    epochs: list[EpochRecord],
+    config: JobConfig,
+    device: torch.device,
+    world_size: int,
+) -> RooflinePoint | None:
+    """A process's training step on the roofline: the static profile's FLOPs and minimum bytes
+    at the job's batch, over the step's compute time in the steady epochs of the first phase
+    (the job's own model); None without a steady epoch or the device's peaks."""
+    steady = [e for e in epochs[1:] if e.phase == epochs[0].phase] if epochs else []
+    images = sum(e.images for e in steady) / world_size
+    compute_s = sum(e.compute_s or 0.0 for e in steady)
+    peaks = device_peaks(device, config.precision) if images and compute_s else None
+    if peaks is None:
+        return None
+    batch = config.batch_size // world_size
+    min_bytes = training_step_bytes(
+        profile.params,
+        profile.trainable_params,
+        optimizer_states(config.optimizer),
+        profile.activations,
+        batch,
+        config.precision,
+    )
+    flops = profile.train_step_flops * batch
+    return RooflinePoint(flops, compute_s * batch / images, min_bytes, config.precision, peaks)
 
 
 def _one_line(err: BaseException) -> str:

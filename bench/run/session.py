@@ -28,7 +28,7 @@ from bench.measure.doctor import take_snapshot
 from bench.measure.environment import capture_environment
 from bench.recipes.common import Artifact
 from bench.results.records import EpochRecord, JobRecord, utc_now
-from bench.results.rundir import Run, RunDir, new_run_dir
+from bench.results.rundir import Run, RunDir, TraceFiles, new_run_dir
 from bench.run.distributed import Distributed, RanksDisagreeError, check_batch_split
 from bench.run.gate import Gate
 from bench.run.job import (
@@ -261,7 +261,7 @@ def _load_datasets(jobs: Sequence[Job], request: RunRequest) -> dict[str, DataSp
 def _store(
     run_dir: RunDir | None,
     job_id: str,
-    item: EpochRecord | JobRecord | Artifact | TelemetryCsv | Notice,
+    item: EpochRecord | JobRecord | Artifact | TelemetryCsv | TraceFiles | Notice,
     progress: Progress,
 ) -> None:
     if run_dir is None:
@@ -274,6 +274,9 @@ def _store(
         return
     if isinstance(item, TelemetryCsv):
         run_dir.save_telemetry(job_id, item.text)
+        return
+    if isinstance(item, TraceFiles):
+        run_dir.save_trace(job_id, item)
         return
     run_dir.append(item)
     if isinstance(item, EpochRecord):

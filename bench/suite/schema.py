@@ -115,7 +115,8 @@ class Setting:
     above: float | None = None  # values must be greater
     below: float | None = None  # values must be less
     flag: bool = False  # ``bench run --<name>`` sets it for every job
-    flag_const: str | None = None  # the value of the flag given without one (``--compile``)
+    flag_const: str | int | None = None  # the value of the flag given without one (``--compile``)
+    flag_name: str = ""  # the flag's name where it is not the setting's (``--trace``)
     doc_type: str = ""  # the docs' type where the type alone says too little
     doc_default: str = ""  # the docs' default where the default alone says too little
     in_schema: bool = True  # False: documented here, read apart (a suite's models)

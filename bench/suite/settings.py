@@ -236,6 +236,17 @@ class JobConfig:
         "no out-of-memory to probe (it says so and keeps the suite's batch)",
         flag=True,
     )
+    trace_steps: int = setting(
+        0,
+        "trace this many training steps with `torch.profiler` (20 for a bare `--trace`, none "
+        "for 0); they run after the job's training, on a fresh copy of its model after "
+        "warm-up steps, so they are not part of the epoch figures; writes a Chrome trace and "
+        "tables of the top operators and of the time per top-level module (docs/profiling.md)",
+        minimum=0,
+        flag=True,
+        flag_name="trace",
+        flag_const=20,
+    )
     collectors: bool = setting(
         True,
         "collect memory peaks and GPU telemetry beside the loop; `false` only to measure their "

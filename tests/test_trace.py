@@ -1,0 +1,170 @@
+"""Operator traces (``bench run --trace``, ``bench profile --trace``) and each job's roofline
+point, end to end on a one-model digits suite."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_suite import tiny_suite
+from torch import nn
+
+from bench.cli import main
+from bench.errors import BenchError
+from bench.measure.roofline import training_step_bytes
+from bench.measure.static_profile import profile_model, profile_registered
+from bench.measure.trace import trace_steps
+from bench.results.rundir import RunDir, TraceFiles
+
+LENET_RELU_CHILDREN = [
+    "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1", "relu3", "fc2",
+    "relu4", "fc3",
+]  # fmt: skip
+
+
+def run_tiny(tmp_path: Path, out: str, *flags: str) -> Path:
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(tiny_suite(epochs=2, train_size=128, test_size=64))
+    args = ["run", "--suite", str(suite), "--models", "lenet5-relu", "--seeds", "0"]
+    code = main([*args, "--quiet", "--history-db", "none", "--out", str(tmp_path / out), *flags])
+    assert code == 0
+    (run_json,) = (tmp_path / out).glob("*/*/run.json")
+    return run_json.parent
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of lenet5-relu traced for 2 steps, with its report."""
+    return run_tiny(tmp_path_factory.mktemp("traced"), "out", "--trace", "2")
+
+
+def test_a_traced_job_keeps_a_chrome_trace_and_both_tables(traced: Path) -> None:
+    job = "lenet5-relu__s0"
+    with gzip.open(traced / "traces" / f"{job}.json.gz", "rt") as handle:
+        chrome = json.load(handle)
+    names = {event.get("name") for event in chrome["traceEvents"]}
+    assert "aten::convolution_backward" in names and "module::conv1" in names
+    operators = csv_rows(traced / "traces" / f"{job}_ops.csv")
+    assert operators and {r["clock"] for r in operators} == {"cpu"}
+    shares = [float(r["self_pct"]) for r in operators]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100.01
+    assert "aten::convolution_backward" in {r["operator"] for r in operators}
+    modules = csv_rows(traced / "traces" / f"{job}_modules.csv")
+    assert [r["module"] for r in modules] == LENET_RELU_CHILDREN
+    assert all(float(r["calls_per_step"]) == 1.0 for r in modules)
+    (record,) = [r for r in RunDir.open(traced).records() if r["type"] == "job"]
+    assert record["extra"]["traced_steps"] == 2
+
+
+def test_traced_steps_change_neither_training_nor_the_epoch_count(
+    traced: Path, tmp_path: Path
+) -> None:
+    plain = run_tiny(tmp_path, "plain", "--no-report")
+
+    def epochs(run_dir: Path) -> list[tuple[int, float, float]]:
+        records = RunDir.open(run_dir).records()
+        return [
+            (r["epoch"], r["train_loss"], r["test_loss"]) for r in records if r["type"] == "epoch"
+        ]
+
+    assert epochs(traced) == epochs(plain) and len(epochs(plain)) == 2
+    assert not (plain / "traces").exists()
+    (record,) = [r for r in RunDir.open(plain).records() if r["type"] == "job"]
+    assert "traced_steps" not in record["extra"]
+
+
+def test_each_job_records_its_training_step_on_the_roofline(traced: Path) -> None:
+    (record,) = [r for r in RunDir.open(traced).records() if r["type"] == "job"]
+    point = record["extra"]["roofline"]
+    profile = profile_registered("lenet5-relu", (1, 32, 32), 10)
+    assert point["flops"] == profile.train_step_flops * 64
+    # SGD with momentum keeps one state tensor per parameter
+    assert point["min_bytes"] == training_step_bytes(
+        profile.params, profile.trainable_params, 1, profile.activations, 64, "fp32"
+    )
+    assert point["peaks_source"] == "measured" and point["precision"] == "fp32"
+    assert point["bound"] in ("compute-bound", "memory-bound")
+    assert point["intensity_flop_per_byte"] == point["flops"] / point["min_bytes"]
+
+
+def test_the_report_shows_the_trace_tables_and_the_roofline(traced: Path) -> None:
+    html = (traced / "report.html").read_text()
+    assert "Top operators by self time: lenet5-relu__s0 (CPU time, ms per traced step)" in html
+    assert "Forward time per top-level module: lenet5-relu__s0" in html
+    assert 'id="table-roofline"' in html and "% of the roof (training step)" in html
+    assert (traced / "figures" / "roofline.png").is_file()
+
+
+def test_activations_are_the_leaf_outputs_per_image() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(1800, 10))
+    # conv 2x30x30 = 1800, ReLU 1800, flatten 1800, linear 10
+    assert profile_model(model, (1, 32, 32), batch_size=2).activations == 5410
+
+
+def test_profile_traces_one_model_and_prints_both_tables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["profile", "lenet5", "--trace", "1", "--batch-size", "4", "--out", str(tmp_path)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "lenet5, 1x32x32, batch 4, 1 traced steps: Top operators by self time (CPU time" in out
+    assert "Forward time per top-level module" in out and "tanh1" in out
+    with gzip.open(tmp_path / "traces" / "lenet5.json.gz", "rt") as handle:
+        assert json.load(handle)["traceEvents"]
+    assert csv_rows(tmp_path / "traces" / "lenet5_modules.csv")[0]["module"] == "c1"
+
+
+def test_trace_files_are_kept_read_back_and_copied_by_a_merge(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    source = RunDir.create(tmp_path / "a", {"suite": {"name": "s"}})
+    operators = "operator,calls_per_step,self_ms_per_step,self_pct,total_ms_per_step,clock\n"
+    operators += "aten::mm,2.0,1.5,100.0,1.5,cpu\n"
+    modules = "module,calls_per_step,forward_ms_per_step,clock\nfc,1.0,1.5,cpu\n"
+    source.save_trace("job", TraceFiles(gzip.compress(b'{"traceEvents": []}'), operators, modules))
+    target = RunDir.create(tmp_path / "b", {"suite": {"name": "s"}})
+    target.copy_job_files(source.path, "job")
+    found = target.read().trace_tables("job")
+    assert found is not None
+    assert found[0].to_dict("records") == [
+        {
+            "operator": "aten::mm",
+            "calls_per_step": 2.0,
+            "self_ms_per_step": 1.5,
+            "self_pct": 100.0,
+            "total_ms_per_step": 1.5,
+            "clock": "cpu",
+        }
+    ]
+    assert list(found[1]["module"]) == ["fc"]
+    assert target.read().trace_tables("other") is None
+    (target.path / "traces" / "job_ops.csv").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(BenchError, match=r"job_ops\.csv: cannot read trace table"):
+        target.read().trace_tables("job")
+
+
+def test_a_compiled_model_has_operator_rows_and_no_module_rows() -> None:
+    model = nn.Sequential(nn.Linear(8, 4), nn.ReLU())
+    compiled = torch.compile(model, backend="eager")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    inputs = torch.ones(2, 8)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        compiled(inputs).sum().backward()
+        optimizer.step()
+
+    trace = trace_steps(step, 2, compiled, torch.device("cpu"))
+    assert trace.modules == () and trace.operators and trace.clock == "cpu"
+    assert trace.files().modules_csv == "module,calls_per_step,forward_ms_per_step,clock\r\n"
