@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import torch
+from cli_errors import one_line_error
 from compare_fixtures import write_run
 from torch import nn
 
@@ -297,3 +298,15 @@ def test_a_damaged_inference_field_is_one_line_naming_the_record(tmp_path: Path,
     message = r"records.jsonl: line 1: field 'inference' must be a list of objects with model"
     with pytest.raises(BenchError, match=message):
         RunDir.open(run).read()
+
+
+@pytest.mark.parametrize("under", ["", "x"])
+def test_out_a_file_or_under_one_is_refused_before_timing(
+    under: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("kept\n")
+    out = blocker / under if under else blocker
+    err = one_line_error(["infer", "lenet5", "--out", str(out)], capsys)
+    assert err == f"bench infer: error: --out {out}: {blocker} is a file, not a directory"
+    assert blocker.read_text() == "kept\n"

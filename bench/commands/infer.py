@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from bench.commands.profile import model_sizes
 from bench.errors import BenchError, UnknownNameError
+from bench.results.atomic import write_atomic
+from bench.results.outputs import output_dir
 from bench.suite.settings import COMPILE_MODES, DEVICES, PRECISIONS, InferenceConfig, JobConfig
 
 if TYPE_CHECKING:
@@ -105,6 +107,8 @@ def infer_command(args: argparse.Namespace) -> int:
         raise BenchError(f"--min-iterations must be positive, got {plan.min_iterations}")
     if not (math.isfinite(plan.min_time_s) and plan.min_time_s >= 0):
         raise BenchError(f"--min-time must be a number of seconds ≥ 0, got {args.min_time}")
+    if args.out is not None:
+        output_dir(args.out, create=False)  # checked before anything is timed
     models = [get_model_info(name) for name in args.models]
     sizes = [model_sizes(info, args.input_size, args.num_classes) for info in models]
     # counted before anything is timed: this also checks that each model takes its input size
@@ -129,9 +133,9 @@ def infer_command(args: argparse.Namespace) -> int:
     else:
         print(rows_text(rows))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / CSV_FILE).write_text(_csv_text(records), encoding="utf-8")
-        (args.out / JSON_FILE).write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+        output_dir(args.out)
+        write_atomic(args.out / CSV_FILE, _csv_text(records))
+        write_atomic(args.out / JSON_FILE, json.dumps(records, indent=2) + "\n")
         print(f"wrote {args.out / CSV_FILE} and {args.out / JSON_FILE}", file=sys.stderr)
     return 0
 
