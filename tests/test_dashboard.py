@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+from cli_errors import one_line_error
 from compare_fixtures import write_run
 from test_report_html import CHROMIUM, markup_errors, screenshot
 
@@ -133,6 +134,19 @@ def test_html_usage_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert "--html DIR takes the whole database" in capsys.readouterr().err
     assert main(["history", "--baseline", "b.json", "--suite", "s"]) == 2
     assert "--baseline goes with --html DIR" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("under", ["", "x"])
+def test_html_a_file_or_under_one_is_one_line(
+    under: str, site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("kept\n")
+    out = blocker / under if under else blocker
+    db = site.parent / "history.sqlite"
+    err = one_line_error(["history", "--db", str(db), "--html", str(out)], capsys)
+    assert err == f"bench history: error: --html {out}: {blocker} is a file, not a directory"
+    assert blocker.read_text() == "kept\n"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")

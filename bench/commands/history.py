@@ -98,9 +98,11 @@ def _write_dashboard(args: argparse.Namespace) -> None:
     from bench.regress.dashboard import collect
     from bench.report.dashboard import write_dashboard
     from bench.results.baseline import load_results
+    from bench.results.outputs import output_dir
 
+    output_dir(args.html, "--html", create=False)  # checked before the database is read
     baselines = [load_results(path) for path in args.baseline]
-    files = write_dashboard(collect(args.db, baselines), args.html)
+    files = write_dashboard(collect(args.db, baselines), output_dir(args.html, "--html"))
     print(f"dashboard: {files[0]} ({len(files) - 1} suite page(s))")
 
 
