@@ -47,7 +47,8 @@ def add_parser(subparsers: Any) -> None:
         "gradients) at each precision and batch size: after a warm-up, at least "
         f"{DEFAULTS.min_iterations} passes and {DEFAULTS.min_time_s:g} s (by default). Latency "
         "p50/p95/p99 in ms per batch, images/s, peak memory in MiB, and on a GPU mean power "
-        "(W) and energy per image (J). A batch size that runs out of memory gives an 'oom' "
+        "(W) and energy per image (J); each batch's place on the roofline (FLOP/byte, compute- "
+        "or memory-bound, % of the roof). A batch size that runs out of memory gives an 'oom' "
         "row and the larger ones are skipped.",
     )
     parser.add_argument("models", nargs="+", metavar="MODEL", help="registered model names")

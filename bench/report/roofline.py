@@ -182,10 +182,10 @@ def roofline_figure(ok: pd.DataFrame, inference: pd.DataFrame, palette: Palette)
         ax.axvline(peaks.ridge, color="0.6", linestyle=":", linewidth=0.8)
     for kind, stats in points.items():
         for key, row in stats.iterrows():
-            label, group = key if isinstance(key, tuple) else (key, key)
+            name, group = key if isinstance(key, tuple) else (key, key)
             where = (row["roofline_intensity"], row["roofline_achieved"] / 1e9)
             ax.scatter(*where, s=50, marker=KINDS[kind][0], color=palette[group], zorder=3)
-            ax.annotate(str(label), where, xytext=(6, 4), textcoords="offset points", fontsize=8)
+            ax.annotate(str(name), where, xytext=(6, 4), textcoords="offset points", fontsize=8)
     kinds = [kind for kind, stats in points.items() if not stats.empty]
     handles = [
         Line2D([], [], marker=KINDS[k][0], linestyle="", color="0.35", label=KINDS[k][1])
