@@ -207,7 +207,8 @@ def rows_text(rows: Sequence[InferenceRow]) -> str:
 
 
 def _cells(r: InferenceRow) -> list[str]:
-    intensity, bound, share = roofline_cells(r)
+    """One row of the table, as text."""
+    intensity, bound, share = _roofline_cells(r)
     return [
         r.model,
         r.precision,
@@ -227,7 +228,7 @@ def _cells(r: InferenceRow) -> list[str]:
     ]
 
 
-def roofline_cells(row: InferenceRow) -> tuple[float | None, str | None, float | None]:
+def _roofline_cells(row: InferenceRow) -> tuple[float | None, str | None, float | None]:
     """The row's roofline point as (intensity in FLOP/byte, bound, % of the roof), or Nones."""
     from bench.measure.roofline import RooflinePoint
 
@@ -253,5 +254,5 @@ def _csv_text(rows: Sequence[InferenceRow]) -> str:
     columns = [f.name for f in dataclasses.fields(InferenceRow) if f.name != "roofline"]
     frame = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=columns)
     frame["input_size"] = frame["input_size"].map(lambda s: "x".join(map(str, s)))
-    points = pd.DataFrame([roofline_cells(r) for r in rows], columns=list(ROOFLINE_CSV))
+    points = pd.DataFrame([_roofline_cells(r) for r in rows], columns=list(ROOFLINE_CSV))
     return str(frame.join(points).to_csv(index=False))
