@@ -272,16 +272,27 @@ def _write_job(
     store.append(dataclasses.replace(job, **summary))
 
 
+def _peaks(gpu: bool) -> DevicePeaks:
+    """The GPU's (ridge point 50 FLOP/byte) or the CPU's (ridge point 5) peaks."""
+    if gpu:
+        return DevicePeaks(PEAK_TFLOPS * 1e12, GPU_BANDWIDTH, "datasheet")
+    return DevicePeaks(CPU_PEAK_FLOPS, CPU_BANDWIDTH, "measured")
+
+
 def _roofline_point(model: FakeModel, gpu: bool) -> RooflinePoint:
     """A training step of batch 64 at 10 FLOP/byte reaching half its roof: memory-bound under
-    the GPU's peaks (ridge point 50 FLOP/byte), compute-bound under the CPU's (ridge point 5)."""
+    the GPU's peaks, compute-bound under the CPU's."""
     flops = 6 * model.macs * 64
-    if gpu:
-        peaks = DevicePeaks(PEAK_TFLOPS * 1e12, GPU_BANDWIDTH, "datasheet")
-    else:
-        peaks = DevicePeaks(CPU_PEAK_FLOPS, CPU_BANDWIDTH, "measured")
+    peaks = _peaks(gpu)
     roof = min(peaks.flops_per_s, 10 * peaks.bytes_per_s)
     return RooflinePoint(flops, flops / (roof / 2), flops / 10, "fp32", peaks)
+
+
+def inference_point(model: FakeModel, batch: int, latency_ms: float, gpu: bool) -> RooflinePoint:
+    """An inference batch at 10 × batch FLOP/byte, in the batch's time (latency): at batch 1
+    memory-bound under the GPU's peaks, else compute-bound."""
+    flops = 2 * model.macs * batch
+    return RooflinePoint(flops, latency_ms / 1000, flops / (10 * batch), "fp32", _peaks(gpu))
 
 
 def _inference_rows(model: FakeModel, seed: int, gpu: bool) -> list[InferenceRow]:
@@ -315,6 +326,7 @@ def _inference_rows(model: FakeModel, seed: int, gpu: bool) -> list[InferenceRow
                 peak_rss_mib=900.0 + batch,
                 power_w=power,
                 energy_per_image_j=None if power is None else power * latency / 1000 / batch,
+                roofline=inference_point(model, batch, latency, gpu).to_dict(),
                 **common,
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,10 @@ from torch import nn
 
 from bench.cli import main
 from bench.errors import BenchError, SuiteError
+from bench.measure.device_peaks import cpu_peaks
 from bench.measure.inference import Budget, time_forward
 from bench.measure.memory import is_out_of_memory
+from bench.measure.roofline import COMPUTE_BOUND, MEMORY_BOUND
 from bench.models.registry import create_model
 from bench.recipes.loop import Precision
 from bench.results.records import InferenceRow
@@ -79,6 +82,48 @@ def test_infer_gives_a_row_per_model_and_batch_and_batching_pays(
     assert (lenet["macs"], lenet["flops"]) == (416_520, 833_040)  # bench profile lenet5
     assert 1.8 < resnet["flops"] / resnet["macs"] < 2.2  # multiply-add = 2 against 1
     assert rows[3]["images_per_s"] > resnet["images_per_s"]  # batching pays on resnet18
+
+
+def test_infer_places_each_batch_on_the_roofline(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = infer_json(capsys, "lenet5", "--batch-sizes", "1,4", *QUICK)
+    peaks = cpu_peaks("fp32")
+    # weights 61,706 x 4 B read once; 14,722 activations per image x 4 B written and read once
+    for row, min_bytes in zip(rows, (364_600, 717_928), strict=True):
+        point = row["roofline"]
+        assert point["flops"] == 833_040 * row["batch_size"]  # forward FLOPs per image x batch
+        assert point["min_bytes"] == min_bytes
+        assert point["seconds"] == pytest.approx(row["batch_size"] / row["images_per_s"])
+        intensity, achieved = point["intensity_flop_per_byte"], point["achieved_flops_per_s"]
+        assert intensity * min_bytes == pytest.approx(point["flops"])
+        assert achieved * point["seconds"] == pytest.approx(point["flops"])
+        assert (point["peak_flops_per_s"], point["peak_bytes_per_s"], point["peaks_source"]) == (
+            peaks.flops_per_s,
+            peaks.bytes_per_s,
+            "measured",
+        )
+        assert point["roof_flops_per_s"] == min(peaks.flops_per_s, intensity * peaks.bytes_per_s)
+        assert point["bound"] == (COMPUTE_BOUND if intensity >= peaks.ridge else MEMORY_BOUND)
+        assert point["roof_fraction"] == pytest.approx(achieved / point["roof_flops_per_s"])
+    assert rows[1]["roofline"]["intensity_flop_per_byte"] == 4 * 833_040 / 717_928
+
+
+def test_the_table_and_csv_show_intensity_bound_and_share_of_the_roof(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["infer", "lenet5", "--batch-sizes", "1", "--out", str(tmp_path), *QUICK]) == 0
+    header, line = capsys.readouterr().out.splitlines()[:2]
+    (saved,) = json.loads((tmp_path / "infer.json").read_text())
+    with (tmp_path / "infer.csv").open() as handle:
+        (row,) = csv.DictReader(handle)
+    point = saved["roofline"]
+    assert float(row["roofline_intensity_flop_per_byte"]) == point["intensity_flop_per_byte"]
+    assert row["roofline_bound"] == point["bound"]
+    assert float(row["roofline_roof_pct"]) == pytest.approx(100 * point["roof_fraction"])
+    assert re.split(r"\s{2,}", header)[-3:] == ["FLOP/byte", "Bound", "% of roof"]
+    intensity, bound, share = re.split(r"\s{2,}", line)[-3:]
+    assert float(intensity) == pytest.approx(point["intensity_flop_per_byte"], rel=0.01)
+    assert bound == point["bound"]
+    assert float(share.replace(",", "")) == pytest.approx(100 * point["roof_fraction"], rel=0.01)
 
 
 class RaisesAtBatch(nn.Module):
@@ -180,7 +225,7 @@ def test_table_says_random_weights_and_out_writes_csv_and_json(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["Model", "Precision", "Batch", "Status"]
     assert lines[1].split()[:4] == ["lenet5", "fp32", "2", "ok"]
-    assert "weights: random" in lines[-2] and "device: cpu" in lines[-2]
+    assert "weights: random" in lines[-3] and "device: cpu" in lines[-3]
     with (tmp_path / "infer.csv").open() as handle:
         (row,) = csv.DictReader(handle)
     assert (row["model"], row["batch_size"], row["input_size"]) == ("lenet5", "2", "1x32x32")
@@ -224,6 +269,12 @@ def test_suite_inference_rows_survive_resume_once_each_and_reach_history(
         ("lenet5__s1", "1", "trained"),
         ("lenet5__s1", "4", "trained"),
     ]
+    for row, min_bytes in zip(before, 2 * [364_600, 717_928], strict=True):
+        point = json.loads(row["roofline"])  # as bench infer places lenet5's batches of 1 and 4
+        assert (point["min_bytes"], point["precision"]) == (min_bytes, "fp32")
+        assert point["seconds"] == pytest.approx(
+            int(row["batch_size"]) / float(row["images_per_s"])
+        )
     # The second job is cut short: its final record gives way to an interrupted one.
     records = RunDir.open(run_dir).records()
     last = records.pop()

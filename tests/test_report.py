@@ -10,6 +10,8 @@ import pytest
 from run_fixtures import write_run
 
 from bench.report import ReportPaths, write_report
+from bench.report.frames import inference_frame, job_frame
+from bench.report.roofline import roofline_table
 from bench.results.rundir import RunDir, read_runs
 
 FULL_FIGURES = {
@@ -174,6 +176,37 @@ def test_inference_figures_and_columns_appear_only_with_inference_rows(tmp_path:
     }
     assert paths.notes == ("Inference figures: no inference measurements in these runs",)
     assert not any("Inference" in c for c in read_csv(paths.tables[1]).columns)
+    html = paths.html.read_text()
+    assert "Roofline of the training step (mean ± std over seeds)" in html
+    assert "inference batch" not in html
+
+
+def test_the_roofline_places_inference_batches_beside_the_training_step(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", models=("lenet5",))
+    runs = read_runs([run])
+    jobs = job_frame(runs)
+    table = roofline_table(jobs, inference_frame(runs, jobs))
+    assert table.title.startswith("Roofline of the training step and of inference batches")
+    data = table.data.set_index("Network")
+    assert list(data.index) == ["lenet5", "lenet5@1", "lenet5@16", "lenet5@128"]
+    assert list(data["Step"]) == ["training step (batch 64, fp32)", *3 * ["inference batch (fp32)"]]
+    # the fixture's batches lie at 10 × batch FLOP/byte; the GPU's ridge point is 50
+    assert list(data["Intensity (FLOP/byte) mean"]) == pytest.approx([10, 10, 160, 1280])
+    bounds = ["memory-bound", "memory-bound", "compute-bound", "compute-bound"]
+    assert list(data["Bound"]) == bounds
+    # achieved: 860,000 FLOPs per image × batch over the fixture's latency, 0.5 + batch ×
+    # 0.00215 ms; roof: 10 FLOP/byte × 2 TB/s at batch 1, else the 100 TFLOP/s peak
+    shares = [
+        50.0,  # the training step reaches half its roof
+        100 * 860_000 / 0.50215e-3 / 20e12,
+        100 * 860_000 * 16 / 0.5344e-3 / 100e12,
+        100 * 860_000 * 128 / 0.7752e-3 / 100e12,
+    ]
+    assert list(data["Share of the roof (%) mean"]) == pytest.approx(shares)
+    write_report(runs, run, {"html"})
+    svg = (run / "figures" / "roofline.svg").read_text()
+    for label in ("lenet5@1<", "lenet5@128<", "training step<", "inference batch (labelled"):
+        assert label in svg
 
 
 def test_cpu_inference_rows_draw_memory_from_the_host_and_say_power_is_na(

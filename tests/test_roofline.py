@@ -13,6 +13,7 @@ from bench.measure.roofline import (
     DevicePeaks,
     RooflinePoint,
     bound,
+    inference_batch_bytes,
     roof,
     training_step_bytes,
 )
@@ -71,6 +72,14 @@ def test_training_step_bytes_counts_each_part_once_each_way() -> None:
     # plain SGD keeps no state; Adam two tensors
     assert training_step_bytes(10, 8, 0, 100, 2, "fp32") == 1736
     assert training_step_bytes(10, 8, 2, 100, 2, "fp32") == 1864
+
+
+def test_inference_batch_bytes_read_the_weights_and_pass_the_activations_once() -> None:
+    # weights read once 10 x 4 B = 40; activations 2 x 100 x 3 images x 4 B = 2400
+    assert inference_batch_bytes(10, 100, 3, "fp32") == 2440
+    # autocast keeps float32 weights and halves the activations: 40 + 2 x 100 x 3 x 2 B
+    assert inference_batch_bytes(10, 100, 3, "amp-fp16") == 1240
+    assert inference_batch_bytes(10, 100, 1, "tf32") == 840
 
 
 def test_a_point_survives_its_record_and_bad_records_give_none() -> None:

@@ -107,7 +107,27 @@ def test_the_report_shows_the_trace_tables_and_the_roofline(traced: Path) -> Non
 def test_activations_are_the_leaf_outputs_per_image() -> None:
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(1800, 10))
     # conv 2x30x30 = 1800, ReLU 1800, flatten 1800, linear 10
-    assert profile_model(model, (1, 32, 32), batch_size=2).activations == 5410
+    profile = profile_model(model, (1, 32, 32), batch_size=2)
+    assert profile.activations == profile.forward_activations == 5410
+
+
+class _TrainOnlyBranch(nn.Module):
+    """A convolution whose output feeds a second one in training only (like an auxiliary
+    classifier)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.aux = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 1, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y.sum() + self.aux(y).sum() if self.training else y.sum()
+
+
+def test_forward_activations_leave_out_train_only_branches() -> None:
+    profile = profile_model(_TrainOnlyBranch(), (1, 32, 32), batch_size=2)
+    # conv 2x30x30 = 1800; the training pass adds aux 1x28x28 = 784
+    assert (profile.activations, profile.forward_activations) == (2584, 1800)
 
 
 def test_profile_traces_one_model_and_prints_both_tables(

@@ -31,6 +31,13 @@ WEIGHTS_NOTE = (
     "weights: random (timing does not depend on weight values); inputs: random images; "
     "forward pass in eval mode without gradients"
 )
+ROOFLINE_NOTE = (
+    "FLOP/byte: forward FLOPs over the minimum bytes moved (weights read once, activations "
+    "written and read once); % of roof: achieved FLOP/s (time per batch = batch / images/s) "
+    "over min(peak compute, FLOP/byte × peak bandwidth); peaks: datasheet on a GPU, measured "
+    "on the CPU (docs/profiling.md)"
+)
+ROOFLINE_CSV = ("roofline_intensity_flop_per_byte", "roofline_bound", "roofline_roof_pct")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,7 +49,8 @@ def add_parser(subparsers: Any) -> None:
         "gradients) at each precision and batch size: after a warm-up, at least "
         f"{DEFAULTS.min_iterations} passes and {DEFAULTS.min_time_s:g} s (by default). Latency "
         "p50/p95/p99 in ms per batch, images/s, peak memory in MiB, and on a GPU mean power "
-        "(W) and energy per image (J). A batch size that runs out of memory gives an 'oom' "
+        "(W) and energy per image (J); each batch's place on the roofline (FLOP/byte, compute- "
+        "or memory-bound, % of the roof). A batch size that runs out of memory gives an 'oom' "
         "row and the larger ones are skipped.",
     )
     parser.add_argument("models", nargs="+", metavar="MODEL", help="registered model names")
@@ -129,12 +137,12 @@ def infer_command(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2))
     elif args.format == "csv":
-        print(_csv_text(records), end="")
+        print(_csv_text(rows), end="")
     else:
         print(rows_text(rows))
     if args.out is not None:
         output_dir(args.out)
-        write_atomic(args.out / CSV_FILE, _csv_text(records))
+        write_atomic(args.out / CSV_FILE, _csv_text(rows))
         write_atomic(args.out / JSON_FILE, json.dumps(records, indent=2) + "\n")
         print(f"wrote {args.out / CSV_FILE} and {args.out / JSON_FILE}", file=sys.stderr)
     return 0
@@ -186,32 +194,52 @@ def rows_text(rows: Sequence[InferenceRow]) -> str:
         "Power (W)",
         "J/image",
         "GFLOPs/image",
+        "FLOP/byte",
+        "Bound",
+        "% of roof",
     ]
-    cells = [
-        [
-            r.model,
-            r.precision,
-            str(r.batch_size),
-            r.status,
-            _figure(r.latency_ms_p50),
-            _figure(r.latency_ms_p95),
-            _figure(r.latency_ms_p99),
-            _figure(r.images_per_s),
-            _figure(r.peak_mem_mib if r.peak_mem_mib is not None else r.peak_rss_mib),
-            _figure(r.power_w),
-            _figure(r.energy_per_image_j),
-            _figure(None if r.flops is None else r.flops / 1e9),
-        ]
-        for r in rows
-    ]
+    cells = [_cells(r) for r in rows]
     devices = ", ".join(dict.fromkeys(r.device for r in rows))
     memory = "GPU allocated" if any(r.peak_mem_mib is not None for r in rows) else "process RSS"
     notes = [
         f"device: {devices}; {WEIGHTS_NOTE}",
         f"latency: per batch; peak mem: {memory}; power and energy: GPU only (n/a elsewhere); "
         "GFLOPs: forward, per image, multiply-add = 2",
+        f"roofline of the batch: {ROOFLINE_NOTE}",
     ]
     return "\n".join([*align_columns([header, *cells]), "", *notes])
+
+
+def _cells(r: InferenceRow) -> list[str]:
+    """One row of the table, as text."""
+    intensity, bound, share = _roofline_cells(r)
+    return [
+        r.model,
+        r.precision,
+        str(r.batch_size),
+        r.status,
+        _figure(r.latency_ms_p50),
+        _figure(r.latency_ms_p95),
+        _figure(r.latency_ms_p99),
+        _figure(r.images_per_s),
+        _figure(r.peak_mem_mib if r.peak_mem_mib is not None else r.peak_rss_mib),
+        _figure(r.power_w),
+        _figure(r.energy_per_image_j),
+        _figure(None if r.flops is None else r.flops / 1e9),
+        _figure(intensity),
+        bound or "n/a",
+        _figure(share),
+    ]
+
+
+def _roofline_cells(row: InferenceRow) -> tuple[float | None, str | None, float | None]:
+    """The row's roofline point as (intensity in FLOP/byte, bound, % of the roof), or Nones."""
+    from bench.measure.roofline import RooflinePoint
+
+    point = RooflinePoint.from_dict(row.roofline) if row.roofline is not None else None
+    if point is None:
+        return None, None, None
+    return point.intensity, point.bound, 100 * point.roof_fraction
 
 
 def _figure(value: float | None) -> str:
@@ -221,12 +249,14 @@ def _figure(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def _csv_text(records: Sequence[dict[str, Any]]) -> str:
+def _csv_text(rows: Sequence[InferenceRow]) -> str:
+    """The rows as CSV; the roofline point as its intensity, bound and % of the roof."""
     import pandas as pd
 
     from bench.results.records import InferenceRow
 
-    columns = [f.name for f in dataclasses.fields(InferenceRow)]
-    frame = pd.DataFrame(records, columns=columns)
+    columns = [f.name for f in dataclasses.fields(InferenceRow) if f.name != "roofline"]
+    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=columns)
     frame["input_size"] = frame["input_size"].map(lambda s: "x".join(map(str, s)))
-    return str(frame.to_csv(index=False))
+    points = pd.DataFrame([_roofline_cells(r) for r in rows], columns=list(ROOFLINE_CSV))
+    return str(frame.join(points).to_csv(index=False))

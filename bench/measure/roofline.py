@@ -12,8 +12,9 @@ Conventions: FLOPs count one multiply-add as 2; bytes are 8-bit bytes; rates per
   least the ridge point, else memory-bound
 - fraction of the roof = achieved FLOP/s / roof
 
-``docs/profiling.md`` states how the minimum bytes of a training step are estimated
-(:func:`training_step_bytes`).
+``docs/profiling.md`` states how the minimum bytes of a training step
+(:func:`training_step_bytes`) and of an inference batch (:func:`inference_batch_bytes`) are
+estimated.
 """
 
 from __future__ import annotations
@@ -79,6 +80,22 @@ def training_step_bytes(
     return weights + gradients + state + activations
 
 
+def inference_batch_bytes(
+    params: int, activations_per_image: int, batch_size: int, precision: str
+) -> int:
+    """The bytes one inference batch (a forward pass in eval mode, no gradients) must move at
+    least.
+
+    Every parameter is read once, in float32 (autocast keeps the weights in float32 and casts
+    them per operator; the 16-bit copies are not counted); every activation
+    (``activations_per_image`` elements per image, forward pass in eval mode) is written once
+    and read once.
+    """
+    weights = params * STATE_BYTES
+    activations = 2 * activations_per_image * batch_size * ACTIVATION_BYTES[precision]
+    return weights + activations
+
+
 @dataclass(frozen=True)
 class RooflinePoint:
     """One measured step: ``flops`` in ``seconds`` of compute, moving at least ``min_bytes``,
@@ -116,7 +133,8 @@ class RooflinePoint:
         return self.achieved / self.roof
 
     def to_dict(self) -> dict[str, Any]:
-        """The point and its derived figures, JSON-ready (a job record's ``extra.roofline``)."""
+        """The point and its derived figures, JSON-ready (a job record's ``extra.roofline``, an
+        inference row's ``roofline``)."""
         return {
             **{k: v for k, v in asdict(self).items() if k != "peaks"},
             "peak_flops_per_s": self.peaks.flops_per_s,

@@ -7,7 +7,8 @@ Conventions (used everywhere in bench):
 - FLOPs: ``torch.utils.flop_counter.FlopCounterMode``, which counts one multiply-add as 2
   and only matrix products and convolutions, so FLOPs/MACs is about 2 for a conv net.
 - Training-step FLOPs: the same counter around a real forward and backward pass.
-- Activations: the elements of every leaf module's output in that training forward pass.
+- Activations: the elements of every leaf module's output in that training forward pass;
+  forward activations: the same in the forward pass in eval mode (inference).
 
 Every count is per image: the model runs on a batch of ``batch_size`` and the count is
 divided by ``batch_size``. Counts depend on shapes only, never on weight values.
@@ -57,7 +58,8 @@ class LayerRow:
 class StaticProfile:
     """Counts of one model at one input size; ``macs``, ``flops``, ``train_step_flops`` and
     ``macs_by_operator`` (fvcore's operator names: conv, linear, batch_norm...) and
-    ``activations`` (elements of the leaf modules' outputs in a training step) are per image.
+    ``activations`` (elements of the leaf modules' outputs in a training step) and
+    ``forward_activations`` (the same in an eval-mode forward pass) are per image.
     ``fvcore_unsupported_ops`` counts the operators fvcore skipped. ``layers`` is None unless
     asked for."""
 
@@ -67,6 +69,7 @@ class StaticProfile:
     flops: int
     train_step_flops: int
     activations: int
+    forward_activations: int
     input_size: tuple[int, int, int]
     batch_size: int
     fvcore_unsupported_ops: dict[str, int]
@@ -126,7 +129,11 @@ def profile_model(
     with _restored_state(model, x.device):
         model.eval()
         analysis = _fvcore_analysis(model, x)
-        with _output_shapes(model, layers) as shapes, torch.no_grad():
+        with (
+            _output_shapes(model, layers) as shapes,
+            _activation_count(model) as forward,
+            torch.no_grad(),
+        ):
             flops = _count_flops(model, x, backward=False)
         model.train()
         with _activation_count(model) as activations:
@@ -138,6 +145,7 @@ def profile_model(
         flops=_per_image(flops, batch_size),
         train_step_flops=_per_image(train_step_flops, batch_size),
         activations=_per_image(sum(activations), batch_size),
+        forward_activations=_per_image(sum(forward), batch_size),
         input_size=tuple(input_size),  # type: ignore[arg-type]
         batch_size=batch_size,
         fvcore_unsupported_ops=dict(sorted(analysis.unsupported_ops().items())),

@@ -12,7 +12,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.report.cautions import run_warnings, throttle_warning
-from bench.report.frames import MISSING_STATUS, job_frame, unique_slugs
+from bench.report.frames import MISSING_STATUS, inference_frame, job_frame, unique_slugs
 from bench.report.gallery import Gallery, draw_gallery
 from bench.report.html import Section, render_html
 from bench.report.markdown import render_markdown
@@ -83,7 +83,7 @@ def write_report(
         "models": model_table(jobs),
         "failures": failures_table(jobs),
         "environment": environment_table(runs),
-        "roofline": roofline_table(jobs),
+        "roofline": roofline_table(jobs, inference_frame(list(runs), jobs)),
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
     descriptions = list(dict.fromkeys(d for r in runs if (d := _description(r))))

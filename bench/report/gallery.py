@@ -102,8 +102,9 @@ def draw_gallery(runs: Sequence[Run], jobs: pd.DataFrame, folder: Path) -> Galle
         palette,
     )
     gallery.draw("peak_memory", "Peak memory", charts.peak_memory, ok)
-    _draw_inference(gallery, inference_frame(list(runs), jobs), palette)
-    gallery.draw("roofline", "Roofline", roofline_figure, ok, palette)
+    inference = inference_frame(list(runs), jobs)
+    _draw_inference(gallery, inference, palette)
+    gallery.draw("roofline", "Roofline", roofline_figure, ok, inference, palette)
     _draw_model_figures(gallery, runs, recorded, palette)
     return gallery
 

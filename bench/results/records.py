@@ -117,7 +117,8 @@ class EpochRecord:
 class InferenceRow:
     """One inference measurement: a model's forward pass (eval mode, no gradients) at one
     precision and batch size. ``status`` is ``ok`` or ``oom`` (every figure ``None``); latency
-    is per batch, counts (``macs``, ``flops``) per image, power and energy on a GPU only."""
+    is per batch, counts (``macs``, ``flops``) per image, power and energy on a GPU only;
+    ``roofline`` places the batch on the roofline (``bench.measure.roofline``)."""
 
     model: str
     precision: str
@@ -139,6 +140,7 @@ class InferenceRow:
     peak_rss_mib: float | None = None  # process resident memory (host)
     power_w: float | None = None  # mean GPU power while timed
     energy_per_image_j: float | None = None
+    roofline: dict[str, Any] | None = None  # the batch's RooflinePoint.to_dict, or None
     error: str | None = None
 
 

@@ -3,12 +3,13 @@ with random weights and a job does with its trained model.
 
 Batch sizes run from the smallest up; one that runs out of memory gives an ``oom`` row and the
 larger ones of that precision are skipped. Inputs are random images of the model's input size
-(timing does not depend on pixel values).
+(timing does not depend on pixel values). Each ``ok`` row carries its batch's roofline point.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,10 @@ import torch
 from torch import nn
 
 from bench.measure.collectors import JobCollectors
+from bench.measure.device_peaks import device_peaks
 from bench.measure.inference import Budget, time_forward
 from bench.measure.memory import is_out_of_memory
+from bench.measure.roofline import RooflinePoint, inference_batch_bytes
 from bench.measure.static_profile import StaticProfile
 from bench.measure.telemetry import NvmlSampler
 from bench.recipes.loop import Precision, local_module
@@ -134,10 +137,31 @@ def _measure(
             raise
         error = _first_line(err)
     else:
-        return subject.row(casting.precision, batch, "ok", **dataclasses.asdict(timing))
+        point = _roofline(subject, casting.precision, batch, timing.images_per_s)
+        return subject.row(
+            casting.precision, batch, "ok", roofline=point, **dataclasses.asdict(timing)
+        )
     if subject.device.type == "cuda":
         torch.cuda.empty_cache()
     return subject.row(casting.precision, batch, "oom", error=error)
+
+
+def _roofline(
+    subject: Subject, precision: str, batch: int, images_per_s: float
+) -> dict[str, Any] | None:
+    """The batch on the roofline (``RooflinePoint.to_dict``): forward FLOPs per image × batch
+    over the compute time per batch that ``images_per_s`` implies (batch / images/s, the mean
+    over the timed passes), moving at least ``inference_batch_bytes``; None without FLOPs, a
+    measured rate or the device's peaks."""
+    profile = subject.profile
+    if profile is None or not profile.flops or not 0 < images_per_s < math.inf:
+        return None
+    peaks = device_peaks(subject.device, precision)
+    if peaks is None:
+        return None
+    flops = profile.flops * batch
+    min_bytes = inference_batch_bytes(profile.params, profile.forward_activations, batch, precision)
+    return RooflinePoint(flops, batch / images_per_s, min_bytes, precision, peaks).to_dict()
 
 
 def _first_line(err: BaseException) -> str:
