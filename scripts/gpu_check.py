@@ -4,7 +4,9 @@
     scripts/gpu-check.sh OUT_DIR --cpu    # the reduced form: tiny sizes on the CPU
 
 It runs, each as a ``python -m bench`` command with a time limit: ``bench doctor``; the
-``smoke`` suite on cuda; ``resnet18-cifar`` on CIFAR-shaped synthetic data (50,000 images,
+``smoke`` suite on cuda, its jobs traced (``--trace``) and its trained models timed for
+inference; ``bench infer`` across batch sizes in fp32 and amp-bf16 + channels_last;
+``resnet18-cifar`` on CIFAR-shaped synthetic data (50,000 images,
 2 epochs, batch 512) in fp32, tf32, amp-bf16 + channels_last and that compiled, side by side;
 the outside-clock harness-overhead benchmark against a bare loop that does not synchronise per
 step; ``--find-batch-size`` on ``vgg16-cifar``; the lecture's VGG16 recipe (224 px, batch 64,
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import json
 import os
 import shutil
@@ -75,6 +78,10 @@ def _classic(*extra: str) -> tuple[str, ...]:
 
 
 CPU = ("--device", "cpu")
+INFER_MODELS = ("lenet5", "resnet18-cifar", "resnet50")
+INFER_MODES = ("--precision", "fp32,amp-bf16", "--channels-last")
+INFER_GPU = ("--min-time", "1", "--format", "json")  # 20 passes and 1 s at least per point
+INFER_QUICK = ("--min-iterations", "5", "--min-time", "0", "--format", "json")
 BENCHMARK = (
     "tests/benchmarks/test_fast_path.py",
     "-m",
@@ -90,9 +97,16 @@ STAGES = (
     Stage("doctor", ("doctor", "--format", "json"), ("doctor", "--format", "json"), 60),
     Stage(
         "smoke",
-        _suite_run("smoke", "--device", "cuda"),
-        _suite_run("smoke", *CPU, "--models", "lenet5-relu", "--epochs", "2"),
+        _suite_run("smoke", "--device", "cuda", "--trace", "5"),
+        _suite_run("smoke", *CPU, "--models", "lenet5-relu", "--epochs", "2", "--trace", "2"),
         240,
+    ),
+    Stage(
+        "infer",
+        ("infer", *INFER_MODELS, "--batch-sizes", "1,32,256", *INFER_MODES, *INFER_GPU),
+        ("infer", "lenet5", "--batch-sizes", "1,8", *INFER_MODES, *CPU, *INFER_QUICK),
+        180,
+        "lenet5 alone, 5 passes per batch size",
     ),
     Stage(
         "variants",
@@ -291,6 +305,83 @@ def report_smoke(outcome: Outcome, run: Any, device: str) -> None:
     outcome.figure("smoke suite", f"{found} jobs ok on {device}")
 
 
+def report_traces(outcome: Outcome, run: Any, on_gpu: bool) -> None:
+    """Each ok smoke job's operator trace: a Chrome trace with events (CUDA kernels on a GPU)
+    and an operator table on the device's clock (the CPU's off a GPU)."""
+    from bench.results.rundir import TRACES_DIR, trace_paths
+
+    for job in (j for j in run.jobs if j["status"] == "ok"):
+        name = job["job_id"]
+        path = trace_paths(run.path / TRACES_DIR, name).chrome_trace
+        events = (
+            json.loads(gzip.decompress(path.read_bytes()))["traceEvents"] if path.is_file() else []
+        )
+        kernels = sum(1 for event in events if event.get("cat") == "kernel")
+        tables = run.trace_tables(name)
+        operators = tables[0] if tables is not None else None
+        clock = "n/a" if operators is None or operators.empty else str(operators["clock"].iloc[0])
+        found = f"{len(events)} events, {kernels} CUDA kernels, operators on the {clock} clock"
+        wanted = kernels > 0 and clock == "device" if on_gpu else clock == "cpu"
+        outcome.check(f"{name}: operator trace", bool(events) and wanted, found)
+        if operators is not None and not operators.empty:
+            top = operators.iloc[0]
+            outcome.figure(
+                f"trace {name}: top operator",
+                f"{top['operator']}, {top['self_pct']:.0f}% of self time ({clock} clock)",
+            )
+
+
+def report_inference(
+    outcome: Outcome, source: str, rows: list[dict[str, Any]], on_gpu: bool
+) -> None:
+    """Inference rows: each ok or oom; on a GPU, power, energy per image and a roofline point
+    under the datasheet's peaks; the figures of each model and precision."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    statuses = sorted({str(r.get("status")) for r in rows})
+    outcome.check(
+        f"{source}: rows ok or oom",
+        bool(ok) and set(statuses) <= {"ok", "oom"},
+        f"{len(rows)} rows: {', '.join(statuses)}",
+    )
+    if on_gpu:
+        missing = sorted(
+            {
+                f
+                for r in ok
+                for f in ("power_w", "energy_per_image_j", "roofline")
+                if r.get(f) is None
+            }
+        )
+        sources = sorted({str((r.get("roofline") or {}).get("peaks_source")) for r in ok})
+        found = f"missing {missing}" if missing else f"peaks: {', '.join(sources)}"
+        outcome.check(
+            f"{source}: power, energy per image, roofline",
+            not missing and sources == ["datasheet"],
+            found,
+        )
+    for (model, precision), group in _groups(ok):
+        first, last = group[0], group[-1]
+        point = last.get("roofline") or {}
+        share = point.get("roof_fraction")
+        roof = "n/a" if share is None else f"{point.get('bound')}, {share:.0%} of the roof"
+        energy = last.get("energy_per_image_j")
+        joules = "" if energy is None else f", {energy * 1e3:.3g} mJ/image"
+        outcome.figure(
+            f"{source}: {model} {precision}",
+            f"batch {first['batch_size']} p50 {_fmt(first.get('latency_ms_p50'), '.3g', ' ms')}; "
+            f"batch {last['batch_size']} {_fmt(last.get('images_per_s'), ',.0f', ' images/s')}"
+            f"{joules}; {roof}",
+        )
+
+
+def _groups(rows: list[dict[str, Any]]) -> list[tuple[tuple[str, str], list[dict[str, Any]]]]:
+    """``rows`` by model and precision, each group in increasing batch size."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((str(row.get("model")), str(row.get("precision"))), []).append(row)
+    return [(key, sorted(g, key=lambda r: int(r["batch_size"]))) for key, g in groups.items()]
+
+
 def report_variants(outcome: Outcome, run: Any, on_gpu: bool, card_mib: Any) -> None:
     statuses = ", ".join(f"{j['variant']} {j['status']}" for j in run.jobs)
     outcome.check("variants: every job ok", all(j["status"] == "ok" for j in run.jobs), statuses)
@@ -309,6 +400,16 @@ def report_variants(outcome: Outcome, run: Any, on_gpu: bool, card_mib: Any) -> 
             f"MFU {_fmt(None if mfu is None else 100 * mfu, '.1f', '%')}, "
             f"first epoch {_fmt(job.get('first_epoch_time_s'), '.1f', ' s')}, "
             f"throttled {_fmt(extra.get('throttled_pct'), '.0f', '%')}",
+        )
+        point = extra.get("roofline") or {}
+        achieved = point.get("achieved_flops_per_s")
+        outcome.figure(
+            f"{label}: training step on the roofline",
+            f"{_fmt(point.get('intensity_flop_per_byte'), '.1f', ' FLOP/byte')}, "
+            f"{_fmt(None if achieved is None else achieved / 1e12, '.2f', ' TFLOP/s')}, "
+            f"{point.get('bound', 'n/a')}, "
+            f"{_fmt(point.get('roof_fraction'), '.0%')} of the roof "
+            f"({point.get('peaks_source', 'no')} peaks)",
         )
         if on_gpu:
             check_gpu_job(outcome, run, job, card_mib)
@@ -387,6 +488,10 @@ def evaluate(outcome: Outcome, work: Path, on_gpu: bool, doctor: dict[str, Any])
     runs = {stage.name: run_of(work, stage.name) for stage in STAGES}
     if runs["smoke"] is not None:
         report_smoke(outcome, runs["smoke"], "cuda" if on_gpu else "cpu")
+        report_traces(outcome, runs["smoke"], on_gpu)
+        report_inference(outcome, "smoke [inference]", list(runs["smoke"].inference), on_gpu)
+    if outcome.output("infer"):
+        report_inference(outcome, "bench infer", json.loads(outcome.output("infer")), on_gpu)
     if runs["variants"] is not None:
         report_variants(outcome, runs["variants"], on_gpu, card_mib)
     if outcome.stages.get("overhead", {}).get("rc") is not None:

@@ -36,12 +36,15 @@ def test_the_reduced_form_runs_every_stage_and_reports(tmp_path: Path) -> None:
     assert summary["on_gpu"] is False
     stages = summary["stages"]
     assert list(stages) == [
-        "doctor", "smoke", "variants", "overhead", "batch-search", "vgg16-224", "classic"
+        "doctor", "smoke", "infer", "variants", "overhead", "batch-search", "vgg16-224", "classic"
     ]  # fmt: skip
     assert stages["vgg16-224"]["rc"] is None and "CPU" in stages["vgg16-224"]["skipped"]
     assert all(s["rc"] == 0 for name, s in stages.items() if name != "vgg16-224")
     statuses = {c["check"]: c["status"] for c in summary["checks"]}
     assert statuses["smoke: every job ok on cpu"] == "PASS"
+    assert statuses["lenet5-relu__s0: operator trace"] == "PASS"
+    assert statuses["smoke [inference]: rows ok or oom"] == "PASS"
+    assert statuses["bench infer: rows ok or oom"] == "PASS"
     assert statuses["variants: every job ok"] == "PASS"
     assert statuses["variants: NVML, energy, MFU and GPU memory"] == "SKIP"
     assert "FAIL" not in statuses.values()
@@ -49,6 +52,7 @@ def test_the_reduced_form_runs_every_stage_and_reports(tmp_path: Path) -> None:
     assert done.stdout.rstrip().splitlines()[-1].startswith("whole check")
     names = [row[0] for row in summary["figures"]]
     assert "harness / bare loop (outside clock)" in names
+    assert {"bench infer: lenet5 fp32", "bench infer: lenet5 amp-bf16"} <= set(names)
     assert "cifar10-classic, whole suite (projected)" in names
     with tarfile.open(out / "work.tar.gz") as archive:
         runs = [n for n in archive.getnames() if n.endswith("/run.json")]
