@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -78,6 +79,8 @@ def trace_steps(
     for _ in range(WARMUP_STEPS):
         step()
     on_gpu = device.type == "cuda"
+    if not torch.cuda.is_available():  # else kineto logs "gpuGetDeviceCount failed" as an ERROR
+        os.environ.setdefault("KINETO_LOG_LEVEL", "5")
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if on_gpu else [])]
     inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     compiled = isinstance(inner, torch._dynamo.eval_frame.OptimizedModule)
