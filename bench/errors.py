@@ -38,3 +38,9 @@ class WriteError(BenchError):
     so it exits 74 (``EX_IOERR`` of sysexits.h)."""
 
     exit_code = 74
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message, or its type's name where it has none."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__

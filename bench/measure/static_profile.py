@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 from bench.models.registry import create_model, get_model_info
 from bench.results.records import FLOPS_PER_MAC_RANGE
 
@@ -187,9 +187,8 @@ def input_fits(name: str, input_size: tuple[int, int, int]) -> Iterator[None]:
         yield
     except (RuntimeError, ValueError) as err:  # a shape the model cannot take (ValueError:
         # batch norm given one value per channel, as 1x1 maps of a batch of one are)
-        first = str(err).strip().splitlines()[0]
         size = "x".join(map(str, input_size))
-        raise BenchError(f"--input-size {size} does not fit {name}: {first}") from None
+        raise BenchError(f"--input-size {size} does not fit {name}: {first_line(err)}") from None
 
 
 def registered_facts(name: str, macs: bool = True) -> dict[str, Any]:

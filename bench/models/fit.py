@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 from bench.models.registry import create_model, get_model_info
 
 # Constructor arguments a job sets from its data set, which ``model_kwargs`` may not override.
@@ -30,7 +30,7 @@ def misfit(
         try:
             model = create_model(name, num_classes, input_size[0], **kwargs)
         except (TypeError, ValueError, BenchError) as err:
-            return f"cannot be built with model_kwargs {dict(kwargs)}: {_first_line(err)}"
+            return f"cannot be built with model_kwargs {dict(kwargs)}: {first_line(err)}"
         images = torch.empty(2, *input_size)
         try:
             output = model.train()(images)
@@ -39,14 +39,9 @@ def misfit(
             # (nothing is allocated on the meta device): no shape problem to report
             return None
         except (RuntimeError, ValueError, IndexError) as err:
-            return f"images of {size} do not fit it: {_first_line(err)}"
+            return f"images of {size} do not fit it: {first_line(err)}"
     autoencoder = get_model_info(name).task == "autoencode"
     if autoencoder and isinstance(output, torch.Tensor) and output.shape != images.shape:
         shape = "x".join(map(str, output.shape[1:]))
         return f"images of {size} come back from it as {shape}, so they cannot be reconstructed"
     return None
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.errors import BenchError, WriteError
+from bench.errors import BenchError, WriteError, first_line
 from bench.results.atomic import write_atomic
 from bench.results.records import (
     FINISHED_STATUSES,
@@ -217,7 +217,7 @@ class Run:
         try:
             frame = pd.read_csv(path)
         except (OSError, ValueError, UnicodeDecodeError) as err:
-            raise BenchError(f"{path}: cannot read telemetry: {_first_line(err)}") from None
+            raise BenchError(f"{path}: cannot read telemetry: {first_line(err)}") from None
         return frame if not frame.empty and "time_s" in frame else None
 
     def has_telemetry(self) -> bool:
@@ -238,7 +238,7 @@ class Run:
             except pd.errors.EmptyDataError:
                 tables.append(pd.DataFrame())
             except (OSError, ValueError, UnicodeDecodeError) as err:
-                raise BenchError(f"{path}: cannot read trace table: {_first_line(err)}") from None
+                raise BenchError(f"{path}: cannot read trace table: {first_line(err)}") from None
         return tables[0], tables[1]
 
     def artifact(self, job_id: str, name: str) -> np.ndarray | None:
@@ -249,7 +249,7 @@ class Run:
         try:
             return np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
-            raise BenchError(f"{path}: cannot read array: {_first_line(err)}") from None
+            raise BenchError(f"{path}: cannot read array: {first_line(err)}") from None
 
 
 class RunDir:
@@ -280,7 +280,7 @@ class RunDir:
         try:
             info = json.loads(run_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as err:
-            raise BenchError(f"{run_file}: cannot read: {_first_line(err)}") from None
+            raise BenchError(f"{run_file}: cannot read: {first_line(err)}") from None
         return cls(path, _checked_info(info, run_file))
 
     def append(self, record: EpochRecord | JobRecord) -> None:
@@ -597,9 +597,4 @@ def _writing(path: Path) -> Iterator[None]:
     try:
         yield
     except OSError as err:
-        raise WriteError(f"{path}: cannot write: {err.strerror or _first_line(err)}") from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+        raise WriteError(f"{path}: cannot write: {err.strerror or first_line(err)}") from None

@@ -24,7 +24,7 @@ from torch import nn
 
 from bench.data.imageset import DataSplits
 from bench.data.pipeline import dataset_key, make_loaders
-from bench.errors import BenchError
+from bench.errors import BenchError, first_line
 from bench.measure.collectors import JobCollectors
 from bench.measure.device_peaks import device_peaks
 from bench.measure.memory import is_out_of_memory
@@ -281,10 +281,10 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
     except DivergedError as err:
         status, error = "diverged", str(err)
     except torch.cuda.OutOfMemoryError as err:
-        status, error = "oom", _one_line(err)
+        status, error = "oom", first_line(err)
     except Exception as err:  # a failing job is recorded and the suite goes on
         status = "oom" if is_out_of_memory(err) else "error"
-        error = f"{type(err).__name__}: {_one_line(err)}"
+        error = f"{type(err).__name__}: {first_line(err)}"
     finally:
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -453,8 +453,3 @@ def _roofline_point(
     )
     flops = profile.train_step_flops * batch
     return RooflinePoint(flops, compute_s * batch / images, min_bytes, config.precision, peaks)
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
