@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from bench.commands.profile import model_sizes
 from bench.errors import BenchError, UnknownNameError
 from bench.results.atomic import write_atomic
 from bench.results.outputs import output_dir
+from bench.suite.schema import lookup, schema_of
 from bench.suite.settings import COMPILE_MODES, DEVICES, PRECISIONS, InferenceConfig, JobConfig
 
 if TYPE_CHECKING:
@@ -105,16 +105,14 @@ def infer_command(args: argparse.Namespace) -> int:
     from bench.run.inference import Subject, sweep
     from bench.run.job import resolve_device
 
+    limits = schema_of(InferenceConfig)  # the bounds a suite's [inference] is held to
+    iterations = lookup(limits, "min_iterations").check(args.min_iterations, "--min-iterations")
     plan = InferenceConfig(
         batch_sizes=parse_batch_sizes(args.batch_sizes),
         precisions=parse_precisions(args.precision),
-        min_iterations=args.min_iterations,
-        min_time_s=args.min_time,
+        min_iterations=iterations,
+        min_time_s=lookup(limits, "min_time_s").check(args.min_time, "--min-time"),
     )
-    if plan.min_iterations < 1:
-        raise BenchError(f"--min-iterations must be positive, got {plan.min_iterations}")
-    if not (math.isfinite(plan.min_time_s) and plan.min_time_s >= 0):
-        raise BenchError(f"--min-time must be a number of seconds ≥ 0, got {args.min_time}")
     if args.out is not None:
         output_dir(args.out, create=False)  # checked before anything is timed
     models = [get_model_info(name) for name in args.models]
