@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.regress.history import Series, Step, commit_points, connect, detect_steps
+from bench.regress.history import Series, Step, commit_points, connect_existing, detect_steps
 from bench.results.records import METRICS
 from bench.results.run_results import RunResults
 
@@ -43,9 +43,7 @@ class Board:
 def collect(db_path: Path, baselines: Sequence[RunResults] = ()) -> list[Board]:
     """A board per suite and machine recorded in ``db_path`` (ok jobs only); ``baselines`` give
     the baseline lines of the boards of their suite and machine."""
-    if not db_path.is_file():
-        raise BenchError(f"--db {db_path}: no such history database")
-    with connect(db_path) as conn:
+    with connect_existing(db_path) as conn:
         pairs = conn.execute(
             "SELECT DISTINCT suite, machine_id FROM jobs WHERE status = 'ok' "
             "ORDER BY suite, machine_id"

@@ -109,6 +109,15 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+@contextlib.contextmanager
+def connect_existing(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """``connect`` to a database that must exist already (the commands that only read it)."""
+    if not db_path.is_file():
+        raise BenchError(f"--db {db_path}: no such history database")
+    with connect(db_path) as conn:
+        yield conn
+
+
 def record_run(db_path: Path, run_dir: Path) -> int:
     """Record every job of ``run_dir``; returns the rows written. Recording a run again
     replaces its rows, so a resumed run can be recorded once more."""
@@ -205,8 +214,6 @@ def load_series(
     """The ok jobs' values of ``metric``; several machines or variants must be narrowed down."""
     if metric not in METRICS:
         raise UnknownNameError("metric", metric, METRICS, where="--metric")
-    if not db_path.is_file():
-        raise BenchError(f"--db {db_path}: no such history database")
     query = (
         f"SELECT machine_id, variant, run_id, created_utc, git_commit, {metric} FROM jobs "
         f"WHERE suite = ? AND model = ? AND status = 'ok' AND {metric} IS NOT NULL"
@@ -216,7 +223,7 @@ def load_series(
         if value is not None:
             query += f" AND {column} = ?"
             params.append(value)
-    with connect(db_path) as conn:
+    with connect_existing(db_path) as conn:
         rows = conn.execute(query + " ORDER BY created_utc, run_id, seed", params).fetchall()
         if not rows:
             raise BenchError(_why_empty(conn, db_path, suite, model, metric))

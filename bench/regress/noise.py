@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.regress.compare import NOISE_K, MachineNoise, model_label
-from bench.regress.history import MAD_TO_SIGMA, connect
+from bench.regress.history import MAD_TO_SIGMA, connect, connect_existing
 from bench.results.records import METRICS
 from bench.results.run_results import RunResults
 from bench.text_table import align_columns
@@ -108,9 +108,7 @@ class NoiseRow:
 def suite_noise(db_path: Path, suite: str, machine_id: str | None = None) -> list[NoiseRow]:
     """The run-to-run noise of every model and metric of ``suite`` on each recorded machine
     (or on ``machine_id``)."""
-    if not db_path.is_file():
-        raise BenchError(f"--db {db_path}: no such history database")
-    with connect(db_path) as conn:
+    with connect_existing(db_path) as conn:
         machines = [
             row[0]
             for row in conn.execute(
