@@ -8,14 +8,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.regress.compare import (
-    NOISE_K,
-    Comparison,
-    MachineNoise,
-    MetricChange,
-    Stats,
-    model_label,
-)
+from bench.regress.compare import NOISE_K, Comparison, MetricChange, Stats, model_label
 from bench.results.run_results import RunResults
 from bench.text_table import align_columns, markdown_text
 
@@ -75,7 +68,7 @@ def format_json(comparison: Comparison) -> str:
                 "delta": c.delta,
                 "delta_pct": _finite(c.delta_pct),
                 "threshold": str(c.threshold) if c.threshold else None,
-                "noise": _noise_json(c.noise),
+                "noise": _noise_json(c),
                 "p_value": c.p_value,
                 "verdict": c.verdict,
             }
@@ -152,7 +145,9 @@ def _header(comparison: Comparison, quote: str = "") -> list[str]:
     lines = [f"new run {run(new)} against baseline {run(base)}"]
     rule = (
         f"regression = past the threshold, beyond {NOISE_K:g}× the machine's run-to-run σ "
-        f"where the history knows it, and, with 2+ seeds on both sides, one-sided Welch "
+        f"where the history knows it, else beyond the runs' own pass or step times (one-sided "
+        f"{1 - comparison.alpha:.0%} bootstrap margin of the ratio of their medians or means) "
+        f"where both kept them, and, with 2+ seeds on both sides, one-sided Welch "
         f"p < {comparison.alpha:g}"
     )
     lines.append(f"thresholds: {_thresholds(comparison)}; {rule}")
@@ -210,8 +205,8 @@ def _describe(change: MetricChange) -> str:
     )
     if change.threshold is not None:
         text += f", threshold {change.threshold}"
-    if change.noise is not None and change.noise.sigma is not None:
-        text += f", noise {_noise(change.noise)}"
+    if change.noise_source not in ("seeds", "unknown"):
+        text += f", noise {_noise(change)}"
     if change.p_value is not None:
         text += f", p={change.p_value:.2g}"
     return text + ")"
@@ -225,7 +220,7 @@ def _cells(change: MetricChange) -> tuple[str, ...]:
         _stats(change.new),
         f"{_num(change.delta, signed=True)} ({_pct(change.delta_pct)})",
         str(change.threshold) if change.threshold else "-",
-        "seeds" if change.noise is None else _noise(change.noise),
+        _noise(change),
         _p(change.p_value),
         VERDICT_TEXT[change.verdict],
     )
@@ -261,17 +256,35 @@ def _pct(value: float) -> str:
     return f"{value:+.1f}%"
 
 
-def _noise(noise: MachineNoise) -> str:
-    """The machine noise used: ``σ 0.041 (7 runs)`` or ``unknown (3 earlier runs)``."""
-    if noise.sigma is None:
-        return f"unknown ({noise.runs} earlier runs)"
-    return f"σ {_num(noise.sigma)} ({noise.runs} runs)"
+def _noise(change: MetricChange) -> str:
+    """The noise that judged a change: ``σ 0.041 (7 runs)`` (the history's), ``passes ±4.1%``
+    or ``steps ±4.1%`` (the runs' own margin), ``seeds`` or ``unknown (3 earlier runs)``."""
+    source, noise, spread = change.noise_source, change.noise, change.spread
+    if source == "seeds" or noise is None:
+        return "seeds"
+    if noise.sigma is not None:
+        return f"σ {_num(noise.sigma)} ({noise.runs} runs)"
+    if spread is not None:
+        return f"{spread.source} ±{spread.margin_pct:.1f}%"
+    return f"unknown ({noise.runs} earlier runs)"
 
 
-def _noise_json(noise: MachineNoise | None) -> dict[str, Any]:
+def _noise_json(change: MetricChange) -> dict[str, Any]:
+    noise, spread = change.noise, change.spread
     if noise is None:
         return {"source": "seeds"}
-    return {"source": "history", "runs": noise.runs, "sigma": noise.sigma}
+    if noise.sigma is not None:
+        return {"source": "history", "runs": noise.runs, "sigma": noise.sigma}
+    if spread is None:
+        return {"source": "unknown", "runs": noise.runs}
+    return {
+        "source": spread.source,
+        "statistic": spread.statistic,
+        "margin_pct": spread.margin_pct,
+        "n_base": spread.n_base,
+        "n_new": spread.n_new,
+        "runs": noise.runs,
+    }
 
 
 def _p(value: float | None) -> str:

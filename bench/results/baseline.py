@@ -2,7 +2,8 @@
 run directory or such a file.
 
 A baseline file is versioned JSON: run metadata, machine id, the resolved suite and one row per
-job carrying every metric of ``bench.results.records.METRICS`` (``null`` where not measured).
+job carrying every metric of ``bench.results.records.METRICS`` (``null`` where not measured) and
+the per-pass and per-step times of the job record (``samples``, absent from older files).
 Keep one next to the code and ``bench compare`` a new run against it.
 """
 
@@ -19,6 +20,7 @@ from bench.results.outputs import output_file
 from bench.results.records import METRICS, utc_now
 from bench.results.run_results import JobRow, RunResults, metric_values, results_of
 from bench.results.rundir import RunDir
+from bench.results.samples import checked_samples
 
 BASELINE_FORMAT = "bench-baseline"
 BASELINE_VERSION = 1
@@ -53,8 +55,9 @@ def read_baseline(path: Path) -> RunResults:
                 seed=int(job["seed"]),
                 status=str(job["status"]),
                 metrics=metric_values(job["metrics"]),
+                samples=checked_samples(job.get("samples"), f"{where}: jobs[{index}]"),
             )
-            for job in _field(data, "jobs", list, where)
+            for index, job in enumerate(_field(data, "jobs", list, where))
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise BenchError(f"{path}: malformed job row in field 'jobs': {err!r}") from None
@@ -94,6 +97,7 @@ def to_baseline_dict(results: RunResults) -> dict[str, Any]:
                 "seed": job.seed,
                 "status": job.status,
                 "metrics": {name: job.metrics.get(name) for name in METRICS},
+                "samples": {name: list(sample) for name, sample in job.samples.items()},
             }
             for job in results.jobs
         ],

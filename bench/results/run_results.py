@@ -5,22 +5,25 @@ when the run was made, on which machine and commit, and one row per job with eve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.results.records import METRICS
-from bench.results.rundir import Run
+from bench.results.rundir import RECORDS_FILE, Run
+from bench.results.samples import checked_samples
 
 
 @dataclass(frozen=True)
 class JobRow:
-    """One job's outcome: its key, its status and every metric (``None`` where unknown)."""
+    """One job's outcome: its key, its status, every metric (``None`` where unknown) and the
+    per-pass or per-step times some are judged by (``bench.results.samples``, in ms)."""
 
     model: str
     variant: str
     seed: int
     status: str
     metrics: Mapping[str, float | None]
+    samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ def results_of(run: Run) -> RunResults:
                 seed=job["seed"],
                 status=job["status"],
                 metrics=metric_values(job),
+                samples=checked_samples(
+                    job.get("samples"), f"{run.path / RECORDS_FILE}: job {job['job_id']}"
+                ),
             )
             for job in run.jobs
         ),
