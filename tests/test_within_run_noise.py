@@ -129,6 +129,16 @@ def test_an_epoch_is_judged_by_the_spread_of_its_steps_mean_but_not_excused_beyo
     assert (code, change["verdict"]) == (1, "regression")  # +50 %, the steps unchanged
 
 
+def test_absurd_times_leave_the_noise_unknown_without_a_word_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = steps_run(tmp_path / "base", 1.0, [1e-300] * 8)
+    new = steps_run(tmp_path / "new", 2.0, [1.7e308] * 8)  # their mean overflows
+    code, change = compare_json(new, base, capsys)
+    assert (code, change["noise"]) == (1, {"source": "unknown", "runs": 0})
+    assert capsys.readouterr().err == ""
+
+
 def test_the_history_noise_comes_first(tmp_path: Path) -> None:
     base = load_results(latency_run(tmp_path / "base", 1.0))
     new = load_results(latency_run(tmp_path / "new", 1.4))

@@ -81,21 +81,24 @@ def run_spread(
     centre = np.median if sampled.statistic == "median" else np.mean
 
     def log_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.log(centre(x, axis=axis) / centre(y, axis=axis))
+        return np.log(centre(x, axis=axis)) - np.log(centre(y, axis=axis))
 
-    estimate = float(log_ratio(np.asarray(new), np.asarray(base)))
-    side = "greater" if estimate >= 0 else "less"
-    bound = stats.bootstrap(
-        (new, base),
-        log_ratio,
-        n_resamples=RESAMPLES,
-        vectorized=True,
-        confidence_level=1 - alpha,
-        alternative=side,
-        method="percentile",
-        rng=np.random.default_rng(0),
-    ).confidence_interval
-    margin = estimate - bound.low if side == "greater" else bound.high - estimate
+    with np.errstate(all="ignore"):  # absurd times (a damaged file) end as None, silently
+        estimate = float(log_ratio(np.asarray(new), np.asarray(base)))
+        if not math.isfinite(estimate):
+            return None
+        side = "greater" if estimate >= 0 else "less"
+        bound = stats.bootstrap(
+            (new, base),
+            log_ratio,
+            n_resamples=RESAMPLES,
+            vectorized=True,
+            confidence_level=1 - alpha,
+            alternative=side,
+            method="percentile",
+            rng=np.random.default_rng(0),
+        ).confidence_interval
+    margin = float(estimate - bound.low if side == "greater" else bound.high - estimate)
     if not math.isfinite(margin):
         return None
     return RunSpread(sampled.source, sampled.statistic, len(base), len(new), max(margin, 0.0))
@@ -233,7 +236,7 @@ def _within_run_to_run_noise(
     if noise is not None and noise.sigma is not None:
         return abs(new.mean - base.mean) <= NOISE_K * noise.sigma
     if spread is not None and base.mean > 0 and new.mean > 0:
-        return abs(math.log(new.mean / base.mean)) <= spread.margin
+        return abs(math.log(new.mean) - math.log(base.mean)) <= spread.margin
     return False
 
 
