@@ -129,6 +129,7 @@ def test_an_epoch_is_judged_by_the_spread_of_its_steps_mean_but_not_excused_beyo
     assert (code, change["verdict"]) == (1, "regression")  # +50 %, the steps unchanged
 
 
+@pytest.mark.filterwarnings("error")  # outside pytest, a warning is printed to stderr
 def test_absurd_times_leave_the_noise_unknown_without_a_word_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
