@@ -167,6 +167,24 @@ def test_every_format_names_the_noise_used(
     main(["compare", str(new), str(base), "--format", "junit", "--out", str(junit)])
     (case,) = ET.parse(junit).getroot().iter("testcase")
     assert re.search(r"noise passes ±\d+\.\d%\): noise$", case.findtext("system-out") or "")
+    (noise,) = case.iter("property")
+    assert noise.get("name") == "noise" and re.fullmatch(r"passes ±\d+\.\d%", noise.get("value"))
+    few = latency_run(tmp_path / "few", 1.4, PASSES[:4])
+    main(["compare", str(few), str(base), "--format", "junit", "--out", str(junit)])
+    (case,) = ET.parse(junit).getroot().iter("testcase")
+    (noise,) = case.iter("property")
+    assert noise.get("value") == "unknown (0 earlier runs)"
+
+
+def test_seeds_pool_their_times(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def run(path: Path, factor: float) -> Path:
+        times = [factor * ms for ms in PASSES[:4]]  # four passes per seed: two seeds make 8
+        values = {"lenet5": {"latency_ms_p50": [factor, factor]}}
+        return write_run(path, values, samples={"lenet5": {"latency_ms_p50": times}})
+
+    code, change = compare_json(run(tmp_path / "new", 1.4), run(tmp_path / "base", 1.0), capsys)
+    assert (change["noise"]["n_base"], change["noise"]["n_new"]) == (8, 8)
+    assert (code, change["base"]["n"]) == (1, 2)  # equal seeds: the Welch test finds p = 0
 
 
 def test_a_baseline_file_keeps_the_samples(tmp_path: Path, capsys) -> None:

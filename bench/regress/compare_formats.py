@@ -85,12 +85,15 @@ def format_json(comparison: Comparison) -> str:
 
 
 def format_junit(comparison: Comparison) -> str:
-    """JUnit XML: one test case per model and metric, a failure for each regression, and a
-    ``status`` test case failing for each model whose jobs all failed in the new run."""
+    """JUnit XML: one test case per model and metric (its ``noise`` property names the noise
+    that judged it), a failure for each regression, and a ``status`` test case failing for
+    each model whose jobs all failed in the new run."""
     suite_name = comparison.new.suite_name or "run"
     cases: list[ET.Element] = []
     for change in comparison.changes:
         case = _case(suite_name, change.model, change.variant, change.metric)
+        noise = ET.SubElement(ET.SubElement(case, "properties"), "property", name="noise")
+        noise.set("value", _noise(change))
         if change.verdict == "regression":
             ET.SubElement(case, "failure", message=_describe(change), type="regression")
         ET.SubElement(case, "system-out").text = f"{_describe(change)}: {change.verdict}"
