@@ -137,7 +137,11 @@ class ScheduleConfig:
     )
     patience: int = setting(2, "`plateau`: epochs without improvement before decaying", minimum=0)
     pct_start: float = setting(
-        0.3, "`one-cycle`: share of steps spent increasing the rate", above=0.0, below=1.0
+        0.3,
+        "`one-cycle`: share of steps spent increasing the rate (a share of one step, as "
+        "0.25 of 4 steps: that step at the starting rate, peak / 25)",
+        above=0.0,
+        below=1.0,
     )
 
 
