@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from cli_errors import one_line_error
 from data_files import write_cifar10, write_cifar100, write_fashion_mnist, write_mnist
 from fake_pynvml import (
     MIB,
@@ -473,6 +474,10 @@ def test_data_the_os_will_not_let_us_read_is_unreadable_not_missing(
     assert taken["data"]["datasets"]["cifar10"] == {"status": "unreadable", "detail": detail}
     assert f"cifar10 data unreadable: {detail}" in taken["warnings"]
     assert "to fetch missing" not in [row[1] for row in table_rows(taken)]
+    argv = ["run", "--suite", "cifar10-classic", "--models", "lenet5", "--seeds", "0"]
+    argv += ["--data-dir", str(data), "--out", str(tmp_path / "runs"), "--history-db", "none"]
+    assert one_line_error(argv, capsys) == f"bench run: error: {detail}"
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_run_stores_the_snapshot_and_each_job_its_throttled_share(tmp_path: Path) -> None:
