@@ -17,6 +17,7 @@ SCHEMA_VERSION = 1
 
 Status = Literal["ok", "oom", "diverged", "error", "interrupted"]
 FINISHED_STATUSES: frozenset[str] = frozenset({"ok", "oom", "diverged", "error"})
+INFERENCE_STATUSES: frozenset[str] = frozenset({"ok", "oom"})
 
 
 @dataclass(frozen=True)
