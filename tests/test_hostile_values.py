@@ -534,6 +534,43 @@ def test_a_history_row_bench_did_not_write_is_skipped_with_one_warning(
         assert change["noise"]["runs"] == 5
 
 
+@pytest.mark.parametrize(
+    ("command", "spoil", "skipped", "first"),
+    [
+        pytest.param(
+            "series",
+            "epoch_time_s = 'fast'",
+            10,
+            "field 'epoch_time_s' not a number: 'fast'",
+            id="series",
+        ),
+        pytest.param(
+            "html",
+            "model = CAST(model AS BLOB)",
+            20,
+            "field 'model' missing or not a string",
+            id="html",
+        ),
+    ],
+)
+def test_a_history_of_nothing_but_bad_rows_is_one_line(
+    inputs: Inputs,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    spoil: str,
+    skipped: int,
+    first: str,
+) -> None:
+    with sqlite3.connect(inputs.db) as conn:
+        conn.execute(f"UPDATE jobs SET {spoil}")
+    conn.close()
+    line = refused(HISTORY_READERS[command](inputs, inputs.root.parent / "out"), inputs, capsys)
+    assert line == (
+        f"bench history: error: {inputs.db}: skipped {skipped} row(s) that bench did not write "
+        f"(first: row 1: {first}), and no other row holds what was asked"
+    )
+
+
 def test_a_run_judged_with_a_history_of_bad_rows_keeps_everything(
     inputs: Inputs, capsys: pytest.CaptureFixture[str]
 ) -> None:

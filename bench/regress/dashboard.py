@@ -52,7 +52,7 @@ def collect(db_path: Path, baselines: Sequence[RunResults] = ()) -> list[Board]:
     the baseline lines of the boards of their suite and machine."""
     columns = ("suite", "machine_id", "model", "variant", "run_id", "created_utc", "git_commit")
     with connect_existing(db_path) as conn:
-        rows = checked_rows(conn, db_path, (*columns, *METRICS), "status = 'ok'", ())
+        rows = checked_rows(conn, db_path, (*columns, *METRICS), "status = 'ok'", (), needed=True)
     by_pair: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
     for row in rows:
         by_pair.setdefault((row[0], row[1]), []).append(row[2:])

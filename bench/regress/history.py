@@ -237,7 +237,7 @@ def load_series(
             condition += f" AND {column} = ?"
             params.append(value)
     with connect_existing(db_path) as conn:
-        rows = checked_rows(conn, db_path, columns, condition, params)
+        rows = checked_rows(conn, db_path, columns, condition, params, needed=True)
         if not rows:
             raise BenchError(_why_empty(conn, db_path, suite, model, metric))
     for index, flag in ((0, "--machine"), (1, "--variant")):
@@ -263,11 +263,14 @@ def checked_rows(
     columns: Sequence[str],
     condition: str,
     params: Sequence[str],
+    *,
+    needed: bool = False,
 ) -> list[tuple[Any, ...]]:
     """The ``columns`` of the rows of ``jobs`` that meet ``condition`` (SQL, with ``params``),
     in the order runs were made. A row whose values bench would not have written (a text or a
     blob for a metric, a value that is not finite) is skipped; one warning line on stderr says
-    how many were and why the first was."""
+    how many were and why the first was, or, where rows are ``needed`` and none is left, a
+    ``BenchError`` does."""
     rows = conn.execute(
         f"SELECT rowid, {', '.join(columns)} FROM jobs WHERE {condition} "
         "ORDER BY created_utc, run_id, seed",
@@ -283,12 +286,13 @@ def checked_rows(
         else:
             kept.append(tuple(values))
     if skipped:
-        print(
-            f"warning: {db_path}: skipped {len(skipped)} row(s) that bench did not write "
-            f"(first: {skipped[0]})",
-            file=sys.stderr,
-            flush=True,
+        note = (
+            f"{db_path}: skipped {len(skipped)} row(s) that bench did not write "
+            f"(first: {skipped[0]})"
         )
+        if needed and not kept:
+            raise BenchError(f"{note}, and no other row holds what was asked")
+        print(f"warning: {note}", file=sys.stderr, flush=True)
     return kept
 
 
