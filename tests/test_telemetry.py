@@ -7,9 +7,10 @@ import threading
 import time
 from collections.abc import Iterator
 
+import pynvml
 import pytest
 import torch
-from fake_pynvml import FailingNvml, FakeNvml, NVMLError, Reading, ThrottleNamedNvml
+from fake_pynvml import FailingNvml, FakeNvml, Reading, ThrottleNamedNvml
 
 from bench.measure.collectors import JobCollectors
 from bench.measure.peak_throughput import (
@@ -229,7 +230,7 @@ def test_a_gpu_that_cannot_be_found_leaves_the_sampler_unavailable_and_nvml_clos
 
 class ShutdownFails(FakeNvml):
     def nvmlShutdown(self) -> None:
-        raise NVMLError("Uninitialized")
+        raise pynvml.NVMLError_Uninitialized()
 
 
 def test_stop_survives_a_failing_nvml_shutdown() -> None:

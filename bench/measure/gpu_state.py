@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 MIB = 2**20
-_PREFIXES = ("nvmlClocksEventReason", "nvmlClocksThrottleReason")
+REASON_PREFIXES = ("nvmlClocksEventReason", "nvmlClocksThrottleReason")
 # nvml.h's values, for nvidia-ml-py releases that predate some names.
 _DOCUMENTED_BITS = {
     "GpuIdle": 0x1,
@@ -58,7 +58,7 @@ def reason_labels(nvml: Any) -> dict[int, str]:
     """Each clock-event bit → its label, from the names ``nvml`` defines (nvml.h's otherwise)."""
     bits = dict(_DOCUMENTED_BITS)
     for name in dir(nvml):
-        prefix = next((p for p in _PREFIXES if name.startswith(p)), "")
+        prefix = next((p for p in REASON_PREFIXES if name.startswith(p)), "")
         suffix, value = name[len(prefix) :], getattr(nvml, name, None)
         if prefix and suffix not in ("All", "None") and isinstance(value, int) and _is_bit(value):
             bits[suffix] = value
@@ -127,7 +127,7 @@ def read_gpu_state(nvml: Any, handle: Any, own_pids: Collection[int]) -> dict[st
         "ecc": None if ecc is None else _on_off(ecc[0], enabled),
         "ecc_pending": None if ecc is None else _on_off(ecc[1], enabled),
         "other_processes": _other_processes(
-            attempt(lambda: nvml.nvmlDeviceGetComputeProcesses(handle)), own_pids
+            attempt(lambda: nvml.nvmlDeviceGetComputeRunningProcesses(handle)), own_pids
         ),
     }
 
@@ -149,10 +149,7 @@ def _other_processes(processes: Any, own_pids: Collection[int]) -> list[dict[str
         pid = getattr(process, "pid", None)
         if not isinstance(pid, int) or pid in own_pids:
             continue
-        used = getattr(process, "usedGpuMemory", None)
-        if isinstance(used, int) and not 0 <= used < _NOT_AVAILABLE:
-            used = None
-        others.append({"pid": pid, "used_mib": used / MIB if isinstance(used, int) else None})
+        others.append({"pid": pid, "used_mib": _mib(getattr(process, "usedGpuMemory", None))})
     return others
 
 
@@ -162,7 +159,7 @@ def _on_off(mode: Any, enabled: int) -> str:
 
 def _mib(size: Any) -> float | None:
     """Bytes in MiB; None where NVML gives no figure."""
-    return size / 2**20 if isinstance(size, int) and 0 <= size < _NOT_AVAILABLE else None
+    return size / MIB if isinstance(size, int) and 0 <= size < _NOT_AVAILABLE else None
 
 
 def read_number(nvml: Any, call: str, handle: Any, *constants: str) -> float | None:
