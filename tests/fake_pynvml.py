@@ -211,3 +211,48 @@ class FailingNvml:
 
     def nvmlInit(self) -> None:  # pynvml's camelCase names
         raise pynvml.NVMLError_LibraryNotFound()
+
+
+@dataclass
+class Timeline:
+    """Scripted time and energy for a GPU: ``run(seconds, watts)`` moves the clock (``now``,
+    seconds) on while the GPU draws ``watts``, adding to ``energy_j``."""
+
+    now: float = 0.0
+    energy_j: float = 0.0
+    watts: float = 0.0
+
+    def run(self, seconds: float, watts: float) -> None:
+        self.now += seconds
+        self.energy_j += seconds * watts
+        self.watts = watts
+
+    def clock(self) -> float:
+        return self.now
+
+
+class TimelineNvml(FakeNvml):
+    """A GPU whose energy counter and instantaneous power follow ``timeline``; its
+    ``nvmlDeviceGetPowerUsage`` stays at ``average_mw``, as a trailing one-second average that
+    has not caught up. ``counter`` or ``instant`` False: that reading is Not Supported."""
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        counter: bool = True,
+        instant: bool = True,
+        average_mw: int = 60_000,
+    ) -> None:
+        super().__init__([Reading(50, 10, 1000, average_mw, None)])
+        self.timeline, self.counter, self.instant = timeline, counter, instant
+
+    def _current(self) -> Reading:
+        scripted, now = self.readings[0], self.timeline
+        return Reading(
+            scripted.gpu,
+            scripted.memory,
+            scripted.used_mib,
+            scripted.power_mw,
+            round(now.energy_j * 1000) if self.counter else None,
+            instant_mw=round(now.watts * 1000) if self.instant else None,
+        )

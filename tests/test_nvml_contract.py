@@ -37,12 +37,24 @@ DEFINED = re.compile(r"^\s*(?:def|class)\s+(\w+)|^\s*([A-Za-z_]\w*)\s*(?::[^=\n]
 # -- names in bench/ and scripts/ ---------------------------------------------------------------
 
 
+def pynvml_names(module: Any) -> set[str]:
+    """The names ``module`` defines: its attributes, and the fields of its ctypes structures
+    (``value.nvmlReturn`` of a ``c_nvmlFieldValue_t``)."""
+    fields = {
+        field[0]
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, (ctypes.Structure, ctypes.Union))
+        for field in getattr(value, "_fields_", ())
+    }
+    return set(dir(module)) | fields
+
+
 def unknown_names(text: str, module: Any = pynvml) -> set[str]:
     """NVML names (``nvml…``, ``NVML_…``, in code or in strings) in ``text`` that ``module``
-    lacks. A name the text defines itself is its own; a clock-event reason prefix
-    (``REASON_PREFIXES``, read by prefix since releases name the bits differently) must begin
-    some name of the module."""
-    names = set(dir(module))
+    lacks (see ``pynvml_names``). A name the text defines itself is its own; a clock-event
+    reason prefix (``REASON_PREFIXES``, read by prefix since releases name the bits
+    differently) must begin some name of the module."""
+    names = pynvml_names(module)
     own = {d or a for d, a in DEFINED.findall(text)}
     unknown = set()
     for name in set(NAME.findall(text)) - own - names:
@@ -75,13 +87,15 @@ TELEMETRY = (ROOT / "bench/measure/telemetry.py").read_text()
     [
         (GPU_STATE, "nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetComputeProcesses"),
         (GPU_STATE, '"NVML_CLOCK_SM"', '"NVML_CLOCKS_SM"'),  # a constant passed as a string
+        (TELEMETRY, '"NVML_FI_DEV_POWER_INSTANT"', '"NVML_FI_DEV_POWER_INSTANTANEOUS"'),
+        (GPU_STATE, "value.nvmlReturn", "value.nvmlResult"),  # a field of a structure
         (TELEMETRY, '"nvmlDeviceGetTotalEnergyConsumption"', '"nvmlDeviceGetTotalEnergy"'),
     ],
 )
 def test_a_planted_wrong_name_is_reported(source: str, right: str, wrong: str) -> None:
     assert right in source and not unknown_names(source)
     planted = source.replace(right, wrong, 1)
-    assert unknown_names(planted) == {wrong.strip('"')}
+    assert unknown_names(planted) == set(NAME.findall(wrong))
 
 
 def test_a_reason_prefix_no_name_of_the_module_begins_is_reported() -> None:

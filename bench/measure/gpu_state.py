@@ -165,7 +165,42 @@ def _mib(size: Any) -> float | None:
 def read_number(nvml: Any, call: str, handle: Any, *constants: str) -> float | None:
     """NVML's ``call(handle, *constants)`` (names of the module's function and constants) as a
     finite float; None where NVML refuses it, the module lacks a name, or it is not a number."""
-    value = attempt(lambda: getattr(nvml, call)(handle, *(getattr(nvml, c) for c in constants)))
+    return _number(
+        attempt(lambda: getattr(nvml, call)(handle, *(getattr(nvml, c) for c in constants)))
+    )
+
+
+def field_number(nvml: Any, handle: Any, field: str) -> float | None:
+    """NVML's field ``field`` (the name of a field constant: ``NVML_FI_DEV_POWER_INSTANT``) through
+    ``nvmlDeviceGetFieldValues``, as a finite float: the union member its ``valueType`` names.
+    None where the module lacks the field or the call, or NVML refuses the call or the field
+    (each field has its own ``nvmlReturn``)."""
+
+    def read() -> Any:
+        (value,) = nvml.nvmlDeviceGetFieldValues(handle, [getattr(nvml, field)])
+        if value.nvmlReturn != nvml.NVML_SUCCESS:
+            return None
+        kinds = {getattr(nvml, name, None): member for name, member in _VALUE_MEMBERS.items()}
+        member = kinds.get(value.valueType)
+        return getattr(value.value, member) if member is not None else None
+
+    return _number(attempt(read))
+
+
+# a field value's ``valueType`` → the member of its ``c_nvmlValue_t`` union holding the value
+_VALUE_MEMBERS = {
+    "NVML_VALUE_TYPE_DOUBLE": "dVal",
+    "NVML_VALUE_TYPE_UNSIGNED_INT": "uiVal",
+    "NVML_VALUE_TYPE_UNSIGNED_LONG": "ulVal",
+    "NVML_VALUE_TYPE_UNSIGNED_LONG_LONG": "ullVal",
+    "NVML_VALUE_TYPE_SIGNED_LONG_LONG": "sllVal",
+    "NVML_VALUE_TYPE_SIGNED_INT": "siVal",
+    "NVML_VALUE_TYPE_UNSIGNED_SHORT": "usVal",
+}
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float; None for anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None

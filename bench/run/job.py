@@ -261,7 +261,7 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
         with collectors:
             for item in RECIPES[config.recipe](ctx):
                 if isinstance(item, EpochResult):
-                    record = _epoch_record(job, item, collectors, dist)
+                    record = epoch_record(job, item, collectors, dist)
                     state.epochs.append(record)
                     if item.test.confusion is not None:
                         state.fields["confusion_matrix"] = item.test.confusion.tolist()
@@ -394,9 +394,11 @@ def _extra(info: Any, splits: DataSplits) -> dict[str, Any]:
     return extra
 
 
-def _epoch_record(
+def epoch_record(
     job: Job, result: EpochResult, collectors: JobCollectors, dist: Distributed | None
 ) -> EpochRecord:
+    """The record of one epoch the recipe finished, with its collectors' figures (combined over
+    the processes of a distributed job)."""
     train, test = result.train, result.test
     figures = collectors.epoch_figures(result.phase, result.epoch)
     if dist is not None:
