@@ -21,7 +21,7 @@ from typing import Any
 import pynvml
 import pytest
 from contract import signature_mismatch
-from fake_pynvml import Board, FailingNvml, FakeNvml, Reading
+from fake_pynvml import Board, FailingNvml, FakeNvml, Reading, Timeline, TimelineNvml
 from nvml_library import real_call
 
 from bench.measure.gpu_state import REASON_PREFIXES
@@ -120,7 +120,8 @@ def nvml_doubles() -> list[type]:
         for module in list(sys.modules.values())
         if getattr(module, "__file__", None) and Path(module.__file__).parent == TESTS
         for value in vars(module).values()
-        if isinstance(value, type) and any(n.startswith("nvml") for n in vars(value))
+        if isinstance(value, type)
+        and (issubclass(value, FakeNvml) or any(n.startswith("nvml") for n in vars(value)))
     }
     return sorted(classes, key=lambda c: (c.__module__, c.__qualname__))
 
@@ -168,7 +169,8 @@ def _bare(cls: type) -> Any:
 
 def test_the_scan_finds_every_double() -> None:
     names = {c.__qualname__ for c in nvml_doubles()}
-    assert {"FakeNvml", "ThrottleNamedNvml", "FailingNvml", "BareNvml", "NewerNvml"} <= names
+    expected = {"FakeNvml", "ThrottleNamedNvml", "FailingNvml", "BareNvml", "NewerNvml"}
+    assert expected | {"TimelineNvml"} <= names
 
 
 @pytest.mark.parametrize("cls", nvml_doubles(), ids=lambda c: c.__qualname__)
@@ -301,6 +303,11 @@ def arguments(name: str) -> list[tuple[Any, ...]]:
 
 
 def double_instance(cls: type, script: str) -> Any:
+    if issubclass(cls, TimelineNvml):
+        timeline = Timeline()
+        timeline.run(2.5, 301.7)  # a reading after 2.5 s at 301.7 W: 754.25 J
+        supported = script == "every reading"
+        return cls(timeline, counter=supported, instant=supported)
     if issubclass(cls, FakeNvml):
         return cls([READINGS[script]], board=BOARDS[script])
     return cls()
