@@ -37,6 +37,11 @@ def add_parser(subparsers: Any) -> None:
         help="compare runs from different machine ids (flagged in the output)",
     )
     parser.add_argument(
+        "--allow-cross-suite",
+        action="store_true",
+        help="compare runs of different suites (flagged in the output)",
+    )
+    parser.add_argument(
         "--out", type=Path, metavar="FILE", help="write the output there (stdout gets the table)"
     )
     parser.add_argument(
@@ -66,6 +71,7 @@ def compare_command(args: argparse.Namespace) -> int:
         base,
         resolve_thresholds(new, base, fail_on),
         allow_cross_machine=args.allow_cross_machine,
+        allow_cross_suite=args.allow_cross_suite,
         noise=machine_noise(None if str(args.history_db) == "none" else args.history_db, new),
     )
     text = RENDERERS[args.format](comparison)

@@ -46,7 +46,9 @@ def report_command(args: argparse.Namespace) -> int:
         raise BenchError("--out DIR is required when reporting several run directories")
     out = args.out if args.out is not None else args.run_dirs[0]
     runs = read_runs(args.run_dirs)
-    paths = write_report(runs, output_dir(out) if args.out is not None else out, formats)
+    if args.out is not None:
+        output_dir(out, create=False)  # write_report creates it once the runs are checked
+    paths = write_report(runs, out, formats)
     for path in (paths.html, paths.markdown, *paths.tables):
         if path is not None:
             print(path)
