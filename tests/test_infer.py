@@ -326,7 +326,10 @@ def _inference_csv(run_dir: Path) -> list[dict[str, str]]:
     [
         ({"batch_sizes": [0]}, r"field 'inference.batch_sizes' must be at least 1, got 0"),
         ({"precisions": ["fp64"]}, r"field 'inference.precisions' must be one of 'fp32'"),
-        ({"precisions": "fp32"}, r"field 'inference.precisions' must be a list of strings"),
+        (
+            {"precisions": "fp32"},
+            r"field 'inference.precisions' must be a list of distinct strings",
+        ),
     ],
 )
 def test_suite_inference_settings_are_checked(inference: dict[str, Any], message: str) -> None:

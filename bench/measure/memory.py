@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+
+from bench.errors import OutOfMemory, first_line
 
 MIB = 2**20
 _STATUS = Path("/proc/self/status")
@@ -64,3 +68,17 @@ _OOM_MESSAGES = (
     "cudnn_status_alloc_failed",
     "cublas_status_alloc_failed",
 )
+
+
+@contextmanager
+def out_of_memory_named(what: str) -> Iterator[None]:
+    """Inside, an allocation failure (``is_out_of_memory``) is an ``OutOfMemory`` naming
+    ``what``, in one line; any other error passes as it is."""
+    try:
+        yield
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        raise OutOfMemory(
+            f"{what}: out of memory ({type(err).__name__}: {first_line(err)})"
+        ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,8 +18,11 @@ from bench.regress.compare import (
     model_label,
 )
 from bench.results.run_results import RunResults
-from bench.text_table import align_columns, markdown_text
+from bench.text_table import align_columns, markdown_code, markdown_text
 
+# Characters XML 1.0 does not allow: C0 controls but tab, newline and return, lone surrogates,
+# U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 COLUMNS = ("model", "metric", "baseline", "new", "change", "threshold", "noise", "p", "verdict")
 VERDICT_TEXT = {
     "regression": "REGRESSION",
@@ -37,11 +41,12 @@ def format_table(comparison: Comparison) -> str:
 
 def format_markdown(comparison: Comparison) -> str:
     """Markdown for a pull-request comment or ``$GITHUB_STEP_SUMMARY``; metrics without a
-    threshold go in a collapsed section. Text from the runs is escaped as the HTML report
-    escapes it: a suite or model name holds no markup."""
+    threshold go in a collapsed section. Text from the runs and baselines (suite, model and
+    machine names, paths) is escaped (``markdown_text``) or quoted as code (``markdown_code``):
+    it renders as written, never as markup, a link or an image."""
     judged = [c for c in comparison.changes if c.verdict != "info"]
     others = [c for c in comparison.changes if c.verdict == "info"]
-    header = [markdown_text(line) for line in _header(comparison, quote="`")]
+    header = _header(comparison, code=markdown_code, text=markdown_text)
     lines = [f"### bench compare: {markdown_text(_result(comparison))}", ""]
     lines += [f"> **Warning:** {h}" if h.startswith("CROSS-") else h for h in header]
     lines += ["", *_md_table(judged)] if judged else []
@@ -93,7 +98,9 @@ def format_json(comparison: Comparison) -> str:
 
 def format_junit(comparison: Comparison) -> str:
     """JUnit XML: one test case per model and metric, a failure for each regression, and a
-    ``status`` test case failing for each model whose jobs all failed in the new run."""
+    ``status`` test case failing for each model whose jobs all failed in the new run. Text
+    from the runs is escaped by ElementTree; a character XML forbids (a control character in
+    a name) becomes U+FFFD, so the file always parses."""
     suite_name = comparison.new.suite_name or "run"
     cases: list[ET.Element] = []
     for change in comparison.changes:
@@ -132,7 +139,9 @@ def format_junit(comparison: Comparison) -> str:
     suite.extend(cases)
     ET.SubElement(suite, "system-out").text = "\n".join(_findings(comparison))
     ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    return (
+        _NOT_XML.sub("\ufffd", ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n"
+    )
 
 
 RENDERERS: dict[str, Callable[[Comparison], str]] = {
@@ -143,12 +152,20 @@ RENDERERS: dict[str, Callable[[Comparison], str]] = {
 }
 
 
-def _header(comparison: Comparison, quote: str = "") -> list[str]:
+def _header(
+    comparison: Comparison,
+    code: Callable[[str], str] = str,
+    text: Callable[[str], str] = str,
+) -> list[str]:
+    """The lines naming both runs, the thresholds and the machine; ``code`` quotes paths and
+    machine ids, ``text`` every other part (both leave plain text as it is by default)."""
     new, base = comparison.new, comparison.base
 
     def run(results: RunResults) -> str:
-        commit = (results.commit or "no commit")[:12]
-        return f"{quote}{results.source}{quote} ({results.suite_name or 'no suite'}, {commit})"
+        details = text(
+            f"{results.suite_name or 'no suite'}, {(results.commit or 'no commit')[:12]}"
+        )
+        return f"{code(results.source)} ({details})"
 
     lines = [f"new run {run(new)} against baseline {run(base)}"]
     rule = (
@@ -156,18 +173,19 @@ def _header(comparison: Comparison, quote: str = "") -> list[str]:
         f"where the history knows it, and, with 2+ seeds on both sides, one-sided Welch "
         f"p < {comparison.alpha:g}"
     )
-    lines.append(f"thresholds: {_thresholds(comparison)}; {rule}")
+    lines.append(text(f"thresholds: {_thresholds(comparison)}; {rule}"))
     if comparison.cross_machine:
         lines.append(
             f"CROSS-MACHINE comparison (--allow-cross-machine): new run on "
-            f"{quote}{new.machine_id}{quote}, baseline on {quote}{base.machine_id}{quote}"
+            f"{code(new.machine_id)}, baseline on {code(base.machine_id)}"
         )
     else:
-        lines.append(f"machine: {quote}{new.machine_id}{quote}")
+        lines.append(f"machine: {code(new.machine_id)}")
     if comparison.cross_suite:
         lines.append(
             f"CROSS-SUITE comparison (--allow-cross-suite): new run of "
-            f"{quote}{new.suite_name}{quote}, baseline of {quote}{base.suite_name}{quote}"
+            f"{code(new.suite_name or 'no suite')}, "
+            f"baseline of {code(base.suite_name or 'no suite')}"
         )
     return lines
 
@@ -239,13 +257,13 @@ def _cells(change: MetricChange) -> tuple[str, ...]:
 
 def _md_table(changes: Sequence[MetricChange]) -> list[str]:
     def row(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(markdown_text(c) for c in cells) + " |"
+        return "| " + " | ".join(cells) + " |"
 
-    lines = [row(COLUMNS), "|" + "---|" * len(COLUMNS)]
+    lines = [row([markdown_text(c) for c in COLUMNS]), "|" + "---|" * len(COLUMNS)]
     for change in changes:
-        cells = list(_cells(change))
+        cells = [markdown_text(c) for c in _cells(change)]
         if change.verdict == "regression":
-            cells[-1] = f"**{cells[-1]}**"
+            cells[-1] = f"**{cells[-1]}**"  # bold after escaping: the one markup of a row
         lines.append(row(cells))
     return lines
 
