@@ -167,7 +167,8 @@ def run_command(args: argparse.Namespace) -> int:
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
     if args.resume is None and not args.dry_run:
-        output_dir(args.out, create=False)  # the run creates it once the suite is valid
+        reads = [args.baseline] if args.baseline is not None else []
+        output_dir(args.out, create=False, reads=reads)  # created once the suite is valid
     if args.fail_on is not None and args.baseline is None:
         raise BenchError("--fail-on needs --baseline FILE_OR_RUN")
     gate = None
