@@ -5,6 +5,7 @@ taking writes (exit 74, one line, the job recorded ``interrupted``)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,29 @@ def cut_short(tmp_path: Path, *flags: str) -> Path:
     assert json.loads(lines[-1])["type"] == "job"
     records.write_text("".join(lines[:-1]))
     return run_json.parent
+
+
+def history_rows(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT model, status FROM jobs").fetchall()
+
+
+@pytest.mark.parametrize("given", ["a-database", "none"])
+def test_resume_records_into_the_history_db_the_run_was_started_with(
+    tmp_path: Path, given: str
+) -> None:
+    db = tmp_path / "elsewhere" / "history.sqlite"
+    flag = str(db) if given == "a-database" else "none"
+    run_dir = cut_short(tmp_path, "--history-db", flag)
+    db.unlink(missing_ok=True)
+    assert main(["run", "--resume", str(run_dir), *QUIET]) == 0
+    assert not (tmp_path / "out" / "history.sqlite").exists()  # the default, beside the output
+    if given == "a-database":
+        assert history_rows(db) == [("lenet5", "ok")]
+    else:
+        assert not db.exists()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["history_db"] == (str(db.absolute()) if given == "a-database" else "none")
 
 
 def test_a_trace_folder_turned_read_only_stops_the_resume_with_74_and_the_job_interrupted(

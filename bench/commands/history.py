@@ -97,9 +97,11 @@ def history_command(args: argparse.Namespace) -> int:
 def _check_outputs(args: argparse.Namespace) -> None:
     """The database ``--record`` writes, the site of ``--html`` and the figure of ``--plot``,
     checked before anything is read or written: none may land on what the command reads."""
+    from bench.regress.history import check_db_to_write
     from bench.results.outputs import output_dir, output_file
 
     if args.record:
+        check_db_to_write(args.db)
         output_file(args.db, "--db", reads=args.record)
     reads = [*args.record, args.db, *args.baseline]
     if args.html is not None:

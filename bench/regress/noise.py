@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.regress.compare import NOISE_K, MachineNoise, model_label
-from bench.regress.history import MAD_TO_SIGMA, connect, connect_existing
+from bench.regress.history import MAD_TO_SIGMA, connect_existing
 from bench.results.records import METRICS
 from bench.results.run_results import RunResults
 from bench.text_table import align_columns
@@ -62,7 +62,7 @@ def run_values(
     if other_than is not None:
         query += " AND run_id != ?"
         params.append(other_than)
-    with connect(db_path) as conn:
+    with connect_existing(db_path) as conn:
         rows = conn.execute(query + " ORDER BY created_utc, run_id, seed", params).fetchall()
     per_run: dict[tuple[str, str, str, str], list[float]] = {}
     for run_id, model, variant, *values in rows:

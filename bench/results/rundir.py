@@ -97,6 +97,7 @@ _INFO_TYPES: Mapping[str, type] = {
     "jobs": list,
     "command": list,
     "shard": str,
+    "history_db": str,
 }
 # fields every record of a type must have, with their JSON types
 _RECORD_FIELDS: Mapping[str, Mapping[str, type]] = {
