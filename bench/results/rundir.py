@@ -240,9 +240,7 @@ class Run:
             return None
         tables = []
         for path in (paths.operators, paths.modules):
-            if not member_file(self.path, path):
-                tables.append(pd.DataFrame())
-                continue
+            member_file(self.path, path)  # refuses a link out; a missing file fails below
             try:
                 tables.append(pd.read_csv(path))
             except pd.errors.EmptyDataError:
