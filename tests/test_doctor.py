@@ -157,7 +157,7 @@ def test_throttling_a_foreign_process_and_no_energy_counter_are_warned(tmp_path:
 
 def test_the_table_shows_clocks_reasons_peaks_and_processes(tmp_path: Path) -> None:
     reading = Reading(90, 40, 1000, 650_000, 5, sm_clock=1410, reasons=POWER_CAP)
-    taken = snapshot(tmp_path, gpu(reading, Board(processes=[(1234, 2150 * MIB), (99, 2**64 - 1)])))
+    taken = snapshot(tmp_path, gpu(reading, Board(processes=[(1234, 2150 * MIB), (99, None)])))
     rows = table_rows(taken)
     for row in (
         ["GPU", "device", "NVIDIA H100 80GB HBM3 (1 visible, cuda:0 used by torch)"],

@@ -168,7 +168,7 @@ NONE = 0o000  # a folder that cannot be read either
 
 LOCKED: dict[str, LockedCase] = {
     "compare-base-unreadable": lambda p: (
-        ["compare", str(p.run), str(p.other)],
+        ["compare", str(p.run), str(p.other), "--out", str(p.root / "new" / "c.md")],
         [(p.other, NONE)],
         f"{p.other}/run.json: cannot read: Permission denied",
     ),
@@ -193,7 +193,7 @@ LOCKED: dict[str, LockedCase] = {
         f"--out {p.root}/ro/b.json: {p.root}/ro is not writable",
     ),
     "baseline-save-run-unreadable": lambda p: (
-        ["baseline", "save", str(p.run), "--out", str(p.root / "b.json")],
+        ["baseline", "save", str(p.run), "--out", str(p.root / "new" / "b.json")],
         [(p.run, NONE)],
         f"{p.run}/run.json: cannot read: Permission denied",
     ),
@@ -208,7 +208,7 @@ LOCKED: dict[str, LockedCase] = {
         f"--out {p.root}/ro/merged: {p.root}/ro is not writable",
     ),
     "history-record-run-unreadable": lambda p: (
-        ["history", "--record", str(p.other), "--db", str(p.db)],
+        ["history", "--record", str(p.other), "--db", str(p.root / "new" / "h.sqlite")],
         [(p.other, NONE)],
         f"{p.other}/run.json: cannot read: Permission denied",
     ),

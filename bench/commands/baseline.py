@@ -27,7 +27,7 @@ def save_command(args: argparse.Namespace) -> int:
     from bench.results.baseline import load_results, save
     from bench.results.outputs import output_file
 
-    output_file(args.out, reads=[args.run_dir])
+    output_file(args.out, create=False, reads=[args.run_dir])  # save() creates its folder
     results = load_results(args.run_dir)
     save(results, args.out)
     print(

@@ -102,14 +102,14 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
     if args.record:
         check_db_to_write(args.db)
-        output_file(args.db, "--db", reads=args.record)
+        output_file(args.db, "--db", create=False, reads=args.record)
     reads = [*args.record, args.db, *args.baseline]
     if args.html is not None:
         from bench.report.dashboard import INDEX
 
         output_dir(args.html, "--html", create=False, reads=reads, writes=[INDEX])
     if args.plot is not None:
-        output_file(args.plot, "--plot", reads=reads)
+        output_file(args.plot, "--plot", create=False, reads=reads)
 
 
 def _write_dashboard(args: argparse.Namespace) -> None:
@@ -140,6 +140,7 @@ def _print_series(args: argparse.Namespace) -> None:
     print(format_series(series, steps, noise_scale(series.points)))
     if args.plot is not None:
         from bench.regress.history_plot import plot_series
+        from bench.results.outputs import output_file
 
-        plot_series(series, steps, args.plot)
+        plot_series(series, steps, output_file(args.plot, "--plot"))
         print(f"plot: {args.plot}")

@@ -79,6 +79,11 @@ def add_parser(subparsers: Any) -> None:
         metavar="SPEC",
         help="thresholds for --baseline, as bench compare takes them ('none' turns gating off)",
     )
+    parser.add_argument(
+        "--allow-cross-suite",
+        action="store_true",
+        help="judge the run against a --baseline of another suite (flagged in the comparison)",
+    )
     parser.set_defaults(handler=run_command)
 
 
@@ -169,14 +174,20 @@ def run_command(args: argparse.Namespace) -> int:
     if args.resume is None and not args.dry_run:
         reads = [args.baseline] if args.baseline is not None else []
         output_dir(args.out, create=False, reads=reads)  # created once the suite is valid
-    if args.fail_on is not None and args.baseline is None:
-        raise BenchError("--fail-on needs --baseline FILE_OR_RUN")
+    for flag, given in (
+        ("--fail-on", args.fail_on is not None),
+        ("--allow-cross-suite", args.allow_cross_suite),
+    ):
+        if given and args.baseline is None:
+            raise BenchError(f"{flag} needs --baseline FILE_OR_RUN")
     gate = None
     if args.baseline is not None:
         from bench.measure.environment import current_machine_id
         from bench.run.gate import Gate
 
-        gate = Gate.load(args.baseline, args.fail_on or "", current_machine_id())
+        gate = Gate.load(
+            args.baseline, args.fail_on or "", current_machine_id(), args.allow_cross_suite
+        )
     signal.signal(signal.SIGTERM, _interrupt)
     request = RunRequest(
         suite=args.suite,

@@ -49,12 +49,18 @@ def rss_peak_mib() -> float | None:
 
 def is_out_of_memory(err: BaseException) -> bool:
     """Whether ``err`` is an allocation failure: Python's ``MemoryError``, CUDA's
-    ``OutOfMemoryError``, or an error whose message says so (the CPU allocator's "can't allocate
-    memory", cuDNN and cuBLAS raise plain ``RuntimeError``s)."""
+    ``OutOfMemoryError``, or a ``RuntimeError`` whose message says so (the CPU allocator's "can't
+    allocate memory"; cuDNN's ``CUDNN_STATUS_ALLOC_FAILED``, cuBLAS's
+    ``CUBLAS_STATUS_ALLOC_FAILED``, a raw CUDA "out of memory")."""
     if isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)):
         return True
     text = str(err).lower()
     return isinstance(err, RuntimeError) and any(m in text for m in _OOM_MESSAGES)
 
 
-_OOM_MESSAGES = ("out of memory", "can't allocate memory", "cudnn_status_alloc_failed")
+_OOM_MESSAGES = (
+    "out of memory",
+    "can't allocate memory",
+    "cudnn_status_alloc_failed",
+    "cublas_status_alloc_failed",
+)

@@ -42,9 +42,8 @@ def format_markdown(comparison: Comparison) -> str:
     judged = [c for c in comparison.changes if c.verdict != "info"]
     others = [c for c in comparison.changes if c.verdict == "info"]
     header = [markdown_text(line) for line in _header(comparison, quote="`")]
-    lines = [f"### bench compare: {markdown_text(_result(comparison))}", "", *header]
-    if comparison.cross_machine:
-        lines[-1] = f"> **Warning:** {lines[-1]}"
+    lines = [f"### bench compare: {markdown_text(_result(comparison))}", ""]
+    lines += [f"> **Warning:** {h}" if h.startswith("CROSS-") else h for h in header]
     lines += ["", *_md_table(judged)] if judged else []
     if others:
         lines += ["", "<details><summary>Metrics without a threshold</summary>", ""]
@@ -58,6 +57,7 @@ def format_json(comparison: Comparison) -> str:
     doc = {
         "regressed": comparison.regressed,
         "cross_machine": comparison.cross_machine,
+        "cross_suite": comparison.cross_suite,
         "alpha": comparison.alpha,
         "new": _run_json(comparison.new),
         "base": _run_json(comparison.base),
@@ -125,6 +125,7 @@ def format_junit(comparison: Comparison) -> str:
         ("new_machine_id", comparison.new.machine_id),
         ("baseline_machine_id", comparison.base.machine_id),
         ("cross_machine", str(comparison.cross_machine).lower()),
+        ("cross_suite", str(comparison.cross_suite).lower()),
         ("alpha", str(comparison.alpha)),
     ):
         ET.SubElement(properties, "property", name=name, value=value)
@@ -163,6 +164,11 @@ def _header(comparison: Comparison, quote: str = "") -> list[str]:
         )
     else:
         lines.append(f"machine: {quote}{new.machine_id}{quote}")
+    if comparison.cross_suite:
+        lines.append(
+            f"CROSS-SUITE comparison (--allow-cross-suite): new run of "
+            f"{quote}{new.suite_name}{quote}, baseline of {quote}{base.suite_name}{quote}"
+        )
     return lines
 
 

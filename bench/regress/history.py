@@ -29,6 +29,7 @@ import math
 import os
 import sqlite3
 import statistics
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +38,7 @@ from typing import Any
 
 from bench.errors import BenchError, UnknownNameError
 from bench.regress.compare import relative_change
+from bench.results.checks import METRIC_FIELDS, Field, Fields, check_fields
 from bench.results.records import METRICS
 from bench.results.run_results import RunResults, results_of
 from bench.results.rundir import RunDir
@@ -71,6 +73,19 @@ _JOBS_TABLE = (
     f"jobs ({', '.join(f'{name} {kind}' for name, kind in _COLUMNS.items())}, "
     f"PRIMARY KEY ({', '.join(_KEY)}))"
 )
+
+
+# what a reader requires of each column of a row (bench writes nothing else there)
+_ROW_FIELDS: Fields = {
+    **{
+        name: Field(str, required=kind.endswith("NOT NULL"))
+        for name, kind in _COLUMNS.items()
+        if kind.startswith("TEXT")
+    },
+    "dirty": Field(int),
+    "seed": Field(int, required=True),
+    **METRIC_FIELDS,
+}
 
 
 class DamagedDatabaseError(BenchError):
@@ -149,7 +164,8 @@ def connect_existing(db_path: Path) -> Iterator[sqlite3.Connection]:
             conn.execute(f"CREATE TEMP TABLE {_JOBS_TABLE}")
         elif missing:
             nulls = ", ".join(f"NULL AS {name}" for name in missing)
-            conn.execute(f"CREATE TEMP VIEW jobs AS SELECT *, {nulls} FROM main.jobs")
+            columns = f"rowid AS rowid, *, {nulls}"  # rowid too: readers name rows by it
+            conn.execute(f"CREATE TEMP VIEW jobs AS SELECT {columns} FROM main.jobs")
         yield conn
 
 
@@ -282,17 +298,15 @@ def load_series(
     """The ok jobs' values of ``metric``; several machines or variants must be narrowed down."""
     if metric not in METRICS:
         raise UnknownNameError("metric", metric, METRICS, where="--metric")
-    query = (
-        f"SELECT machine_id, variant, run_id, created_utc, git_commit, {metric} FROM jobs "
-        f"WHERE suite = ? AND model = ? AND status = 'ok' AND {metric} IS NOT NULL"
-    )
+    columns = ("machine_id", "variant", "run_id", "created_utc", "git_commit", metric)
+    condition = f"suite = ? AND model = ? AND status = 'ok' AND {metric} IS NOT NULL"
     params: list[str] = [suite, model]
     for column, value in (("machine_id", machine_id), ("variant", variant)):
         if value is not None:
-            query += f" AND {column} = ?"
+            condition += f" AND {column} = ?"
             params.append(value)
     with connect_existing(db_path) as conn:
-        rows = conn.execute(query + " ORDER BY created_utc, run_id, seed", params).fetchall()
+        rows = checked_rows(conn, db_path, columns, condition, params, needed=True)
         if not rows:
             raise BenchError(_why_empty(conn, db_path, suite, model, metric))
     for index, flag in ((0, "--machine"), (1, "--variant")):
@@ -312,6 +326,45 @@ def load_series(
     )
 
 
+def checked_rows(
+    conn: sqlite3.Connection,
+    db_path: Path,
+    columns: Sequence[str],
+    condition: str,
+    params: Sequence[str],
+    *,
+    needed: bool = False,
+) -> list[tuple[Any, ...]]:
+    """The ``columns`` of the rows of ``jobs`` that meet ``condition`` (SQL, with ``params``),
+    in the order runs were made. A row whose values bench would not have written (a text or a
+    blob for a metric, a value that is not finite) is skipped; one warning line on stderr says
+    how many were and why the first was, or, where rows are ``needed`` and none is left, a
+    ``BenchError`` does."""
+    rows = conn.execute(
+        f"SELECT rowid, {', '.join(columns)} FROM jobs WHERE {condition} "
+        "ORDER BY created_utc, run_id, seed",
+        params,
+    ).fetchall()
+    fields = {name: _ROW_FIELDS[name] for name in columns}
+    kept, skipped = [], []
+    for rowid, *values in rows:
+        try:
+            check_fields(dict(zip(columns, values, strict=True)), fields, f"row {rowid}")
+        except BenchError as err:
+            skipped.append(str(err))
+        else:
+            kept.append(tuple(values))
+    if skipped:
+        note = (
+            f"{db_path}: skipped {len(skipped)} row(s) that bench did not write "
+            f"(first: {skipped[0]})"
+        )
+        if needed and not kept:
+            raise BenchError(f"{note}, and no other row holds what was asked")
+        print(f"warning: {note}", file=sys.stderr, flush=True)
+    return kept
+
+
 def commit_points(rows: Iterable[Sequence[Any]]) -> tuple[CommitPoint, ...]:
     """(run id, created, commit, value) rows, ordered by creation time, grouped by commit in
     order of first appearance (a run outside git is its own ``run:<run_id>`` point)."""
@@ -325,11 +378,11 @@ def commit_points(rows: Iterable[Sequence[Any]]) -> tuple[CommitPoint, ...]:
 
 
 def _why_empty(conn: sqlite3.Connection, db_path: Path, suite: str, model: str, metric: str) -> str:
-    suites = [r[0] for r in conn.execute("SELECT DISTINCT suite FROM jobs ORDER BY suite")]
+    suites = [str(r[0]) for r in conn.execute("SELECT DISTINCT suite FROM jobs ORDER BY suite")]
     if suite not in suites:
         return f"--suite {suite}: no history in {db_path}; recorded suites: {', '.join(suites)}"
     models = [
-        r[0] for r in conn.execute("SELECT DISTINCT model FROM jobs WHERE suite = ?", (suite,))
+        str(r[0]) for r in conn.execute("SELECT DISTINCT model FROM jobs WHERE suite = ?", (suite,))
     ]
     if model not in models:
         return f"--model {model}: no history for suite {suite}; recorded: {', '.join(models)}"

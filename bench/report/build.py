@@ -87,6 +87,7 @@ def write_report(
     if not runs:
         raise BenchError("no run directory given")
     jobs = job_frame(runs)
+    traces = trace_tables(runs, jobs[jobs["status"] != MISSING_STATUS])
     tables = {
         "lecture": lecture_table(jobs),
         "models": model_table(jobs),
@@ -117,7 +118,7 @@ def write_report(
             warnings=warnings,
             tables=tables,
             plots=gallery.plots,
-            sections=_sections(runs, jobs, tables["models"], gallery, throttled),
+            sections=_sections(jobs, tables["models"], gallery, throttled, traces),
             notes=notes,
             comparisons=_comparisons(runs, out_dir),
         )
@@ -180,11 +181,11 @@ def _write_csv(table: Table, out_dir: Path) -> Path:
 
 
 def _sections(
-    runs: Sequence[Run],
     jobs: pd.DataFrame,
     models: Table,
     gallery: Gallery,
     throttled: dict[tuple[int, str], str],
+    traces: dict[str, list[Table]],
 ) -> list[Section]:
     """One section per model group: its facts (with where its training step lies on the
     roofline), failed and throttled jobs, own figures, trace tables and notes."""
@@ -211,7 +212,7 @@ def _sections(
                 if key in throttled
             ],
             notes=gallery.group_notes.get(str(group), []),
-            traces=trace_tables(runs, members),
+            traces=traces.get(str(group), []),
         )
         for group, members in recorded.groupby("group", sort=False)
     ]

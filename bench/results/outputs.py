@@ -37,15 +37,18 @@ def output_dir(
     return path
 
 
-def output_file(path: Path, flag: str = "--out", *, reads: Sequence[Path] = ()) -> Path:
-    """``path``, checked to be no directory and apart from ``reads``, its folder created."""
+def output_file(
+    path: Path, flag: str = "--out", *, create: bool = True, reads: Sequence[Path] = ()
+) -> Path:
+    """``path``, checked to be no directory and apart from ``reads``, its folder created (without
+    ``create``, only checked to be one or to be creatable)."""
     check_apart(path, flag, reads)
     try:
         if path.is_dir():
             raise BenchError(f"{flag} {path}: is a directory; give a file name")
     except OSError as err:
         raise BenchError(f"{flag} {path}: {err.strerror}") from None
-    _make_dir(path.parent, flag, path, True)
+    _make_dir(path.parent, flag, path, create)
     return path
 
 

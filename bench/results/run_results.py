@@ -4,6 +4,7 @@ when the run was made, on which machine and commit, and one row per job with eve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,12 @@ class JobRow:
     seed: int
     status: str
     metrics: Mapping[str, float | None]
+
+    def __post_init__(self) -> None:
+        """A non-finite metric never reaches a comparison: the readers refuse it first."""
+        for name, value in self.metrics.items():
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{self.model}: metric {name} is {value}, not a finite number")
 
 
 @dataclass(frozen=True)
@@ -67,12 +74,6 @@ def results_of(run: Run) -> RunResults:
 
 
 def metric_values(values: Mapping[str, Any]) -> dict[str, float | None]:
-    """Every metric of ``METRICS`` from ``values``: a float, or ``None`` where it is absent or
-    not a number."""
-    return {name: _number(values.get(name)) for name in METRICS}
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+    """Every metric of ``METRICS`` from ``values``, checked where they were read
+    (``bench.results.checks.METRIC_FIELDS``): a float, or ``None`` where it is absent."""
+    return {name: None if (v := values.get(name)) is None else float(v) for name in METRICS}

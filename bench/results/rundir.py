@@ -55,6 +55,18 @@ import numpy as np
 
 from bench.errors import BenchError, WriteError, first_line
 from bench.results.atomic import write_atomic
+from bench.results.checks import (
+    EPOCH_FIELDS,
+    INFERENCE_FIELDS,
+    JOB_FIELDS,
+    MODULE_FIELDS,
+    OPERATOR_FIELDS,
+    check_distinct_seeds,
+    check_fields,
+    check_tree,
+    checked_csv,
+    parse_json,
+)
 from bench.results.records import (
     FINISHED_STATUSES,
     INFERENCE_COLUMNS,
@@ -99,18 +111,8 @@ _INFO_TYPES: Mapping[str, type] = {
     "shard": str,
     "history_db": str,
 }
-# fields every record of a type must have, with their JSON types
-_RECORD_FIELDS: Mapping[str, Mapping[str, type]] = {
-    "epoch": {"job_id": str, "phase": str, "epoch": int},
-    "job": {"job_id": str, "model": str, "seed": int, "status": str},
-}
-# fields every inference row of a job record must have, with their JSON types
-_INFERENCE_FIELDS: Mapping[str, type] = {
-    "model": str,
-    "precision": str,
-    "batch_size": int,
-    "status": str,
-}
+# the fields of each type of record
+_RECORD_FIELDS = {"epoch": EPOCH_FIELDS, "job": JOB_FIELDS}
 
 
 def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Path:
@@ -239,14 +241,13 @@ class Run:
         if not member_file(self.path, paths.operators):
             return None
         tables = []
-        for path in (paths.operators, paths.modules):
+        for path, fields in ((paths.operators, OPERATOR_FIELDS), (paths.modules, MODULE_FIELDS)):
             member_file(self.path, path)  # refuses a link out; a missing file fails below
             try:
-                tables.append(pd.read_csv(path))
-            except pd.errors.EmptyDataError:
-                tables.append(pd.DataFrame())
-            except (OSError, ValueError, UnicodeDecodeError) as err:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
                 raise BenchError(f"{path}: cannot read trace table: {first_line(err)}") from None
+            tables.append(pd.DataFrame(checked_csv(text, fields, str(path)), columns=list(fields)))
         return tables[0], tables[1]
 
     def artifact(self, job_id: str, name: str) -> np.ndarray | None:
@@ -288,10 +289,10 @@ class RunDir:
         if not member_file(path, run_file):
             raise BenchError(f"{path}: not a run directory (no {RUN_FILE})")
         try:
-            info = json.loads(run_file.read_text(encoding="utf-8"))
+            info = parse_json(run_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as err:
             raise BenchError(f"{run_file}: cannot read: {first_line(err)}") from None
-        return cls(path, _checked_info(info, run_file))
+        return cls(path, _checked_info(check_tree(info, str(run_file)), run_file))
 
     def append(self, record: EpochRecord | JobRecord) -> None:
         """Append one record line, flushed and fsynced before returning; after a job record,
@@ -359,7 +360,7 @@ class RunDir:
             self.path,
             self.info,
             records,
-            tuple(latest_jobs(records)),
+            tuple(latest_jobs(records, str(self.path / RECORDS_FILE))),
             tuple(latest_epochs(records)),
         )
 
@@ -478,12 +479,17 @@ def job_files(run_dir: Path, job_id: str) -> list[Path]:
     return [path for path in candidates if member_file(run_dir, path)]
 
 
-def latest_jobs(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The last job record of each job, in the order jobs first appear."""
+def latest_jobs(records: Iterable[Mapping[str, Any]], where: str) -> list[dict[str, Any]]:
+    """The last job record of each job, in the order jobs first appear; two jobs of one model,
+    variant and seed (a seed counted twice) are a ``BenchError`` naming ``where``."""
     jobs: dict[str, dict[str, Any]] = {}
     for record in records:
         if record.get("type") == "job":
             jobs[record["job_id"]] = dict(record)
+    check_distinct_seeds(
+        ((f"job {i}", j["model"], j.get("variant") or "", j["seed"]) for i, j in jobs.items()),
+        where,
+    )
     return list(jobs.values())
 
 
@@ -522,32 +528,17 @@ def _read_records(path: Path) -> Iterable[dict[str, Any]]:
 
 def _checked_record(line: bytes, where: str) -> dict[str, Any]:
     try:
-        record = json.loads(line.decode("utf-8"))
+        record = parse_json(line.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError included
         raise BenchError(f"{where}: not a JSON record") from None
     kind = record.get("type") if isinstance(record, dict) else None
     if not isinstance(kind, str) or kind not in _RECORD_FIELDS:
         raise BenchError(f"{where}: not a bench record (type must be 'epoch' or 'job')")
-    for name, expected in _RECORD_FIELDS[kind].items():
-        if not _is_json_type(record.get(name), expected):
-            raise BenchError(f"{where}: field '{name}' missing or not {_TYPE_WORDS[expected]}")
+    check_fields(check_tree(record, where), _RECORD_FIELDS[kind], where)
     _checked_job_id(record["job_id"], where)
-    rows = record.get("inference")
-    if rows is not None and not (
-        isinstance(rows, list) and all(_has_fields(row, _INFERENCE_FIELDS) for row in rows)
-    ):
-        raise BenchError(
-            f"{where}: field 'inference' must be a list of objects with "
-            + ", ".join(_INFERENCE_FIELDS)
-        )
+    for index, row in enumerate(record.get("inference") or ()):
+        check_fields(row, INFERENCE_FIELDS, where, f"inference[{index}].")
     return record
-
-
-def _has_fields(value: Any, fields: Mapping[str, type]) -> bool:
-    """Whether ``value`` is an object whose ``fields`` have their JSON types."""
-    return isinstance(value, dict) and all(
-        _is_json_type(value.get(name), kind) for name, kind in fields.items()
-    )
 
 
 def _checked_info(info: Any, where: Path) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def _measure(
     sampler: NvmlSampler | None,
 ) -> InferenceRow:
     """One batch size's row: its figures, or ``oom`` (with the cached GPU memory released)."""
-    label = f"inference {casting.precision} batch {batch}"
+    label = f"inference {subject.name} {casting.precision} batch {batch}"
     try:
         inputs = casting.prepare(torch.randn(batch, *subject.input_size, device=subject.device))
         timing = time_forward(model, inputs, casting, budget, sampler, label)

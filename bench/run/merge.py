@@ -83,11 +83,14 @@ def merge_runs(run_dirs: Sequence[Path], out: Path, command: Sequence[str]) -> M
 
 
 def input_run(run: Run) -> InputRun:
-    """A run with its records grouped by job; it must hold a suite."""
+    """A run with its records grouped by job; it must hold a suite, and its jobs' trace tables
+    are checked before anything is written."""
     run.required("suite")
     records: dict[str, list[dict[str, Any]]] = {}
     for record in run.records:
         records.setdefault(record["job_id"], []).append(record)
+    for job_id in records:
+        run.trace_tables(job_id)
     return InputRun(run, records)
 
 

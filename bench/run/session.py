@@ -77,6 +77,8 @@ def run_suite(request: RunRequest) -> int:
     run_dir = RunDir.open(request.resume) if request.resume is not None else None
     previous = run_dir.read() if run_dir is not None else None
     full, shard = _suite(request, previous)
+    if request.gate is not None:
+        request.gate.check_suite(full.name)
     suite = _shard_of(full, shard)
     if request.dry_run:
         if main:

@@ -193,7 +193,8 @@ class JobConfig:
         "",
         "`torch.compile` mode; compilation lands in the first (warm-up) epoch, reported apart "
         "as `first_epoch_time_s` and left out of the steady-state figures (`epoch_time_s`, "
-        "`images_per_s`)",
+        "`images_per_s`); static shapes only (`dynamic=False`, the last partial training batch "
+        "dropped), the graphs compiled in the record's `extra.compiled_graphs*`",
         choices=("", *COMPILE_MODES),
         flag=True,
         flag_const="default",
