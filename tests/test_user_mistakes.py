@@ -13,6 +13,7 @@ from run_fixtures import write_run
 from tiny_suite import tiny_suite
 
 from bench.cli import main
+from bench.errors import WriteError
 from bench.measure import environment
 from bench.results.atomic import write_atomic
 
@@ -106,7 +107,8 @@ def test_merge_out_inside_one_of_its_inputs(capsys: pytest.CaptureFixture[str], 
     for out in (run / "merged", run):
         err = one_line_error(["merge", str(run), "--out", str(out)], capsys)
         assert err == (
-            f"bench merge: error: --out {out}: inside the input {run}; merge into a new directory"
+            f"bench merge: error: --out {out}: inside the input {run}; write outside what this "
+            "command reads"
         )
     assert files_of(run) == saved
 
@@ -184,6 +186,6 @@ def test_a_git_that_hangs_gives_no_commit_not_a_traceback(
 
 def test_an_atomic_write_that_fails_leaves_no_temporary_file(tmp_path: Path) -> None:
     (tmp_path / "folder").mkdir()
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(WriteError, match="folder: cannot write: Is a directory"):
         write_atomic(tmp_path / "folder", "text")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]

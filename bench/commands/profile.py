@@ -144,6 +144,7 @@ def _model_sizes(args: argparse.Namespace) -> tuple[ModelInfo, tuple[int, int, i
 
 def _trace_one(args: argparse.Namespace) -> int:
     from bench.measure.memory import out_of_memory_named
+    from bench.results.outputs import output_dir
     from bench.results.rundir import TRACES_DIR, save_trace_files
     from bench.run.job import resolve_device
     from bench.run.job_trace import trace_model
@@ -151,6 +152,9 @@ def _trace_one(args: argparse.Namespace) -> int:
 
     if args.layers or args.format != "table":
         raise BenchError("--trace prints its own tables; drop --layers and --format")
+    folder = (args.out or Path(".")) / TRACES_DIR
+    output_dir(folder.parent, create=False)  # before anything is traced
+    output_dir(folder, create=False)
     info, size, classes = _model_sizes(args)
     batch = TRACE_BATCH if args.batch_size is None else args.batch_size
     device = resolve_device("auto")
@@ -165,7 +169,6 @@ def _trace_one(args: argparse.Namespace) -> int:
         cells = [[str(v) for v in row.values()] for row in rows]
         header = list(rows[0]) if rows else ["(none)"]
         print("\n".join([f"{heading}: {title}", *align_columns([header, *cells]), ""]))
-    folder = (args.out or Path(".")) / TRACES_DIR
     paths = save_trace_files(folder, info.name, trace.files())
     print(f"wrote {paths.chrome_trace}, {paths.operators}, {paths.modules}", file=sys.stderr)
     return 0
@@ -176,12 +179,15 @@ def _profile_suite(args: argparse.Namespace) -> int:
     from bench.measure.static_profile import profile_registered
     from bench.models.registry import get_model_info
     from bench.report.profiles import profile_markdown, profile_notes, profile_table
+    from bench.results.atomic import write_atomic
     from bench.results.outputs import output_dir
+    from bench.suite.files import find_suite
     from bench.suite.profile_suite import load_profile_suite
 
     suite = load_profile_suite(args.suite)
+    csv_name, md_name = f"{suite.name}.csv", f"{suite.name}.md"
     if args.out is not None:
-        output_dir(args.out)
+        output_dir(args.out, reads=[find_suite(args.suite)], writes=[csv_name, md_name])
     rows: list[tuple[ModelInfo, StaticProfile]] = []
     for i, name in enumerate(suite.models, 1):
         print(f"profiling {name} ({i}/{len(suite.models)})", file=sys.stderr, flush=True)
@@ -206,10 +212,9 @@ def _profile_suite(args: argparse.Namespace) -> int:
     else:
         print("\n".join([table.text(), "", *notes]))
     if args.out is not None:
-        csv_path, md_path = args.out / f"{suite.name}.csv", args.out / f"{suite.name}.md"
-        csv_path.write_text(table.csv_text(), encoding="utf-8")
-        title = suite.description or suite.name
-        md_path.write_text(profile_markdown(table, notes, title), encoding="utf-8")
+        csv_path, md_path = args.out / csv_name, args.out / md_name
+        write_atomic(csv_path, table.csv_text())
+        write_atomic(md_path, profile_markdown(table, notes, suite.description or suite.name))
         print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
     return 0
 

@@ -176,7 +176,8 @@ def run_command(args: argparse.Namespace) -> int:
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
     if args.resume is None and not args.dry_run:
-        output_dir(args.out, create=False)  # the run creates it once the suite is valid
+        reads = [args.baseline] if args.baseline is not None else []
+        output_dir(args.out, create=False, reads=reads)  # created once the suite is valid
     for flag, given in (
         ("--fail-on", args.fail_on is not None),
         ("--allow-cross-suite", args.allow_cross_suite),

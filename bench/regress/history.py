@@ -15,7 +15,10 @@ decides.
 
 Each run is written in one transaction, so a reader or a run recorded at the same time sees all
 of its rows or none. A database SQLite finds damaged is never changed: ``record_run_results``
-moves it aside and starts a new one (docs/reliability.md).
+moves it aside and starts a new one (docs/reliability.md). Only a file that begins with SQLite's
+header is ever opened, moved or written (an empty file is a new database, as SQLite takes it); an
+SQLite database of something else (no bench ``jobs`` table) is refused, and readers open the
+database read-only.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ MAD_TO_SIGMA = 1.4826
 _BUSY_TIMEOUT_S = 30.0
 # SQLite's messages for a file that is not a database or a corrupt one (SQLITE_NOTADB, _CORRUPT)
 _DAMAGE_MESSAGES = ("file is not a database", "database disk image is malformed")
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file."""
 
 _KEY = ("machine_id", "run_id", "model", "variant", "seed")
 _COLUMNS: dict[str, str] = {
@@ -64,6 +69,10 @@ _COLUMNS: dict[str, str] = {
     "status": "TEXT NOT NULL",
     **{name: "REAL" for name in METRICS},
 }
+_JOBS_TABLE = (
+    f"jobs ({', '.join(f'{name} {kind}' for name, kind in _COLUMNS.items())}, "
+    f"PRIMARY KEY ({', '.join(_KEY)}))"
+)
 
 
 # what a reader requires of each column of a row (bench writes nothing else there)
@@ -84,31 +93,49 @@ class DamagedDatabaseError(BenchError):
 
 
 def check_db_path(db_path: Path) -> None:
-    """A ``BenchError`` where ``db_path`` cannot hold a database: a directory, or under a file."""
-    if db_path.is_dir():
-        raise BenchError(f"{db_path}: is a directory, not a history database")
-    existing = next((p for p in db_path.parents if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise BenchError(f"{db_path}: {existing} is not a directory")
+    """A ``BenchError`` where ``db_path`` cannot hold a database: a directory, under a file, or
+    a file that is not an SQLite database (an empty file is a new one)."""
+    try:
+        if db_path.is_dir():
+            raise BenchError(f"{db_path}: is a directory, not a history database")
+        existing = next((p for p in db_path.parents if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise BenchError(f"{db_path}: {existing} is not a directory")
+        if db_path.is_file():
+            with db_path.open("rb") as handle:
+                header = handle.read(len(SQLITE_HEADER))
+            if header and header != SQLITE_HEADER:
+                raise BenchError(
+                    f"{db_path}: not an SQLite database; bench keeps its history only in one "
+                    "(give another path)"
+                )
+    except OSError as err:
+        raise BenchError(f"{db_path}: cannot read: {err.strerror}") from None
+
+
+def check_db_to_write(db_path: Path) -> None:
+    """A ``BenchError`` where bench may not keep its history in ``db_path`` (``check_db_path``,
+    or an SQLite database of something else); read-only, so a damaged database passes (it is
+    moved aside when the history is recorded)."""
+    check_db_path(db_path)
+    if db_path.is_file() and db_path.stat().st_size:
+        with contextlib.suppress(DamagedDatabaseError), _database(db_path, read_only=True) as conn:
+            _bench_columns(conn, db_path)
 
 
 @contextlib.contextmanager
 def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
     """An open database with the ``jobs`` table (metric columns added where missing);
-    committed on success, closed in every case. One that cannot be opened is a one-line
-    ``BenchError``, a damaged one a ``DamagedDatabaseError``."""
+    committed on success, closed in every case. One that cannot be opened, or a database of
+    something else, is a one-line ``BenchError``, a damaged one a ``DamagedDatabaseError``."""
     check_db_path(db_path)
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(db_path, timeout=_BUSY_TIMEOUT_S)
-    except (OSError, sqlite3.Error) as err:
-        reason = getattr(err, "strerror", None) or err
-        raise BenchError(f"{db_path}: cannot open the history database: {reason}") from None
-    try:
-        columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS jobs ({columns}, PRIMARY KEY ({', '.join(_KEY)}))"
-        )
+    except OSError as err:
+        raise BenchError(f"{db_path}: cannot open the history database: {err.strerror}") from None
+    with _database(db_path) as conn:
+        _bench_columns(conn, db_path)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {_JOBS_TABLE}")
         conn.execute("CREATE INDEX IF NOT EXISTS jobs_series ON jobs (suite, model, machine_id)")
         present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
         for name in METRICS:
@@ -116,6 +143,44 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
                 conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} REAL")
         with conn:
             yield conn
+
+
+@contextlib.contextmanager
+def connect_existing(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """A history database that must exist already, opened read-only (the commands that only
+    read it never change it); an empty one holds no rows, metrics it predates read as
+    ``NULL``."""
+    try:
+        if not db_path.is_file():
+            raise BenchError(f"--db {db_path}: no such history database")
+    except OSError as err:
+        raise BenchError(f"--db {db_path}: cannot read: {err.strerror}") from None
+    check_db_path(db_path)
+    with _database(db_path, read_only=True) as conn:
+        # a table or view of this connection's own (TEMP) comes before the file's table
+        present = _bench_columns(conn, db_path)
+        missing = [name for name in METRICS if name not in present]
+        if not present:
+            conn.execute(f"CREATE TEMP TABLE {_JOBS_TABLE}")
+        elif missing:
+            nulls = ", ".join(f"NULL AS {name}" for name in missing)
+            columns = f"rowid AS rowid, *, {nulls}"  # rowid too: readers name rows by it
+            conn.execute(f"CREATE TEMP VIEW jobs AS SELECT {columns} FROM main.jobs")
+        yield conn
+
+
+@contextlib.contextmanager
+def _database(db_path: Path, *, read_only: bool = False) -> Iterator[sqlite3.Connection]:
+    """``db_path`` opened (read-only: through SQLite's ``mode=ro``, which never writes or
+    creates), closed in every case; SQLite's errors as one-line ``BenchError``s, a damaged
+    database as a ``DamagedDatabaseError``."""
+    target = f"{db_path.absolute().as_uri()}?mode=ro" if read_only else str(db_path)
+    try:
+        conn = sqlite3.connect(target, timeout=_BUSY_TIMEOUT_S, uri=read_only)
+    except sqlite3.Error as err:
+        raise BenchError(f"{db_path}: cannot open the history database: {err}") from None
+    try:
+        yield conn
     except sqlite3.DatabaseError as err:
         damaged = str(err) in _DAMAGE_MESSAGES
         error = DamagedDatabaseError if damaged else BenchError
@@ -124,13 +189,17 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-@contextlib.contextmanager
-def connect_existing(db_path: Path) -> Iterator[sqlite3.Connection]:
-    """``connect`` to a database that must exist already (the commands that only read it)."""
-    if not db_path.is_file():
-        raise BenchError(f"--db {db_path}: no such history database")
-    with connect(db_path) as conn:
-        yield conn
+def _bench_columns(conn: sqlite3.Connection, db_path: Path) -> set[str]:
+    """The columns of the database's ``jobs`` table, none in a database without tables; a
+    ``BenchError`` for a database of something else (tables, but not bench's ``jobs``)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    present = {row[1] for row in conn.execute("PRAGMA main.table_info(jobs)")}
+    if tables and not set(_COLUMNS) - set(METRICS) <= present:
+        raise BenchError(
+            f"{db_path}: an SQLite database of something else (no bench jobs table); give "
+            "another path for the history"
+        )
+    return present
 
 
 def record_run(db_path: Path, run_dir: Path) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.regress.compare import NOISE_K, MachineNoise, model_label
-from bench.regress.history import MAD_TO_SIGMA, checked_rows, connect, connect_existing
+from bench.regress.history import MAD_TO_SIGMA, checked_rows, connect_existing
 from bench.results.records import METRICS
 from bench.results.run_results import RunResults
 from bench.text_table import align_columns
@@ -63,7 +63,7 @@ def run_values(
             condition += clause
             params.append(value)
     columns = ("machine_id", "run_id", "model", "variant", *NOISY_METRICS)
-    with connect(db_path) as conn:
+    with connect_existing(db_path) as conn:
         rows = checked_rows(conn, db_path, columns, condition, params)
     per_run: dict[tuple[str, str, str, str], dict[str, list[float]]] = {}
     for machine, run_id, model, variant, *values in rows:

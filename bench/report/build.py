@@ -36,6 +36,15 @@ FIGURES_DIR = "figures"
 CSV_TABLES = ("models", "lecture", "failures")
 
 
+def csv_file(table: str) -> str:
+    """The file name of CSV table ``table``."""
+    return f"summary_{table}.csv"
+
+
+REPORT_ENTRIES = (HTML_FILE, MARKDOWN_FILE, FIGURES_DIR, *map(csv_file, CSV_TABLES))
+"""Every file and folder a report writes into its folder."""
+
+
 @dataclass(frozen=True)
 class ReportPaths:
     """What a report wrote (``None`` or empty for formats not asked for) and what it left out."""
@@ -166,7 +175,7 @@ def _throttled_jobs(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
 
 
 def _write_csv(table: Table, out_dir: Path) -> Path:
-    path = out_dir / f"summary_{table.name}.csv"
+    path = out_dir / csv_file(table.name)
     write_atomic(path, table.csv_text())
     return path
 

@@ -35,9 +35,13 @@ BASELINE_VERSION = 1
 
 def load_results(path: Path) -> RunResults:
     """The results of a run directory or of a saved baseline file."""
-    if path.is_dir():
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as err:
+        raise BenchError(f"{path}: cannot read: {err.strerror}") from None
+    if is_dir:
         return results_of(RunDir.open(path).read())
-    if path.is_file():
+    if is_file:
         return read_baseline(path)
     raise BenchError(f"{path}: no such run directory or baseline file")
 
