@@ -1,5 +1,6 @@
 """One child process under a time limit that always ends: on time-out its whole process group
-(DataLoader workers, compile workers) gets SIGTERM, then SIGKILL after a grace period."""
+(DataLoader workers, compile workers) gets SIGTERM, then SIGKILL after a grace period. The group
+stays in this process's session, so whatever ends the session's processes ends it too."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 TIMED_OUT = 124  # the exit status of timeout(1)
 GRACE_S = 5.0  # between SIGTERM and SIGKILL: bench run writes what it has on SIGTERM
@@ -33,7 +35,7 @@ def run_bounded(
             stdin=subprocess.DEVNULL,
             env=None if env is None else dict(env),
             cwd=cwd,
-            start_new_session=True,
+            **_own_group(),
         )
     except OSError as err:
         if not isinstance(stderr, int):
@@ -62,3 +64,10 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
 def _signal_group(group: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, sig)
+
+
+def _own_group() -> dict[str, Any]:
+    """Popen's arguments that put the child in a process group of its own."""
+    if sys.version_info >= (3, 11):
+        return {"process_group": 0}
+    return {"preexec_fn": os.setpgrp}  # pragma: no cover
