@@ -72,13 +72,17 @@ def test_the_reduced_form_runs_every_stage_and_reports(tmp_path: Path) -> None:
     assert summary["on_gpu"] is False
     results = summary["stages"]
     assert list(results) == ALL_STAGES
-    for name in ("compile", "vgg16-224"):
+    for name in ("compile", "batch-search", "vgg16-224"):
         assert results[name]["status"] == "SKIP" and "on the CPU" in results[name]["note"]
-    ran = [n for n in ALL_STAGES if n not in ("preflight", "compile", "vgg16-224", "report")]
-    assert all(results[n]["status"] == "PASS" and results[n]["rc"] == 0 for n in ran), results
+    skipped = ("preflight", "compile", "batch-search", "vgg16-224", "report")
+    ran = [n for n in ALL_STAGES if n not in skipped]
+    assert all(results[n]["status"] == "PASS" for n in ran), results
+    # the overhead benchmark exits 1 where its ratio misses 1.02: a goal, not a failure
+    assert all(results[n]["rc"] == 0 for n in ran if n != "overhead"), results
+    assert results["overhead"]["rc"] in (0, 1)
     found = statuses(summary)
     assert "FAIL" not in found.values()
-    for name in ("smoke", "variants", "classic", "batch-search"):
+    for name in ("smoke", "variants", "classic"):
         assert found[f"{name}: every job ok on cpu"] == "PASS"
     assert found["lenet5-relu__s0: operator trace"] == "PASS"
     assert found["smoke [inference]: rows ok or oom"] == "PASS"
@@ -98,7 +102,7 @@ def test_the_reduced_form_runs_every_stage_and_reports(tmp_path: Path) -> None:
         assert (measured == "") == (results[name].get("wall_s") is None)
     with tarfile.open(out / "work.tar.gz") as archive:
         runs = [n for n in archive.getnames() if n.endswith("/run.json")]
-    assert len(runs) == 4  # smoke, variants, classic, batch-search
+    assert len(runs) == 3  # smoke, variants, classic
     assert "gpu-variants" in (out / "report.html").read_text()
 
 
@@ -106,30 +110,27 @@ def test_a_stage_stopped_by_its_limit_is_a_fail_and_every_file_is_still_written(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "out"
-    done = check(
-        str(out), "--cpu", "--stages", "doctor,batch-search", "--stage-timeout", "batch-search=0.5"
-    )
+    done = check(str(out), "--cpu", "--stages", "classic", "--stage-timeout", "classic=0.5")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert sorted(p.name for p in out.iterdir()) == FILES
+    assert sorted(p.name for p in out.iterdir()) == [f for f in FILES if f != "doctor.json"]
     summary = json.loads((out / "figures.json").read_text())
-    stopped = summary["stages"]["batch-search"]
+    stopped = summary["stages"]["classic"]
     assert (stopped["status"], stopped["rc"]) == ("FAIL", TIMED_OUT)
     assert stopped["note"].startswith("stopped at its limit of 0.5 s")
     found = statuses(summary)
-    assert found["stage batch-search"] == "FAIL"
-    assert found["stage doctor"] == "PASS"
+    assert found["stage classic"] == "FAIL"
     assert found["stage smoke"] == "SKIP"
-    assert found["batch-search: every job ok on cpu"] == "FAIL"
-    assert "check FAIL  stage batch-search: stopped at its limit of 0.5 s" in done.stdout
+    assert found["classic: every job ok on cpu"] == "FAIL"
+    assert found["report.html written"] == "FAIL"
+    assert "check FAIL  stage classic: stopped at its limit of 0.5 s" in done.stdout
     rows = stage_rows((out / "figures.md").read_text())
-    estimate, _, limit, measured, result = rows["batch-search"]
-    search = next(s for s in stages.STAGES if s.name == "batch-search")
-    assert float(estimate) == search.estimate.seconds
+    estimate, _, limit, measured, result = rows["classic"]
+    classic = next(s for s in stages.STAGES if s.name == "classic")
+    assert float(estimate) == classic.estimate.seconds
     assert (limit, result.split(":")[0]) == ("0.5", "FAIL")
     assert 0.5 <= float(measured) < 0.5 + 6  # the limit, then SIGTERM's grace at most
     assert "No report: no stage wrote a run directory" in (out / "report.html").read_text()
-    assert found["report.html written"] == "FAIL"
-    assert f"--suite {stages.SEARCH} " in (out / "check.log").read_text()
+    assert "python -m bench run --suite cifar10-classic " in (out / "check.log").read_text()
 
 
 def planted_run(work: Path, stage: str, job_ids: list[str]) -> None:
