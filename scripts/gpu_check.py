@@ -86,7 +86,10 @@ def run_command(
     shown = "".join(f"{k}={v} " for k, v in command.env)
     cwd = ROOT if command.module == "pytest" else work
     start = time.monotonic()
-    with log.open("a") as errors, (work / f"{name}.stdout").open("w+") as out:
+    with (
+        log.open("a", encoding="utf-8", errors="replace") as errors,
+        (work / f"{name}.stdout").open("w+", encoding="utf-8", errors="replace") as out,
+    ):
         errors.write(f"\n$ {shown}python -m {command.module} {' '.join(args)}\n")
         errors.flush()
         argv = [sys.executable, "-m", command.module, *args]

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGE_TOOLS = ("pytest", "pytest-benchmark")  # from the dev extra: the overhead stage's
 OWN_REQUIREMENTS = ("torch", "torchvision")  # checked by importing them, not their metadata
 WHEELS = "wheels"  # the folder of wheels named in the install line, under the source tree
-COMPILE_PROBE_S = 180
+COMPILE_PROBE_S = 90  # a cold Inductor compiles one operation in seconds
 COMPILE_PROBE = """
 import torch
 double = torch.compile(lambda x: x * 2 + 1)
@@ -158,14 +158,15 @@ def missing_packages(root: Path = ROOT) -> tuple[str | None, list[str]]:
     return (
         f"missing Python packages: {names}; install them from a folder of wheels with: "
         f"{install_line(found.missing)} (build the folder on a machine with network: "
-        f"python scripts/gpu_check_wheels.py {WHEELS})",
+        f"PYTHONPATH=. python scripts/gpu_check_wheels.py {WHEELS})",
         found.notes,
     )
 
 
 def import_problem(root: Path = ROOT) -> str | None:
     """The first module of bench or of the stage tools that does not import, and why."""
-    names = [m.name for m in pkgutil.walk_packages([str(root / "bench")], "bench.")]
+    found = pkgutil.walk_packages([str(root / "bench")], "bench.", onerror=lambda _name: None)
+    names = [module.name for module in found]  # a package that fails is reported below
     for name in ("bench", *names, "pytest", "pytest_benchmark"):
         if name.endswith("__main__"):
             continue
@@ -178,7 +179,7 @@ def import_problem(root: Path = ROOT) -> str | None:
 
 def compile_problem(timeout_s: float = COMPILE_PROBE_S) -> str | None:
     """Why ``torch.compile`` of one operation does not run on the GPU here, or None."""
-    with tempfile.TemporaryFile("w+") as log:
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as log:
         status = run_bounded(
             [sys.executable, "-c", COMPILE_PROBE], timeout_s, log, log, env=os.environ
         )

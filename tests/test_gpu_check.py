@@ -267,8 +267,8 @@ def test_preflight_names_missing_packages_and_the_line_that_installs_them(
     assert problem == (
         "missing Python packages: no-such-package-here; install them from a folder of wheels "
         f"with: {sys.executable} -m pip install --no-index --find-links wheels "
-        "no-such-package-here (build the folder on a machine with network: python "
-        "scripts/gpu_check_wheels.py wheels)"
+        "no-such-package-here (build the folder on a machine with network: PYTHONPATH=. "
+        "python scripts/gpu_check_wheels.py wheels)"
     )
     assert any(n.startswith("numpy ") and n.endswith("bench asks numpy<1") for n in notes)
 
@@ -281,6 +281,27 @@ def test_preflight_walks_what_the_projects_packages_require() -> None:
     assert "ruff" not in found.found
     # torch's own requirements are left to importing torch
     assert "sympy" not in found.found and "torch" in found.found
+
+
+def test_a_compile_that_cannot_run_skips_the_compiled_variant_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """Here no GPU runs the one-operation compile: the reason is its error's last line; the
+    compile stage is then skipped with it, not run."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine's GPU compiles it")
+    reason = preflight.compile_problem()
+    assert reason is not None
+    assert reason.startswith("torch.compile of one operation failed: RuntimeError: ")
+    args = gpu_check.parse_args([str(tmp_path / "out"), "--stages", "compile"])
+    outcome = gpu_check.Outcome()
+    assert not gpu_check.run_stages(args, tmp_path, time.monotonic() + 480, outcome, reason)
+    assert outcome.stages["compile"]["status"] == "SKIP"
+    assert outcome.stages["compile"]["note"] == reason
+    assert outcome.stages["smoke"]["note"] == "not selected (--stages)"
+    assert not (tmp_path / "compile.stdout").exists()
 
 
 def test_the_wheel_folder_holds_the_pure_python_packages_the_stages_need() -> None:
