@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 from compare_fixtures import write_run as write_compare_run
+from file_trees import tree_state
+from place_fixtures import Place
 from run_fixtures import write_run
 from tiny_suite import tiny_suite
 
@@ -43,34 +45,11 @@ DEEP = "[" * 100_000 + "]" * 100_000
 HUGE = str(10**400)
 
 
-@dataclasses.dataclass(frozen=True)
-class Inputs:
-    """What a command reads: a run directory (lenet5 and vgg16, seeds 0 and 1, inference rows,
-    a trace of lenet5-s0), its baseline file and a history of five earlier runs of its suite,
-    all in ``root``."""
-
-    root: Path
-
-    @property
-    def run(self) -> Path:
-        return self.root / "run"
-
-    @property
-    def baseline(self) -> Path:
-        return self.root / "base.json"
-
-    @property
-    def db(self) -> Path:
-        return self.root / "history.sqlite"
-
-    @property
-    def suite(self) -> Path:
-        return self.root / "tiny.toml"
-
-
 @pytest.fixture(scope="session")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
-    inputs = Inputs(tmp_path_factory.mktemp("pristine"))
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Place:
+    """What a command reads: a run directory (lenet5 and vgg16, seeds 0 and 1, inference rows,
+    a trace of lenet5-s0), its baseline file and a history of five earlier runs of its suite."""
+    inputs = Place(tmp_path_factory.mktemp("pristine"))
     write_run(inputs.run, seeds=(0, 1), telemetry=False, artifacts=False)
     trace = TraceFiles(gzip.compress(b'{"traceEvents": []}'), OPERATORS, MODULES)
     RunDir.open(inputs.run).save_trace(TRACED, trace)
@@ -100,15 +79,10 @@ def record_earlier_runs(db: Path, results: RunResults) -> None:
 
 
 @pytest.fixture
-def inputs(pristine: Inputs, tmp_path: Path) -> Inputs:
+def inputs(pristine: Place, tmp_path: Path) -> Place:
     """A copy of the pristine inputs, to damage."""
     shutil.copytree(pristine.root, tmp_path / "inputs")
-    return Inputs(tmp_path / "inputs")
-
-
-def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` with its bytes."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    return Place(tmp_path / "inputs")
 
 
 def set_field(text: str, path: Sequence[str | int], value: str) -> str:
@@ -124,18 +98,18 @@ def set_field(text: str, path: Sequence[str | int], value: str) -> str:
     return dumped.replace('"@@value@@"', value)
 
 
-def edit_baseline(inputs: Inputs, path: Sequence[str | int], value: str) -> str:
+def edit_baseline(inputs: Place, path: Sequence[str | int], value: str) -> str:
     inputs.baseline.write_text(set_field(inputs.baseline.read_text(), path, value))
     return str(inputs.baseline)
 
 
-def edit_run_json(inputs: Inputs, path: Sequence[str | int], value: str) -> str:
+def edit_run_json(inputs: Place, path: Sequence[str | int], value: str) -> str:
     run_json = inputs.run / "run.json"
     run_json.write_text(set_field(run_json.read_text(), path, value))
     return str(run_json)
 
 
-def edit_job(inputs: Inputs, path: Sequence[str | int], value: str) -> str:
+def edit_job(inputs: Place, path: Sequence[str | int], value: str) -> str:
     """Set a field of lenet5-s0's job record; where it is, as messages name it."""
     records = inputs.run / "records.jsonl"
     lines = records.read_text().splitlines()
@@ -145,7 +119,7 @@ def edit_job(inputs: Inputs, path: Sequence[str | int], value: str) -> str:
     return f"{records}: line {number}"
 
 
-def repeat_job(inputs: Inputs) -> str:
+def repeat_job(inputs: Place) -> str:
     """Add a job record of lenet5 seed 0 under another job id (a seed counted twice)."""
     records = inputs.run / "records.jsonl"
     line = next(
@@ -158,24 +132,24 @@ def repeat_job(inputs: Inputs) -> str:
     return str(records)
 
 
-def repeat_baseline_row(inputs: Inputs) -> str:
+def repeat_baseline_row(inputs: Place) -> str:
     document = json.loads(inputs.baseline.read_text())
     document["jobs"].append(document["jobs"][0])
     inputs.baseline.write_text(json.dumps(document))
     return str(inputs.baseline)
 
 
-def edit_trace(inputs: Inputs, table: str, old: str, new: str) -> str:
+def edit_trace(inputs: Place, table: str, old: str, new: str) -> str:
     path = inputs.run / "traces" / f"{TRACED}_{table}.csv"
     path.write_text(path.read_text().replace(old, new, 1))
     return f"{path}: line 2"
 
 
-Damage = Callable[[Inputs], str]
+Damage = Callable[[Place], str]
 """Spoils a copy of the inputs; returns where the message must say the damage is."""
 
 # Commands that read a baseline (the baseline file, or the run directory given as one).
-BASELINE_READERS: dict[str, Callable[[Inputs, Path, Path], list[str]]] = {
+BASELINE_READERS: dict[str, Callable[[Place, Path, Path], list[str]]] = {
     "compare-table": lambda i, base, out: ["compare", str(i.run), str(base), "--history-db",
                                            "none"],
     "compare-md": lambda i, base, out: ["compare", str(i.run), str(base), "--format", "md",
@@ -188,7 +162,7 @@ BASELINE_READERS: dict[str, Callable[[Inputs, Path, Path], list[str]]] = {
                                                    "--db", str(i.db), "--baseline", str(base)],
 }  # fmt: skip
 # Commands that read a run directory (and nothing else that is damaged here).
-RUN_READERS: dict[str, Callable[[Inputs, Path], list[str]]] = {
+RUN_READERS: dict[str, Callable[[Place, Path], list[str]]] = {
     "report": lambda i, out: ["report", str(i.run), "--out", str(out / "report")],
     "baseline-save": lambda i, out: ["baseline", "save", str(i.run), "--out", str(out / "b.json")],
     "history-record": lambda i, out: ["history", "--record", str(i.run), "--db",
@@ -199,23 +173,23 @@ RUN_READERS: dict[str, Callable[[Inputs, Path], list[str]]] = {
 }  # fmt: skip
 
 
-def refused(argv: list[str], inputs: Inputs, capsys: pytest.CaptureFixture[str]) -> str:
+def refused(argv: list[str], inputs: Place, capsys: pytest.CaptureFixture[str]) -> str:
     """The one stderr line of ``bench ARGV``, after asserting it exits 2 with nothing else on
     stderr, writes nothing (the outputs go under ``out/``) and leaves every input unchanged."""
-    before = snapshot(inputs.root)
+    before = tree_state(inputs.root)
     capsys.readouterr()
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err, err
     assert err.startswith(f"bench {argv[0]}: error: "), err
-    assert snapshot(inputs.root) == before
+    assert tree_state(inputs.root) == before
     assert not (inputs.root.parent / "out").exists()  # nothing trained, merged or saved
     return err.rstrip("\n")
 
 
 def check_refused_everywhere(
-    inputs: Inputs,
+    inputs: Place,
     capsys: pytest.CaptureFixture[str],
     command: str,
     damage: Damage,
@@ -286,7 +260,7 @@ NON_FINITE: dict[str, tuple[Damage, str, bool]] = {
 
 @pytest.mark.parametrize(("command", "damage"), cases(NON_FINITE))
 def test_a_non_finite_value_is_refused_where_it_is_read(
-    inputs: Inputs, capsys: pytest.CaptureFixture[str], command: str, damage: str
+    inputs: Place, capsys: pytest.CaptureFixture[str], command: str, damage: str
 ) -> None:
     spoil, message, in_baseline = NON_FINITE[damage]
     check_refused_everywhere(inputs, capsys, command, spoil, message, in_baseline)
@@ -359,7 +333,7 @@ WRONG_TYPES: dict[str, tuple[Damage, str, bool]] = {
 
 @pytest.mark.parametrize(("command", "damage"), cases(WRONG_TYPES))
 def test_a_wrong_type_or_range_is_refused_where_it_is_read(
-    inputs: Inputs, capsys: pytest.CaptureFixture[str], command: str, damage: str
+    inputs: Place, capsys: pytest.CaptureFixture[str], command: str, damage: str
 ) -> None:
     spoil, message, in_baseline = WRONG_TYPES[damage]
     check_refused_everywhere(inputs, capsys, command, spoil, message, in_baseline)
@@ -406,7 +380,7 @@ BEYOND_RANGE: dict[str, tuple[Damage, str, bool]] = {
 
 @pytest.mark.parametrize(("command", "damage"), cases(BEYOND_RANGE))
 def test_numbers_and_nesting_beyond_range_are_refused_where_read(
-    inputs: Inputs, capsys: pytest.CaptureFixture[str], command: str, damage: str
+    inputs: Place, capsys: pytest.CaptureFixture[str], command: str, damage: str
 ) -> None:
     spoil, message, in_baseline = BEYOND_RANGE[damage]
     check_refused_everywhere(inputs, capsys, command, spoil, message, in_baseline)
@@ -475,7 +449,7 @@ ROWS_AND_TRACES: dict[str, tuple[Damage, str]] = {
 @pytest.mark.parametrize("command", ["report", "merge"])
 @pytest.mark.parametrize("damage", ROWS_AND_TRACES)
 def test_inference_rows_and_trace_tables_are_checked_on_read(
-    inputs: Inputs, capsys: pytest.CaptureFixture[str], command: str, damage: str
+    inputs: Place, capsys: pytest.CaptureFixture[str], command: str, damage: str
 ) -> None:
     spoil, message = ROWS_AND_TRACES[damage]
     check_refused_everywhere(inputs, capsys, command, spoil, message, False)
@@ -487,7 +461,7 @@ BAD_ROWS = {
     "nan-text": "'NaN'",
     "infinite": "9e999",
 }
-HISTORY_READERS: dict[str, Callable[[Inputs, Path], list[str]]] = {
+HISTORY_READERS: dict[str, Callable[[Place, Path], list[str]]] = {
     "series": lambda i, out: ["history", "--db", str(i.db), "--suite", SUITE, "--model", "lenet5",
                               "--metric", "epoch_time_s"],
     "plot": lambda i, out: ["history", "--db", str(i.db), "--suite", SUITE, "--model", "lenet5",
@@ -513,10 +487,10 @@ def spoil_history(db: Path, values: Sequence[str]) -> None:
 @pytest.mark.parametrize("command", HISTORY_READERS)
 @pytest.mark.parametrize("value", BAD_ROWS)
 def test_a_history_row_bench_did_not_write_is_skipped_with_one_warning(
-    inputs: Inputs, capsys: pytest.CaptureFixture[str], command: str, value: str
+    inputs: Place, capsys: pytest.CaptureFixture[str], command: str, value: str
 ) -> None:
     spoil_history(inputs.db, [BAD_ROWS[value]])
-    before = snapshot(inputs.root)
+    before = tree_state(inputs.root)
     out = inputs.root.parent / "out"
     capsys.readouterr()
     assert main(HISTORY_READERS[command](inputs, out)) == 0
@@ -524,7 +498,7 @@ def test_a_history_row_bench_did_not_write_is_skipped_with_one_warning(
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith(f"warning: {inputs.db}: skipped 1 row(s) that bench did not write "), err
     assert "field 'epoch_time_s' not " in err
-    assert snapshot(inputs.root) == before
+    assert tree_state(inputs.root) == before
     if command == "compare":  # the five runs still give the machine's noise
         (change,) = [
             c
@@ -554,7 +528,7 @@ def test_a_history_row_bench_did_not_write_is_skipped_with_one_warning(
     ],
 )
 def test_a_history_of_nothing_but_bad_rows_is_one_line(
-    inputs: Inputs,
+    inputs: Place,
     capsys: pytest.CaptureFixture[str],
     command: str,
     spoil: str,
@@ -572,7 +546,7 @@ def test_a_history_of_nothing_but_bad_rows_is_one_line(
 
 
 def test_a_run_judged_with_a_history_of_bad_rows_keeps_everything(
-    inputs: Inputs, capsys: pytest.CaptureFixture[str]
+    inputs: Place, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``bench run --baseline --history-db``: the rows bench did not write are skipped (one
     warning line), and the run is compared, recorded and kept."""
@@ -602,7 +576,7 @@ def test_a_run_judged_with_a_history_of_bad_rows_keeps_everything(
     assert run.name in runs and len(runs) == 6
 
 
-def other_suite(inputs: Inputs, machine_id: str) -> Path:
+def other_suite(inputs: Place, machine_id: str) -> Path:
     """The baseline, as if saved from a run of another suite on ``machine_id``."""
     document = json.loads(inputs.baseline.read_text())
     document["suite"]["name"], document["machine_id"] = "other-suite", machine_id
@@ -612,7 +586,7 @@ def other_suite(inputs: Inputs, machine_id: str) -> Path:
 
 
 def test_compare_refuses_a_baseline_of_another_suite_unless_allowed(
-    inputs: Inputs, capsys: pytest.CaptureFixture[str]
+    inputs: Place, capsys: pytest.CaptureFixture[str]
 ) -> None:
     other = other_suite(inputs, "fixture-machine")
     argv = ["compare", str(inputs.run), str(other), "--history-db", "none"]
@@ -630,7 +604,7 @@ def test_compare_refuses_a_baseline_of_another_suite_unless_allowed(
 
 
 def test_run_refuses_a_baseline_of_another_suite_before_training(
-    inputs: Inputs, capsys: pytest.CaptureFixture[str]
+    inputs: Place, capsys: pytest.CaptureFixture[str]
 ) -> None:
     other = other_suite(inputs, current_machine_id())
     out = inputs.root.parent / "out"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from compare_fixtures import write_run as write_compared_run
-from test_user_mistakes import files_of
+from file_trees import tree_state
 
 from bench.cli import main
 from bench.results.rundir import RunDir
@@ -87,7 +87,7 @@ def runs(tmp_path: Path) -> dict[str, Path]:
 def _markdown_of(case: str, runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> str:
     """The Markdown that ``case``'s command writes, after checking its exit status and that
     it left its inputs as they were."""
-    before = {name: files_of(runs[name]) for name in ("base", "new")}
+    before = {name: tree_state(runs[name]) for name in ("base", "new")}
     baseline = runs["baseline"].read_bytes()
     capsys.readouterr()
     if case == "compare":
@@ -99,7 +99,7 @@ def _markdown_of(case: str, runs: dict[str, Path], capsys: pytest.CaptureFixture
         assert main(argv) == 0
         text = (runs["out"] / "summary.md").read_text()
     assert "Traceback" not in capsys.readouterr().err
-    assert {name: files_of(runs[name]) for name in ("base", "new")} == before
+    assert {name: tree_state(runs[name]) for name in ("base", "new")} == before
     assert runs["baseline"].read_bytes() == baseline
     return text
 

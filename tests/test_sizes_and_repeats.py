@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from cli_errors import one_line_error
+from file_trees import tree_state
 from run_fixtures import write_run
-from test_user_mistakes import files_of
 
 from bench.cli import main
 
@@ -109,11 +109,11 @@ def test_a_size_flag_beyond_its_bound_is_one_line_and_runs_nothing(
     argv = [a.replace("{suite}", str(workspace / "suite.toml")) for a in argv]
     out = ["--out", str(workspace / "runs")] if argv[0] in ("run", "infer") else []
     out += ["--dry-run"] if argv[0] == "run" else []  # refused when read: no training needed
-    before = files_of(workspace)
+    before = tree_state(workspace)
     check = _usage_error if message.startswith("argument ") else one_line_error
     err = check([*argv, *out], capsys)
     assert err == f"bench {argv[0]}: error: {message}"
-    assert files_of(workspace) == before
+    assert tree_state(workspace) == before
 
 
 SUITE_SIZES = {
@@ -163,10 +163,10 @@ def _refused_when_read(
     """The workspace's suite with ``lines`` is refused by ``bench run`` with ``message``, and
     the workspace is left as it was."""
     path = _with(workspace, lines)
-    before = files_of(workspace)
+    before = tree_state(workspace)
     argv = ["run", "--suite", str(path), "--out", str(workspace / "runs"), "--dry-run"]
     assert one_line_error(argv, capsys) == f"bench run: error: {path}: {message}"
-    assert files_of(workspace) == before
+    assert tree_state(workspace) == before
 
 
 def test_a_profile_suite_size_beyond_its_bound_is_refused(
@@ -219,9 +219,9 @@ def test_a_list_that_repeats_a_value_is_refused_everywhere_in_one_line(
     argv = [a.replace("{suite}", str(workspace / "suite.toml")) for a in argv]
     out = ["--out", str(workspace / "runs")]
     out += ["--dry-run"] if argv[0] == "run" else []
-    before = files_of(workspace)
+    before = tree_state(workspace)
     assert one_line_error([*argv, *out], capsys) == f"bench {argv[0]}: error: {message}"
-    assert files_of(workspace) == before
+    assert tree_state(workspace) == before
 
 
 @pytest.mark.parametrize("case", SUITE_REPEATS)
