@@ -40,6 +40,13 @@ class WriteError(BenchError):
     exit_code = 74
 
 
+class OutOfMemory(BenchError):
+    """A command's one measurement did not fit in memory (sizes within their bounds, too large
+    for this machine): exit 1, as a run whose job runs out of memory."""
+
+    exit_code = 1
+
+
 def first_line(err: BaseException) -> str:
     """The first line of ``err``'s message, or its type's name where it has none."""
     lines = str(err).strip().splitlines()

@@ -321,7 +321,7 @@ def test_markdown_has_a_verdict_heading_and_a_table(tmp_path: Path, capsys) -> N
     lines = out.splitlines()
     assert lines[0] == "### bench compare: 1 regression (lenet5 epoch_time_s)"
     assert (
-        "| lenet5 | epoch_time_s | 2 | 2.6 | +0.6 (+30.0%) | +10% | unknown (0 earlier runs) | - "
+        "| lenet5 | epoch_time_s | 2 | 2.6 | +0.6 (+30.0%) | +10% | unknown (0 earlier runs) | \\- "
         "| **REGRESSION** |" in lines
     )
     assert "<details><summary>Metrics without a threshold</summary>" in lines

@@ -6,6 +6,8 @@ The scripted NVML checks our arithmetic and wording only: none of its figures is
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import platform
@@ -17,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from cli_errors import one_line_error
 from data_files import write_cifar10, write_cifar100, write_fashion_mnist, write_mnist
 from fake_pynvml import (
     MIB,
@@ -157,7 +160,7 @@ def test_throttling_a_foreign_process_and_no_energy_counter_are_warned(tmp_path:
 
 def test_the_table_shows_clocks_reasons_peaks_and_processes(tmp_path: Path) -> None:
     reading = Reading(90, 40, 1000, 650_000, 5, sm_clock=1410, reasons=POWER_CAP)
-    taken = snapshot(tmp_path, gpu(reading, Board(processes=[(1234, 2150 * MIB), (99, 2**64 - 1)])))
+    taken = snapshot(tmp_path, gpu(reading, Board(processes=[(1234, 2150 * MIB), (99, None)])))
     rows = table_rows(taken)
     for row in (
         ["GPU", "device", "NVIDIA H100 80GB HBM3 (1 visible, cuda:0 used by torch)"],
@@ -424,6 +427,57 @@ def test_missing_data(tmp_path: Path) -> None:
     }
     rows = table_rows(taken)
     assert ["", "to fetch missing", f"bench run --download --data-dir {tmp_path / 'data'}"] in rows
+
+
+@pytest.mark.parametrize("denied", ["folder", "file"])
+def test_data_the_os_will_not_let_us_read_is_unreadable_not_missing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    denied: str,
+) -> None:
+    """CIFAR-10's folder cannot be entered, or one of its files opened, as a folder of mode 700
+    owned by someone else: said as `unreadable` with the OS's reason, warned, and no download
+    offered (one would not help). Tests run as root, whom no mode stops, so the refusal is
+    planted where the OS gives it: ``os.stat`` inside the folder, or ``io.open`` of the file."""
+    data = tmp_path / "data"
+    for write in (write_cifar10, write_cifar100, write_mnist, write_fashion_mnist):
+        write(data)
+    folder = data / "cifar-10-batches-py"
+    refused = folder / "data_batch_3"
+    real_stat, real_open = os.stat, io.open
+
+    def permission_denied(path: Any) -> PermissionError:
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if denied == "folder" and Path(os.fspath(path)).parent == folder:
+            raise permission_denied(path)
+        return real_stat(path, *args, **kwargs)
+
+    def open_file(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if denied == "file" and not isinstance(path, int) and Path(os.fspath(path)) == refused:
+            raise permission_denied(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(io, "open", open_file)
+    capsys.readouterr()
+    assert main(["doctor", "--data-dir", str(data), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    taken = json.loads(out)
+    if denied == "folder":
+        detail = f"{folder}: cannot look for the files: Permission denied"
+    else:
+        detail = f"{refused}: cannot be read: Permission denied"
+    assert taken["data"]["datasets"]["cifar10"] == {"status": "unreadable", "detail": detail}
+    assert f"cifar10 data unreadable: {detail}" in taken["warnings"]
+    assert "to fetch missing" not in [row[1] for row in table_rows(taken)]
+    argv = ["run", "--suite", "cifar10-classic", "--models", "lenet5", "--seeds", "0"]
+    argv += ["--data-dir", str(data), "--out", str(tmp_path / "runs"), "--history-db", "none"]
+    assert one_line_error(argv, capsys) == f"bench run: error: {detail}"
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_run_stores_the_snapshot_and_each_job_its_throttled_share(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from bench.results.run_results import results_of
 from bench.results.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
-GARBAGE = b"not a database, " * 100
+DAMAGED = b"SQLite format 3\x00" + b"not a database, " * 100  # an SQLite file, damaged
 
 
 def a_run(tmp_path: Path, name: str = "run", seeds: int = 2) -> Path:
@@ -43,23 +43,23 @@ def test_a_database_that_cannot_be_used_is_one_line_and_exit_2(
 ) -> None:
     (tmp_path / "folder").mkdir()
     (tmp_path / "file").write_text("a file")
-    (tmp_path / "damaged.sqlite").write_bytes(GARBAGE)
+    (tmp_path / "damaged.sqlite").write_bytes(DAMAGED)
     run = a_run(tmp_path)
     assert main(["history", "--record", str(run), "--db", str(tmp_path / db)]) == 2
     err = capsys.readouterr().err
     assert err == f"bench history: error: {tmp_path}/{message.replace('{tmp}', str(tmp_path))}\n"
     # bench history leaves a damaged database where it is: the user decides
-    assert (tmp_path / "damaged.sqlite").read_bytes() == GARBAGE
+    assert (tmp_path / "damaged.sqlite").read_bytes() == DAMAGED
 
 
 def test_a_damaged_database_is_moved_aside_and_a_new_one_started(tmp_path: Path) -> None:
     db = tmp_path / "history.sqlite"
-    db.write_bytes(GARBAGE)
+    db.write_bytes(DAMAGED)
     results = results_of(RunDir.open(a_run(tmp_path)).read())
     aside = record_run_results(db, results)
     assert aside is not None and aside.parent == tmp_path
     assert aside.name.startswith("history.sqlite.damaged-")
-    assert aside.read_bytes() == GARBAGE
+    assert aside.read_bytes() == DAMAGED
     assert rows_per_run(db) == {"run": 2}
     assert record_run_results(db, results) is None  # a sound database stays where it is
     assert rows_per_run(db) == {"run": 2}

@@ -335,7 +335,10 @@ def _inference_csv(run_dir: Path) -> list[dict[str, str]]:
     [
         ({"batch_sizes": [0]}, r"field 'inference.batch_sizes' must be at least 1, got 0"),
         ({"precisions": ["fp64"]}, r"field 'inference.precisions' must be one of 'fp32'"),
-        ({"precisions": "fp32"}, r"field 'inference.precisions' must be a list of strings"),
+        (
+            {"precisions": "fp32"},
+            r"field 'inference.precisions' must be a list of distinct strings",
+        ),
     ],
 )
 def test_suite_inference_settings_are_checked(inference: dict[str, Any], message: str) -> None:
@@ -350,14 +353,22 @@ def test_suite_inference_settings_reach_the_jobs() -> None:
     assert job.config.inference == InferenceConfig((1, 16), ("amp-bf16",), 20, 2.0)
 
 
-@pytest.mark.parametrize("rows", ["fast", [{"model": "lenet5"}], [{"batch_size": "1"}]])
-def test_a_damaged_inference_field_is_one_line_naming_the_record(tmp_path: Path, rows: Any) -> None:
+@pytest.mark.parametrize(
+    ("rows", "field"),
+    [
+        ("fast", "field 'inference' not a list: 'fast'"),
+        ([{"model": "lenet5"}], "field 'inference[0].precision' missing or not a string"),
+        ([{"batch_size": "1"}], "field 'inference[0].model' missing or not a string"),
+    ],
+)
+def test_a_damaged_inference_field_is_one_line_naming_the_record(
+    tmp_path: Path, rows: Any, field: str
+) -> None:
     run = write_run(tmp_path / "run", {"lenet5": {"test_acc": [50.0]}})
     (line,) = (run / "records.jsonl").read_text().splitlines()
     record = {**json.loads(line), "inference": rows}
     (run / "records.jsonl").write_text(json.dumps(record) + "\n")
-    message = r"records.jsonl: line 1: field 'inference' must be a list of objects with model"
-    with pytest.raises(BenchError, match=message):
+    with pytest.raises(BenchError, match=re.escape(f"records.jsonl: line 1: {field}")):
         RunDir.open(run).read()
 
 

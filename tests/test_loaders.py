@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from fake_cuda import patch_cuda
 from torch import nn
 
 from bench.cli import get_args_parser, main
@@ -176,6 +177,60 @@ def test_bad_fast_path_flags_exit_2_with_one_line(args: list[str], message: str)
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+# Allocation failures as torch raises them at the limit of GPU memory: the caching allocator's
+# own error, and the plain RuntimeErrors of cuDNN and cuBLAS and of a raw CUDA allocation.
+ALLOCATION_FAILURES = [
+    torch.cuda.OutOfMemoryError(
+        "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.19 GiB "
+        "of which 1.06 GiB is free."
+    ),
+    RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"),
+    RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"),
+    RuntimeError(
+        "CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported at some "
+        "other API call, so the stacktrace below might be incorrect."
+    ),
+]
+
+
+class FailsAbove(nn.Module):
+    """A model whose forward pass raises ``error`` for batches larger than ``limit``."""
+
+    def __init__(self, error: Exception, limit: int) -> None:
+        super().__init__()
+        self.error, self.limit = error, limit
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) > self.limit:
+            raise self.error
+        return self.fc(x.flatten(1))
+
+
+@pytest.mark.parametrize("error", ALLOCATION_FAILURES, ids=["allocator", "cudnn", "cublas", "cuda"])
+def test_batch_search_keeps_the_last_batch_that_fitted_whatever_allocation_failed(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """The real probe (one training step per batch), on a model that fails above 48 images."""
+    patch_cuda(monkeypatch, "synchronize", lambda device=None: None)
+    precision = Precision(torch.device("cpu"), "fp32", False)
+    fitted = [
+        batch_search.fits(lambda: FailsAbove(error, 48), b, (1, 8, 8), 10, precision)
+        for b in (1, 32, 64)
+    ]
+    assert fitted == [True, True, False]
+
+
+def test_batch_search_raises_an_error_that_is_not_out_of_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    patch_cuda(monkeypatch, "synchronize", lambda device=None: None)
+    precision = Precision(torch.device("cpu"), "fp32", False)
+    error = RuntimeError("cuDNN error: CUDNN_STATUS_NOT_SUPPORTED")
+    with pytest.raises(RuntimeError, match="CUDNN_STATUS_NOT_SUPPORTED"):
+        batch_search.fits(lambda: FailsAbove(error, 48), 64, (1, 8, 8), 10, precision)
 
 
 def test_batch_search_takes_the_largest_power_of_two_that_fits(

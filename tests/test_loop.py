@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import torch
+from fake_cuda import scripted_events
 from torch import nn
 
 from bench.measure.timing import event_timer
@@ -107,17 +108,9 @@ def test_a_pass_takes_its_times_from_the_device_timer_with_one_sync(
     monkeypatch: pytest.MonkeyPatch, run: Callable[[int], loop.PassStats], steps: int
 ) -> None:
     syncs: list[None] = []
-    ticks: Iterator[float] = itertools.count(0.0, 0.5)
-
-    class Event:
-        def __init__(self) -> None:
-            self.at = next(ticks)
-
-        def elapsed_time(self, end_event: Event, /) -> float:
-            return (end_event.at - self.at) * 1000
-
+    marks = scripted_events(monkeypatch, itertools.count(0.0, 0.5))
     monkeypatch.setattr(
-        loop, "step_timer", lambda _device: event_timer(Event, lambda: syncs.append(None))
+        loop, "step_timer", lambda _device: event_timer(marks, lambda: syncs.append(None))
     )
     stats = run(steps)
     assert len(syncs) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fake_cuda import patch_cuda
 
 from bench.measure.device_peaks import cpu_peaks, device_peaks
 from bench.measure.roofline import (
@@ -100,7 +101,7 @@ def test_a_point_survives_its_record_and_bad_records_give_none() -> None:
 
 def test_gpu_peaks_come_from_the_datasheet_table(monkeypatch: pytest.MonkeyPatch) -> None:
     names = iter(["NVIDIA H100 80GB HBM3", "Tesla V100-SXM2-16GB", "Some Future GPU"])
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda _device: next(names))
+    patch_cuda(monkeypatch, "get_device_name", lambda device=None: next(names))
     cuda = torch.device("cuda")
     assert device_peaks(cuda, "amp-bf16") == DevicePeaks(989.4e12, 3350e9, "datasheet")
     assert device_peaks(cuda, "amp-bf16") is None  # a V100 has no bf16 rate

@@ -15,7 +15,7 @@ from bench.cli import main
 from bench.results import rundir
 from bench.results.rundir import RunDir
 
-GARBAGE = b"not a database, " * 100
+DAMAGED = b"SQLite format 3\x00" + b"not a database, " * 100  # an SQLite file, damaged
 
 
 def run(tmp_path: Path, *args: str) -> int:
@@ -98,12 +98,12 @@ def test_a_damaged_history_database_is_moved_aside_and_the_run_ends_as_its_jobs(
 ) -> None:
     db = tmp_path / "out" / "history.sqlite"
     db.parent.mkdir()
-    db.write_bytes(GARBAGE)
+    db.write_bytes(DAMAGED)
     assert run(tmp_path, "--no-report") == 0
     out, err = capsys.readouterr()
     (aside,) = db.parent.glob("history.sqlite.damaged-*")
     assert err == f"warning: {db} was damaged: moved it to {aside} and started a new one\n"
-    assert aside.read_bytes() == GARBAGE
+    assert aside.read_bytes() == DAMAGED
     assert history_rows(db) == [("lenet5", "ok")]
     run_dir = the_run_dir(tmp_path)
     assert out.splitlines() == [f"results: {run_dir}/results.csv", f"history: {db}"]

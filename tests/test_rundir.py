@@ -45,7 +45,7 @@ def job(job_id: str, status: str) -> JobRecord:
     return JobRecord(
         job_id=job_id,
         suite="s",
-        model="m",
+        model=f"m-{job_id}",
         seed=0,
         variant="",
         status=status,

@@ -7,9 +7,10 @@ import threading
 import time
 from collections.abc import Iterator
 
+import pynvml
 import pytest
 import torch
-from fake_pynvml import FailingNvml, FakeNvml, NVMLError, Reading, ThrottleNamedNvml
+from fake_pynvml import FailingNvml, FakeNvml, Reading, ThrottleNamedNvml
 
 from bench.measure.collectors import JobCollectors
 from bench.measure.peak_throughput import (
@@ -42,17 +43,18 @@ def test_aggregates_and_counter_energy_per_phase() -> None:
     ]
     sampler = scripted_sampler(readings, [0.0, 0.0, 1.0, 3.0, 4.0])
     sampler.start()
-    sampler.set_phase("train", 1)
-    sampler.set_phase("eval", 1)
+    train_segment = sampler.begin("train", 1)
+    eval_segment = sampler.begin("eval", 1)
     sampler.stop()
-    train = sampler.summary("train", 1)
+    train = sampler.summary(train_segment)
     assert (train.gpu_util_mean, train.gpu_util_p50, train.gpu_util_p95) == (95.0, 95.0, 99.5)
     assert train.energy_j == 3.0 and train.energy_method == "counter"
     assert train.duration_s == 2.0 and train.mem_used_max_mib == 1000
-    assert train.power_mean_w == 305.0
-    whole_epoch = sampler.summary(epoch=1)
+    # 3 J over 2 s from the counter, not the mean of the readings (305 W)
+    assert (train.power_mean_w, train.power_method) == (1.5, "counter")
+    whole_epoch = sampler.summary(train_segment, eval_segment)
     assert whole_epoch.energy_j == 3.5  # train 3 J + eval 0.5 J, idle start excluded
-    assert sampler.summary("train", 2).energy_j is None
+    assert sampler.summary(eval_segment + 1).energy_j is None
 
 
 def test_power_integration_without_an_energy_counter() -> None:
@@ -63,12 +65,36 @@ def test_power_integration_without_an_energy_counter() -> None:
     ]
     sampler = scripted_sampler(readings, [0.0, 0.0, 2.0, 6.0])
     sampler.start()
-    sampler.set_phase("train", 1)
+    segment = sampler.begin("train", 1)
     sampler.stop()
-    train = sampler.summary("train", 1)
+    train = sampler.summary(segment)
     # trapezoid between the readings at t = 2 s (200 W) and t = 6 s (300 W)
     assert train.energy_j == pytest.approx(1000.0)
     assert train.energy_method == "integrated-power"
+    assert (train.power_mean_w, train.power_method) == (250.0, "trailing-average")
+
+
+def test_instantaneous_power_is_read_where_nvml_has_the_field() -> None:
+    """NVML_FI_DEV_POWER_INSTANT where the GPU gives it; nvmlDeviceGetPowerUsage (a trailing
+    one-second average on recent GPUs) only where it does not."""
+    readings = [Reading(50, 0, 0, 60_000, None, instant_mw=w) for w in (90_000, 100_000, 300_000)]
+    sampler = scripted_sampler(readings, [0.0, 0.0, 1.0, 3.0])
+    sampler.start()  # t = 0
+    segment = sampler.begin("train", 1)  # t = 1
+    sampler.end()  # t = 3
+    summary = sampler.summary(segment)
+    assert [(s.power_w, s.power_source) for s in sampler.samples()] == [
+        (90.0, "instant"),
+        (100.0, "instant"),
+        (100.0, "instant"),
+        (300.0, "instant"),
+        (300.0, "instant"),
+    ]
+    assert (summary.energy_j, summary.power_mean_w, summary.power_method) == (
+        400.0,
+        200.0,
+        "instant",
+    )
 
 
 def test_segments_of_a_phase_add_up_and_gaps_are_not_bridged() -> None:
@@ -76,13 +102,28 @@ def test_segments_of_a_phase_add_up_and_gaps_are_not_bridged() -> None:
     readings = [Reading(50, 0, 0, w * 1000, None) for w in watts]
     sampler = scripted_sampler(readings, [0.0, 0.0, 1.0, 2.0, 10.0, 11.0, 12.0])
     sampler.start()
-    sampler.set_phase("train", 1)  # t = 1
-    sampler.set_phase("eval", 1)  # t = 2
-    sampler.set_phase("train", 2)  # t = 10
-    sampler.set_phase("eval", 2)  # t = 11
+    train_1 = sampler.begin("train", 1)  # t = 1
+    eval_1 = sampler.begin("eval", 1)  # t = 2
+    train_2 = sampler.begin("train", 2)  # t = 10
+    eval_2 = sampler.begin("eval", 2)  # t = 11
     sampler.stop()  # t = 12
-    assert sampler.summary("train").energy_j == pytest.approx(200.0)  # 1 s + 1 s at 100 W
-    assert sampler.summary("eval").energy_j == pytest.approx(900.0)  # 8 s + 1 s
+    assert sampler.summary(train_1, train_2).energy_j == pytest.approx(200.0)  # 1 s + 1 s
+    assert sampler.summary(eval_1, eval_2).energy_j == pytest.approx(900.0)  # 8 s + 1 s
+    assert sampler.summary(train_1, train_2).duration_s == 2.0
+
+
+def test_segments_with_the_same_labels_stay_apart() -> None:
+    """Epoch 1's evaluation of two phases: the same labels, two segments."""
+    readings = [Reading(50, 0, 0, 100_000, 1000 * j) for j in (0, 10, 30, 60, 100)]
+    sampler = scripted_sampler(readings, [0.0, 0.0, 1.0, 2.0, 3.0, 4.0])
+    sampler.start()
+    first = sampler.begin("eval", 1)  # t = 1, 10 J
+    sampler.end()  # t = 2, 30 J
+    second = sampler.begin("eval", 1)  # t = 3, 60 J
+    sampler.stop()  # t = 4, 100 J
+    assert (sampler.summary(first).energy_j, sampler.summary(second).energy_j) == (20.0, 40.0)
+    assert [s.segment for s in sampler.samples()] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert {s.phase for s in sampler.samples() if s.segment == 2} == {"idle"}
 
 
 def test_time_series_csv_has_one_row_per_sample() -> None:
@@ -95,11 +136,11 @@ def test_time_series_csv_has_one_row_per_sample() -> None:
     lines = buffer.getvalue().splitlines()
     assert lines[0] == (
         "time_s,phase,epoch,gpu_util_pct,mem_util_pct,mem_used_mib,power_w,temperature_c,"
-        "sm_clock_mhz,mem_clock_mhz,clock_event_reasons"
+        "sm_clock_mhz,mem_clock_mhz,clock_event_reasons,segment,power_source"
     )
     assert lines[1:] == [
-        "0.0,idle,,10.0,5.0,100.0,50.0,50.0,1500.0,2600.0,0",
-        "0.5,idle,,20.0,5.0,100.0,60.0,50.0,1500.0,2600.0,0",
+        "0.0,idle,,10.0,5.0,100.0,50.0,50.0,1500.0,2600.0,0,0,trailing-average",
+        "0.5,idle,,20.0,5.0,100.0,60.0,50.0,1500.0,2600.0,0,0,trailing-average",
     ]
 
 
@@ -112,9 +153,9 @@ def throttle_script(masks: list[int], nvml: type[FakeNvml] = FakeNvml) -> NvmlSa
     clock = ticking([0.0, 0.0, 1.0, 2.0, 3.0, 4.0])
     sampler = NvmlSampler(0, interval_s=3600, nvml=nvml(readings), clock=lambda: next(clock))
     sampler.start()
-    sampler.set_phase("train", 1)
-    sampler.set_phase("eval", 1)
-    sampler.set_phase("train", 2)
+    sampler.begin("train", 1)
+    sampler.begin("eval", 1)
+    sampler.begin("train", 2)
     sampler.stop()
     return sampler
 
@@ -147,7 +188,7 @@ def test_without_a_reasons_call_the_throttled_share_is_unknown() -> None:
 
 def test_a_cpu_job_records_no_throttled_share() -> None:
     collectors = JobCollectors(torch.device("cpu"))
-    with collectors, collectors.phase("train", 1):
+    with collectors, collectors.phase("train", 1, "train"):
         pass
     assert collectors.job_extra() == {"throttled_pct": None, "throttle_reasons": []}
 
@@ -220,7 +261,7 @@ def test_a_gpu_that_cannot_be_found_leaves_the_sampler_unavailable_and_nvml_clos
     env = {"CUDA_VISIBLE_DEVICES": visible}
     sampler = NvmlSampler(cuda_index, interval_s=3600, env=env, nvml=fake)
     sampler.start()
-    sampler.set_phase("train", 1)
+    sampler.begin("train", 1)
     sampler.stop()
     assert not sampler.available and sampler.unavailable_reason == f"NVML unavailable: {reason}"
     assert sampler.samples() == [] and fake.sampled == set()
@@ -229,7 +270,7 @@ def test_a_gpu_that_cannot_be_found_leaves_the_sampler_unavailable_and_nvml_clos
 
 class ShutdownFails(FakeNvml):
     def nvmlShutdown(self) -> None:
-        raise NVMLError("Uninitialized")
+        raise pynvml.NVMLError_Uninitialized()
 
 
 def test_stop_survives_a_failing_nvml_shutdown() -> None:
@@ -243,9 +284,9 @@ def test_without_nvml_everything_is_none_and_nothing_breaks() -> None:
     before = threading.active_count()
     for sampler in (NvmlSampler(0, nvml=FailingNvml()), NvmlSampler(None), NvmlSampler(0)):
         sampler.start()
-        sampler.set_phase("train", 1)
+        segment = sampler.begin("train", 1)
         sampler.stop()
-        summary = sampler.summary("train", 1)
+        summary = sampler.summary(segment)
         assert not sampler.available
         assert summary.energy_j is None and summary.gpu_util_mean is None
         assert summary.samples == 0

@@ -4,27 +4,13 @@ device events read after one synchronisation per pass."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import torch
+from fake_cuda import ScriptedEvent, patch_cuda, scripted_events
 
-from bench.measure import timing
 from bench.measure.timing import event_timer, host_timer, step_timer
-
-
-class ScriptedEvent:
-    """A stand-in CUDA event stamped with a scripted time (seconds) when recorded."""
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-
-    def elapsed_time(self, end_event: ScriptedEvent, /) -> float:
-        return (end_event.at - self.at) * 1000  # milliseconds, as CUDA reports them
-
-
-def scripted_events(times: Iterator[float]) -> Callable[[], ScriptedEvent]:
-    return lambda: ScriptedEvent(next(times))
 
 
 class CountingSync:
@@ -69,15 +55,18 @@ def test_a_pass_without_batches_takes_only_its_own_time() -> None:
     assert (timer.steps, timer.data_wait_s, timer.compute_s, timer.elapsed_s) == (0, 0, 0, 0.5)
 
 
-def test_events_give_the_same_split_in_seconds() -> None:
-    timer = event_timer(scripted_events(iter([0.0, 1.0, 3.0, 3.5, 6.0, 6.25])), CountingSync())
+def test_events_give_the_same_split_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    marks = scripted_events(monkeypatch, [0.0, 1.0, 3.0, 3.5, 6.0, 6.25])
+    timer = event_timer(marks, CountingSync())
     assert list(timer.timed([10, 20])) == [10, 20]
     assert (timer.data_wait_s, timer.compute_s, timer.elapsed_s) == (1.5, 4.5, 6.25)
     assert timer.steps == 2
 
 
 @pytest.mark.parametrize("steps", [0, 1, 3, 50])
-def test_events_are_read_after_a_single_sync_whatever_the_number_of_steps(steps: int) -> None:
+def test_events_are_read_after_a_single_sync_whatever_the_number_of_steps(
+    monkeypatch: pytest.MonkeyPatch, steps: int
+) -> None:
     """Step i's batch takes 1 s to arrive and its step i + 1 s; the pass ends 0.5 s after the
     last step."""
     stamps = [0.0]
@@ -88,15 +77,15 @@ def test_events_are_read_after_a_single_sync_whatever_the_number_of_steps(steps:
     sync = CountingSync()
 
     class LoggedEvent(ScriptedEvent):
-        def elapsed_time(self, end_event: ScriptedEvent, /) -> float:
+        def record(self, stream: object = None) -> None:
+            log.append("record")
+            super().record(stream)
+
+        def elapsed_time(self, end_event: ScriptedEvent) -> float:
             log.append("read")
             return super().elapsed_time(end_event)
 
-    times = iter(stamps)
-
-    def record() -> LoggedEvent:
-        log.append("record")
-        return LoggedEvent(next(times))
+    record = scripted_events(monkeypatch, stamps, LoggedEvent)
 
     def synchronize() -> None:
         log.append("sync")
@@ -123,16 +112,25 @@ def test_step_timer_times_the_cpu_on_the_host_clock() -> None:
 def test_step_timer_times_a_gpu_with_events_and_one_device_sync(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """``torch.cuda``'s calls as the timer makes them: events with timing on, recorded on the
+    device's current stream, one device synchronisation."""
     sync = CountingSync()
-    devices: list[torch.device] = []
+    streams: list[object] = []
 
-    def events(device: torch.device) -> Callable[[], ScriptedEvent]:
-        devices.append(device)
-        return scripted_events(iter([0.0, 0.25, 1.0, 1.0]))
+    class StreamEvent(ScriptedEvent):
+        def __init__(self, enable_timing: bool = False) -> None:
+            assert enable_timing
+            super().__init__(enable_timing)
 
-    monkeypatch.setattr(timing, "cuda_event", events)
-    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: sync())
+        def record(self, stream: object = None) -> None:
+            streams.append(stream)
+            super().record(stream)
+
+    scripted_events(monkeypatch, [0.0, 0.25, 1.0, 1.0], StreamEvent)
+    patch_cuda(monkeypatch, "Event", StreamEvent)
+    patch_cuda(monkeypatch, "current_stream", lambda device=None: f"stream of {device}")
+    patch_cuda(monkeypatch, "synchronize", lambda device=None: sync())
     timer = step_timer(torch.device("cuda", 1))
     assert list(timer.timed(["batch"])) == ["batch"]
-    assert devices == [torch.device("cuda", 1)] and sync.calls == 1
+    assert streams == ["stream of cuda:1"] * 4 and sync.calls == 1
     assert (timer.data_wait_s, timer.compute_s, timer.elapsed_s) == (0.25, 0.75, 1.0)

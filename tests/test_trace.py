@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -17,9 +20,12 @@ from bench.cli import main
 from bench.errors import BenchError
 from bench.measure.roofline import training_step_bytes
 from bench.measure.static_profile import profile_model, profile_registered
-from bench.measure.trace import trace_steps
+from bench.measure.trace import Trace, trace_steps
+from bench.recipes.loop import Precision, classification_objective
 from bench.results.rundir import RunDir, TraceFiles
+from bench.run import job_trace
 
+CPU = torch.device("cpu")
 LENET_RELU_CHILDREN = [
     "conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1", "relu3", "fc2",
     "relu4", "fc3",
@@ -188,3 +194,53 @@ def test_a_compiled_model_has_operator_rows_and_no_module_rows() -> None:
     trace = trace_steps(step, 2, compiled, torch.device("cpu"))
     assert trace.modules == () and trace.operators and trace.clock == "cpu"
     assert trace.files().modules_csv == "module,calls_per_step,forward_ms_per_step,clock\r\n"
+
+
+@pytest.fixture
+def tf32_flags() -> Iterator[list[tuple[bool, bool]]]:
+    """TF32 flags (matmul, cuDNN) seen inside each traced training step; the flags as they were
+    are restored afterwards."""
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    seen: list[tuple[bool, bool]] = []
+    step = job_trace.train_step
+
+    def observed(*args: Any, **kwargs: Any) -> Any:
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return step(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(job_trace, "train_step", observed)
+        yield seen
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_profile_traces_in_fp32_with_tf32_off_whatever_was_set(
+    tmp_path: Path, tf32_flags: list[tuple[bool, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bench profile --trace`` (the profiler itself left out: only the steps matter here)."""
+
+    def unprofiled(step: Callable[[], object], steps: int, *_: object) -> Trace:
+        for _ in range(steps):
+            step()
+        return Trace(gzip.compress(b"{}"), (), (), steps, "cpu")
+
+    monkeypatch.setattr(job_trace, "trace_steps", unprofiled)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    args = ["profile", "lenet5", "--trace", "2", "--batch-size", "2", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert set(tf32_flags) == {(False, False)} and len(tf32_flags) == 2
+
+
+def test_a_tf32_jobs_trace_runs_with_tf32_on_after_fp32_inference_timing(
+    tf32_flags: list[tuple[bool, bool]],
+) -> None:
+    """A job trains in tf32, its inference timing in fp32 turns TF32 off, then it is traced."""
+    Precision(CPU, "fp32", channels_last=False).set_matmul_precision()  # as the timing leaves it
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    batch = (torch.rand(2, 1, 8, 8), torch.tensor([0, 2]))
+    tf32 = Precision(CPU, "tf32", channels_last=False)
+    job_trace.trace_training(
+        model, classification_objective, optimizer, tf32, itertools.repeat(batch), 1
+    )
+    assert tf32_flags and set(tf32_flags) == {(True, True)}

@@ -9,17 +9,14 @@ from pathlib import Path
 
 import pytest
 from cli_errors import one_line_error
+from file_trees import tree_state
 from run_fixtures import write_run
 from tiny_suite import tiny_suite
 
 from bench.cli import main
+from bench.errors import WriteError
 from bench.measure import environment
 from bench.results.atomic import write_atomic
-
-
-def files_of(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` and its bytes: what must survive a refused command."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.fixture
@@ -70,18 +67,18 @@ def test_baseline_save_out_a_directory_leaves_no_stray_file(
 def test_baseline_save_out_under_a_file(
     capsys: pytest.CaptureFixture[str], run: Path, a_file: Path
 ) -> None:
-    saved = files_of(run)
+    saved = tree_state(run)
     out = a_file / "x.json"
     err = one_line_error(["baseline", "save", str(run), "--out", str(out)], capsys)
     assert err == f"bench baseline: error: --out {out}: {a_file} is a file, not a directory"
-    assert files_of(run) == saved and a_file.read_text() == "mine\n"
+    assert tree_state(run) == saved and a_file.read_text() == "mine\n"
 
 
 def test_report_out_a_file(capsys: pytest.CaptureFixture[str], run: Path, a_file: Path) -> None:
-    saved = files_of(run)
+    saved = tree_state(run)
     err = one_line_error(["report", str(run), "--out", str(a_file)], capsys)
     assert err == f"bench report: error: --out {a_file}: {a_file} is a file, not a directory"
-    assert files_of(run) == saved and a_file.read_text() == "mine\n"
+    assert tree_state(run) == saved and a_file.read_text() == "mine\n"
 
 
 def test_profile_suite_out_a_file_is_refused_before_profiling(
@@ -102,13 +99,14 @@ def test_profile_an_input_size_too_small_for_resnet18(capsys: pytest.CaptureFixt
 
 
 def test_merge_out_inside_one_of_its_inputs(capsys: pytest.CaptureFixture[str], run: Path) -> None:
-    saved = files_of(run)
+    saved = tree_state(run)
     for out in (run / "merged", run):
         err = one_line_error(["merge", str(run), "--out", str(out)], capsys)
         assert err == (
-            f"bench merge: error: --out {out}: inside the input {run}; merge into a new directory"
+            f"bench merge: error: --out {out}: inside the input {run}; write outside what this "
+            "command reads"
         )
-    assert files_of(run) == saved
+    assert tree_state(run) == saved
 
 
 RUN_JSON = {
@@ -124,10 +122,10 @@ def test_resume_of_a_run_json_that_is_not_a_run(
 ) -> None:
     info_path = run / "run.json"
     info_path.write_text(RUN_JSON[damage](json.loads(info_path.read_text())))
-    saved = files_of(run)
+    saved = tree_state(run)
     err = one_line_error(["run", "--resume", str(run)], capsys)
     assert err.startswith(f"bench run: error: {info_path}: ")
-    assert files_of(run) == saved
+    assert tree_state(run) == saved
 
 
 def test_resume_of_a_run_json_of_another_suite_document(
@@ -137,14 +135,14 @@ def test_resume_of_a_run_json_of_another_suite_document(
     info = json.loads((run / "run.json").read_text())
     info["suite"] = {**info["suite"], "name": "other-suite", "models": ["vgg16"]}
     (run / "run.json").write_text(json.dumps(info))
-    saved = files_of(run)
+    saved = tree_state(run)
     err = one_line_error(["run", "--resume", str(run)], capsys)
     assert err == (
         f"bench run: error: {run / 'run.json'}: holds suite 'other-suite', which has no job "
         "'lenet5-s0' of suite 'fixture-suite' recorded beside it; the file belongs to another "
         "suite document"
     )
-    assert files_of(run) == saved
+    assert tree_state(run) == saved
 
 
 def test_compare_markdown_escapes_the_suite_name_as_the_html_report_does(
@@ -184,6 +182,6 @@ def test_a_git_that_hangs_gives_no_commit_not_a_traceback(
 
 def test_an_atomic_write_that_fails_leaves_no_temporary_file(tmp_path: Path) -> None:
     (tmp_path / "folder").mkdir()
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(WriteError, match="folder: cannot write: Is a directory"):
         write_atomic(tmp_path / "folder", "text")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]

@@ -16,10 +16,10 @@ from cli_errors import one_line_error
 from compare_fixtures import write_run
 
 from bench.cli import main
-from bench.regress.compare import MIN_SAMPLE, MachineNoise, compare_runs
+from bench.regress.compare import MIN_SAMPLE, MachineNoise, compare_runs, run_spread
 from bench.results.baseline import load_results
 from bench.results.rundir import RECORDS_FILE
-from bench.results.samples import SAMPLE_CAP, compact
+from bench.results.samples import SAMPLE_CAP, SAMPLED_METRICS, compact
 from bench.suite.thresholds import default_thresholds
 
 # Eight passes evenly spread over ±50 % of their 1 ms median.
@@ -130,14 +130,10 @@ def test_an_epoch_is_judged_by_the_spread_of_its_steps_mean_but_not_excused_beyo
 
 
 @pytest.mark.filterwarnings("error")  # outside pytest, a warning is printed to stderr
-def test_absurd_times_leave_the_noise_unknown_without_a_word_on_stderr(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    base = steps_run(tmp_path / "base", 1.0, [1e-300] * 8)
-    new = steps_run(tmp_path / "new", 2.0, [1.7e308] * 8)  # their mean overflows
-    code, change = compare_json(new, base, capsys)
-    assert (code, change["noise"]) == (1, {"source": "unknown", "runs": 0})
-    assert capsys.readouterr().err == ""
+def test_absurd_times_leave_the_noise_unknown_without_a_warning() -> None:
+    steps = SAMPLED_METRICS["epoch_time_s"]
+    assert run_spread(steps, [1e-300] * 8, [1.7e308] * 8) is None  # their mean overflows
+    assert run_spread(steps, [0.0] * 8, [1.0] * 8) is None  # no ratio to a zero time
 
 
 def test_the_history_noise_comes_first(tmp_path: Path) -> None:
@@ -161,7 +157,7 @@ def test_every_format_names_the_noise_used(
     assert re.search(r"\+10%\s+passes ±\d+\.\d%\s+-\s+within noise$", row), row
     main(["compare", str(new), str(base), "--format", "md"])
     assert re.search(
-        r"\| \+10% \| passes ±\d+\.\d% \| - \| within noise \|", capsys.readouterr().out
+        r"\| \+10% \| passes ±\d+\.\d% \| \\- \| within noise \|", capsys.readouterr().out
     )
     junit = tmp_path / "compare.xml"
     main(["compare", str(new), str(base), "--format", "junit", "--out", str(junit)])
@@ -199,20 +195,21 @@ def test_a_baseline_file_keeps_the_samples(tmp_path: Path, capsys) -> None:
     assert load_results(baseline).jobs == load_results(run).jobs
 
 
-BAD_SAMPLES = [
-    [1.0, math.nan],
-    [1.0, -0.5],
-    [1.0, math.inf],
-    ["1.0"],
-    [True],
-    [1.0] * (SAMPLE_CAP + 1),
-    {"0": 1.0},
+MUST = f"' must be a list of at most {SAMPLE_CAP} finite, non-negative numbers (ms)"
+BAD_SAMPLES = [  # a sample, and what the error says after the field's name
+    ([1.0, math.nan], "[1]' not a finite number: NaN"),  # every reader refuses NaN, Infinity
+    ([1.0, math.inf], "[1]' not a finite number: Infinity"),
+    ([1.0, -0.5], MUST),
+    (["1.0"], MUST),
+    ([True], MUST),
+    ([1.0] * (SAMPLE_CAP + 1), MUST),
+    ({"0": 1.0}, MUST),
 ]
 
 
-@pytest.mark.parametrize("bad", BAD_SAMPLES)
+@pytest.mark.parametrize(("bad", "message"), BAD_SAMPLES)
 def test_damaged_samples_in_a_run_are_one_line_naming_the_record(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: Any
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: Any, message: str
 ) -> None:
     run = latency_run(tmp_path / "run", 1.0)
     path = run / RECORDS_FILE
@@ -220,25 +217,47 @@ def test_damaged_samples_in_a_run_are_one_line_naming_the_record(
     record["samples"] = {"latency_ms_p50": bad}
     path.write_text(json.dumps(record) + "\n")  # NaN and Infinity as Python writes them
     err = one_line_error(["compare", str(run), str(run)], capsys)
-    assert err.endswith(
-        f"{path}: job lenet5-s0: field 'samples.latency_ms_p50' must be a list of at most "
-        f"{SAMPLE_CAP} finite, non-negative numbers (ms)"
+    assert err.endswith(f"{path}: line 1: field 'samples.latency_ms_p50{message}")
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "name"),
+    [("epoch", "step_ms", "step_ms"), ("job", "inference", "inference[0].pass_ms")],
+)
+def test_damaged_step_and_pass_times_are_one_line_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, field: str, name: str
+) -> None:
+    run = latency_run(tmp_path / "run", 1.0)
+    path = run / RECORDS_FILE
+    (job,) = (json.loads(line) for line in path.read_text().splitlines())
+    row = {"model": "lenet5", "precision": "fp32", "batch_size": 1, "status": "ok"}
+    epoch = {"type": "epoch", "job_id": job["job_id"], "phase": "train", "epoch": 1}
+    damaged = (
+        {"step_ms": [-1.0]} if kind == "epoch" else {"inference": [{**row, "pass_ms": [-1.0]}]}
     )
+    records = [{**epoch, **damaged}, job] if kind == "epoch" else [{**job, **damaged}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    err = one_line_error(["report", str(run)], capsys)
+    assert err.endswith(f"{path}: line 1: field '{name}{MUST}")
 
 
-@pytest.mark.parametrize("bad", [*BAD_SAMPLES, "fast"])
+@pytest.mark.parametrize(("bad", "message"), [*BAD_SAMPLES, ("fast", None)])
 def test_damaged_samples_in_a_baseline_file_are_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: Any
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: Any, message: str | None
 ) -> None:
     run = latency_run(tmp_path / "run", 1.0)
     baseline = tmp_path / "b.json"
     main(["baseline", "save", str(run), "--out", str(baseline)])
     doc = json.loads(baseline.read_text())
-    doc["jobs"][0]["samples"] = bad if bad == "fast" else {"latency_ms_p50": bad}
+    doc["jobs"][0]["samples"] = bad if message is None else {"latency_ms_p50": bad}
     baseline.write_text(json.dumps(doc))
     err = one_line_error(["compare", str(run), str(baseline)], capsys)
-    field = "'samples'" if bad == "fast" else "'samples.latency_ms_p50'"
-    assert f"{baseline}: jobs[0]: field {field} must be " in err
+    if message is None:
+        assert err.endswith(
+            f"{baseline}: field 'jobs[0].samples' must be an object of metric: [ms, ...]"
+        )
+    else:
+        assert err.endswith(f"{baseline}: field 'jobs[0].samples.latency_ms_p50{message}")
 
 
 def test_compact_keeps_every_value_up_to_the_cap_and_evenly_ranked_ones_beyond() -> None:

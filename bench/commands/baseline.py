@@ -25,7 +25,9 @@ def add_parser(subparsers: Any) -> None:
 def save_command(args: argparse.Namespace) -> int:
     """Handler of ``bench baseline save``."""
     from bench.results.baseline import load_results, save
+    from bench.results.outputs import output_file
 
+    output_file(args.out, create=False, reads=[args.run_dir])  # save() creates its folder
     results = load_results(args.run_dir)
     save(results, args.out)
     print(

@@ -37,6 +37,11 @@ def add_parser(subparsers: Any) -> None:
         help="compare runs from different machine ids (flagged in the output)",
     )
     parser.add_argument(
+        "--allow-cross-suite",
+        action="store_true",
+        help="compare runs of different suites (flagged in the output)",
+    )
+    parser.add_argument(
         "--out", type=Path, metavar="FILE", help="write the output there (stdout gets the table)"
     )
     parser.add_argument(
@@ -55,23 +60,28 @@ def compare_command(args: argparse.Namespace) -> int:
     from bench.regress.compare import compare_runs, resolve_thresholds
     from bench.regress.compare_formats import RENDERERS, format_table
     from bench.regress.noise import machine_noise
+    from bench.results.atomic import write_atomic
     from bench.results.baseline import load_results
     from bench.results.outputs import output_file
     from bench.suite.thresholds import parse_fail_on
 
     fail_on = parse_fail_on(args.fail_on)
+    db = None if str(args.history_db) == "none" else args.history_db
+    if args.out is not None:
+        output_file(args.out, create=False, reads=[args.new, args.base, *([db] if db else [])])
     new, base = load_results(args.new), load_results(args.base)
     comparison = compare_runs(
         new,
         base,
         resolve_thresholds(new, base, fail_on),
         allow_cross_machine=args.allow_cross_machine,
-        noise=machine_noise(None if str(args.history_db) == "none" else args.history_db, new),
+        allow_cross_suite=args.allow_cross_suite,
+        noise=machine_noise(db, new),
     )
     text = RENDERERS[args.format](comparison)
     if args.out is None:
         print(text, end="")
     else:
-        output_file(args.out).write_text(text, encoding="utf-8")
+        write_atomic(output_file(args.out), text)
         print(format_table(comparison), end="")
     return 1 if comparison.regressed else 0

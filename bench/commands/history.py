@@ -80,6 +80,7 @@ def history_command(args: argparse.Namespace) -> int:
         raise BenchError("--suite, --model and --metric go together")
     if args.plot is not None and args.plot.suffix.lower() not in PLOT_FORMATS:
         raise BenchError(f"--plot {args.plot}: the file name must end in .png or .svg")
+    _check_outputs(args)
     for run_dir in args.record:
         print(f"recorded {record_run(args.db, run_dir)} jobs of {run_dir} in {args.db}")
     if args.html is not None:
@@ -93,16 +94,36 @@ def history_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """The database ``--record`` writes, the site of ``--html`` and the figure of ``--plot``,
+    checked before anything is read or written: none may land on what the command reads."""
+    from bench.regress.history import check_db_to_write
+    from bench.results.outputs import output_dir, output_file
+
+    if args.record:
+        check_db_to_write(args.db)
+        output_file(args.db, "--db", create=False, reads=args.record)
+    reads = [*args.record, args.db, *args.baseline]
+    if args.html is not None:
+        from bench.report.dashboard import INDEX
+
+        output_dir(args.html, "--html", create=False, reads=reads, writes=[INDEX])
+    if args.plot is not None:
+        output_file(args.plot, "--plot", create=False, reads=reads)
+
+
 def _write_dashboard(args: argparse.Namespace) -> None:
     """The static site of ``--html``."""
     from bench.regress.dashboard import collect
-    from bench.report.dashboard import write_dashboard
+    from bench.report.dashboard import INDEX, site_files, write_dashboard
     from bench.results.baseline import load_results
     from bench.results.outputs import output_dir
 
-    output_dir(args.html, "--html", create=False)  # checked before the database is read
     baselines = [load_results(path) for path in args.baseline]
-    files = write_dashboard(collect(args.db, baselines), output_dir(args.html, "--html"))
+    boards = collect(args.db, baselines)
+    pages = [INDEX, *site_files(boards).values()]
+    reads = [args.db, *args.baseline]
+    files = write_dashboard(boards, output_dir(args.html, "--html", reads=reads, writes=pages))
     print(f"dashboard: {files[0]} ({len(files) - 1} suite page(s))")
 
 
@@ -119,6 +140,7 @@ def _print_series(args: argparse.Namespace) -> None:
     print(format_series(series, steps, noise_scale(series.points)))
     if args.plot is not None:
         from bench.regress.history_plot import plot_series
+        from bench.results.outputs import output_file
 
-        plot_series(series, steps, args.plot)
+        plot_series(series, steps, output_file(args.plot, "--plot"))
         print(f"plot: {args.plot}")

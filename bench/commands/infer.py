@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.commands.profile import model_sizes
-from bench.errors import BenchError, UnknownNameError
+from bench.errors import BenchError, OutOfMemory, UnknownNameError
 from bench.results.atomic import write_atomic
 from bench.results.outputs import output_dir
+from bench.suite.profile_suite import PROFILE_SUITE_SCHEMA
 from bench.suite.schema import lookup, schema_of
 from bench.suite.settings import COMPILE_MODES, DEVICES, PRECISIONS, InferenceConfig, JobConfig
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from bench.measure.static_profile import StaticProfile
     from bench.results.records import InferenceRow
 
 FORMATS = ("table", "csv", "json")
@@ -100,25 +102,32 @@ def add_parser(subparsers: Any) -> None:
 def infer_command(args: argparse.Namespace) -> int:
     """Handler of ``bench infer``."""
     from bench.measure.collectors import JobCollectors
-    from bench.measure.static_profile import profile_registered
+    from bench.measure.memory import out_of_memory_named
     from bench.models.registry import get_model_info
-    from bench.run.inference import Subject, sweep
+    from bench.run.inference import Subject, sweep, unfit_rows
     from bench.run.job import resolve_device
 
     limits = schema_of(InferenceConfig)  # the bounds a suite's [inference] is held to
     iterations = lookup(limits, "min_iterations").check(args.min_iterations, "--min-iterations")
     plan = InferenceConfig(
-        batch_sizes=parse_batch_sizes(args.batch_sizes),
-        precisions=parse_precisions(args.precision),
+        batch_sizes=tuple(
+            lookup(limits, "batch_sizes").check(
+                parse_batch_sizes(args.batch_sizes), "--batch-sizes"
+            )
+        ),
+        precisions=tuple(
+            lookup(limits, "precisions").check(parse_precisions(args.precision), "--precision")
+        ),
         min_iterations=iterations,
         min_time_s=lookup(limits, "min_time_s").check(args.min_time, "--min-time"),
     )
+    lookup(PROFILE_SUITE_SCHEMA, "models").check(args.models, "MODEL")  # each one once
     if args.out is not None:
         output_dir(args.out, create=False)  # checked before anything is timed
     models = [get_model_info(name) for name in args.models]
     sizes = [model_sizes(info, args.input_size, args.num_classes) for info in models]
     # counted before anything is timed: this also checks that each model takes its input size
-    profiles = [profile_registered(i.name, *size) for i, size in zip(models, sizes, strict=True)]
+    profiles = [_count(i.name, *size) for i, size in zip(models, sizes, strict=True)]
     device = resolve_device(args.device)
     config = JobConfig(channels_last=args.channels_last, compile=args.compile or "")
     rows: list[InferenceRow] = []
@@ -126,10 +135,18 @@ def infer_command(args: argparse.Namespace) -> int:
     with collectors:
         for info, (size, classes), profile in zip(models, sizes, profiles, strict=True):
             print(f"timing {info.name} on {device}", file=sys.stderr, flush=True)
-            model = _random_weight_model(info.name, classes, size[0], device, config)
+            counted = None if isinstance(profile, OutOfMemory) else profile
             subject = Subject(
-                info.name, device, size, "random", config.channels_last, args.compile, profile
+                info.name, device, size, "random", config.channels_last, args.compile, counted
             )
+            try:
+                if isinstance(profile, OutOfMemory):
+                    raise profile
+                with out_of_memory_named(f"{info.name}: building the model"):
+                    model = _random_weight_model(info.name, classes, size[0], device, config)
+            except OutOfMemory as err:  # as a batch that does not fit: an oom row, and go on
+                rows += unfit_rows(subject, plan, str(err))
+                continue
             rows += sweep(model, subject, plan, collectors.sampler)
     records = [dataclasses.asdict(row) for row in rows]
     if args.format == "json":
@@ -146,6 +163,19 @@ def infer_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(name: str, size: tuple[int, int, int], classes: int) -> StaticProfile | OutOfMemory:
+    """``name``'s static profile at ``size`` (which also checks that it takes that size), or
+    the allocation failure that stopped the count."""
+    from bench.measure.memory import out_of_memory_named
+    from bench.measure.static_profile import profile_registered
+
+    try:
+        with out_of_memory_named(f"{name}: counting MACs and FLOPs"):
+            return profile_registered(name, size, classes)
+    except OutOfMemory as err:
+        return err
+
+
 def _random_weight_model(
     name: str, classes: int, in_channels: int, device: torch.device, config: JobConfig
 ) -> nn.Module:
@@ -158,17 +188,17 @@ def _random_weight_model(
     return ModelBuilder(config, classes, in_channels, device)(name)
 
 
-def parse_batch_sizes(text: str) -> tuple[int, ...]:
-    """``"1,16,128"`` → ``(1, 16, 128)``; anything but positive integers names ``--batch-sizes``."""
+def parse_batch_sizes(text: str) -> list[int]:
+    """``"1,16,128"`` → ``[1, 16, 128]``; anything but positive integers names ``--batch-sizes``."""
     parts = [p.strip() for p in text.split(",")]
     if not all(p.isdigit() and int(p) > 0 for p in parts):
         raise BenchError(f"--batch-sizes: expected comma-separated positive integers, got {text!r}")
-    return tuple(int(p) for p in parts)
+    return [int(p) for p in parts]
 
 
-def parse_precisions(text: str) -> tuple[str, ...]:
-    """``"fp32,amp-bf16"`` → ``("fp32", "amp-bf16")``; an unknown one names ``--precision``."""
-    names = tuple(p.strip() for p in text.split(","))
+def parse_precisions(text: str) -> list[str]:
+    """``"fp32,amp-bf16"`` → ``["fp32", "amp-bf16"]``; an unknown one names ``--precision``."""
+    names = [p.strip() for p in text.split(",")]
     for name in names:
         if name not in PRECISIONS:
             raise UnknownNameError("precision", name, PRECISIONS, where="--precision")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.commands.run import at_least
+from bench.commands.run import integer_within
 from bench.errors import BenchError
+from bench.suite.matrix import JOB_SCHEMA
+from bench.suite.profile_suite import PROFILE_SUITE_SCHEMA
+from bench.suite.schema import lookup
 
 if TYPE_CHECKING:
     from bench.measure.static_profile import StaticProfile
@@ -20,6 +24,8 @@ FORMATS = ("table", "json", "csv")
 TRACE_STEPS = 20
 TRACE_BATCH = 32
 _SIZE = re.compile(r"(\d+)x(\d+)x(\d+)")
+# A job's trace_steps, less its 0 (no trace): the steps --trace takes.
+_TRACE_STEPS = dataclasses.replace(lookup(JOB_SCHEMA, "trace_steps"), minimum=1)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -47,7 +53,7 @@ def add_parser(subparsers: Any) -> None:
         "--trace",
         nargs="?",
         const=TRACE_STEPS,
-        type=at_least(1),
+        type=integer_within(_TRACE_STEPS),
         metavar="STEPS",
         help=f"trace STEPS (default {TRACE_STEPS}) training steps of MODEL with torch.profiler "
         f"on one random batch (default {TRACE_BATCH} images), after warm-up; print the top "
@@ -68,8 +74,8 @@ def profile_command(args: argparse.Namespace) -> int:
     """Handler of ``bench profile``."""
     if (args.model is None) == (args.suite is None):
         raise BenchError("give exactly one of MODEL or --suite")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise BenchError(f"--batch-size must be positive, got {args.batch_size}")
+    if args.batch_size is not None:  # held to a profile suite's bounds
+        lookup(PROFILE_SUITE_SCHEMA, "batch_size").check(args.batch_size, "--batch-size")
     if args.suite is not None:
         sizes = ("num_classes", "input_size", "batch_size", "trace")
         given = [f for f in sizes if getattr(args, f) is not None]
@@ -86,11 +92,15 @@ def profile_command(args: argparse.Namespace) -> int:
 
 
 def parse_input_size(text: str) -> tuple[int, int, int]:
-    """``"3x224x224"`` as ``(3, 224, 224)``; anything else raises naming ``--input-size``."""
+    """``"3x224x224"`` as ``(3, 224, 224)``, each within a profile suite's bounds; anything
+    else raises naming ``--input-size``."""
     match = _SIZE.fullmatch(text.strip().lower())
     if match is None or min(int(g) for g in match.groups()) < 1:
         raise BenchError(f"--input-size: expected CxHxW of three positive integers, got {text!r}")
-    channels, height, width = (int(g) for g in match.groups())
+    sizes = [int(g) for g in match.groups()]
+    channels, height, width = lookup(PROFILE_SUITE_SCHEMA, "input_size").check(
+        sizes, "--input-size"
+    )
     return channels, height, width
 
 
@@ -100,18 +110,19 @@ def model_sizes(
     """The input size (``--input-size`` text) and classes (``--num-classes``) to build ``info``'s
     model for: the flags where given, else the model's own."""
     size = info.input_size if input_size is None else parse_input_size(input_size)
-    classes = info.num_classes if num_classes is None else num_classes
-    if classes < 1:
-        raise BenchError(f"--num-classes must be positive, got {classes}")
-    return size, classes
+    if num_classes is None:
+        return size, info.num_classes
+    return size, lookup(PROFILE_SUITE_SCHEMA, "num_classes").check(num_classes, "--num-classes")
 
 
 def _profile_one(args: argparse.Namespace) -> int:
+    from bench.measure.memory import out_of_memory_named
     from bench.measure.static_profile import profile_registered
 
     info, size, classes = _model_sizes(args)
     batch = 1 if args.batch_size is None else args.batch_size
-    profile = profile_registered(info.name, size, classes, batch, args.layers)
+    with out_of_memory_named(f"{info.name} at {_size_text(size)}, batch {batch}"):
+        profile = profile_registered(info.name, size, classes, batch, args.layers)
     if args.format == "json":
         print(
             json.dumps({"model": info.name, "num_classes": classes, **profile.to_dict()}, indent=2)
@@ -132,6 +143,8 @@ def _model_sizes(args: argparse.Namespace) -> tuple[ModelInfo, tuple[int, int, i
 
 
 def _trace_one(args: argparse.Namespace) -> int:
+    from bench.measure.memory import out_of_memory_named
+    from bench.results.outputs import output_dir
     from bench.results.rundir import TRACES_DIR, save_trace_files
     from bench.run.job import resolve_device
     from bench.run.job_trace import trace_model
@@ -139,10 +152,14 @@ def _trace_one(args: argparse.Namespace) -> int:
 
     if args.layers or args.format != "table":
         raise BenchError("--trace prints its own tables; drop --layers and --format")
+    folder = (args.out or Path(".")) / TRACES_DIR
+    output_dir(folder.parent, create=False)  # before anything is traced
+    output_dir(folder, create=False)
     info, size, classes = _model_sizes(args)
     batch = TRACE_BATCH if args.batch_size is None else args.batch_size
     device = resolve_device("auto")
-    trace = trace_model(info.name, size, classes, batch, args.trace, device)
+    with out_of_memory_named(f"tracing {info.name} at {_size_text(size)}, batch {batch}"):
+        trace = trace_model(info.name, size, classes, batch, args.trace, device)
     clock = "GPU kernel time" if trace.clock == "device" else "CPU time"
     heading = f"{info.name}, {_size_text(size)}, batch {batch}, {trace.steps} traced steps"
     for title, rows in (
@@ -152,26 +169,34 @@ def _trace_one(args: argparse.Namespace) -> int:
         cells = [[str(v) for v in row.values()] for row in rows]
         header = list(rows[0]) if rows else ["(none)"]
         print("\n".join([f"{heading}: {title}", *align_columns([header, *cells]), ""]))
-    folder = (args.out or Path(".")) / TRACES_DIR
     paths = save_trace_files(folder, info.name, trace.files())
     print(f"wrote {paths.chrome_trace}, {paths.operators}, {paths.modules}", file=sys.stderr)
     return 0
 
 
 def _profile_suite(args: argparse.Namespace) -> int:
+    from bench.measure.memory import out_of_memory_named
     from bench.measure.static_profile import profile_registered
     from bench.models.registry import get_model_info
     from bench.report.profiles import profile_markdown, profile_notes, profile_table
+    from bench.results.atomic import write_atomic
     from bench.results.outputs import output_dir
+    from bench.suite.files import find_suite
     from bench.suite.profile_suite import load_profile_suite
 
     suite = load_profile_suite(args.suite)
+    csv_name, md_name = f"{suite.name}.csv", f"{suite.name}.md"
     if args.out is not None:
-        output_dir(args.out)
+        output_dir(args.out, reads=[find_suite(args.suite)], writes=[csv_name, md_name])
     rows: list[tuple[ModelInfo, StaticProfile]] = []
     for i, name in enumerate(suite.models, 1):
         print(f"profiling {name} ({i}/{len(suite.models)})", file=sys.stderr, flush=True)
-        profile = profile_registered(name, suite.input_size, suite.num_classes, suite.batch_size)
+        with out_of_memory_named(
+            f"{name} at {_size_text(suite.input_size)}, batch {suite.batch_size}"
+        ):
+            profile = profile_registered(
+                name, suite.input_size, suite.num_classes, suite.batch_size
+            )
         rows.append((get_model_info(name), profile))
     table, notes = profile_table(rows), profile_notes(rows)
     if args.format == "json":
@@ -187,10 +212,9 @@ def _profile_suite(args: argparse.Namespace) -> int:
     else:
         print("\n".join([table.text(), "", *notes]))
     if args.out is not None:
-        csv_path, md_path = args.out / f"{suite.name}.csv", args.out / f"{suite.name}.md"
-        csv_path.write_text(table.csv_text(), encoding="utf-8")
-        title = suite.description or suite.name
-        md_path.write_text(profile_markdown(table, notes, title), encoding="utf-8")
+        csv_path, md_path = args.out / csv_name, args.out / md_name
+        write_atomic(csv_path, table.csv_text())
+        write_atomic(md_path, profile_markdown(table, notes, suite.description or suite.name))
         print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
     return 0
 

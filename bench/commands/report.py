@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """Handler of ``bench report``."""
-    from bench.report import parse_formats, write_report
+    from bench.report import REPORT_ENTRIES, parse_formats, write_report
     from bench.results.outputs import output_dir
     from bench.results.rundir import read_runs
 
@@ -45,8 +45,11 @@ def report_command(args: argparse.Namespace) -> int:
     if args.out is None and len(args.run_dirs) > 1:
         raise BenchError("--out DIR is required when reporting several run directories")
     out = args.out if args.out is not None else args.run_dirs[0]
+    own = args.run_dirs[0] if len(args.run_dirs) == 1 else None  # the default: the run itself
+    flag = "--out" if args.out is not None else "RUN_DIR"
+    output_dir(out, flag, create=False, reads=args.run_dirs, writes=REPORT_ENTRIES, own=own)
     runs = read_runs(args.run_dirs)
-    paths = write_report(runs, output_dir(out) if args.out is not None else out, formats)
+    paths = write_report(runs, out, formats)
     for path in (paths.html, paths.markdown, *paths.tables):
         if path is not None:
             print(path)

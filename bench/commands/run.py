@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import DEFAULT_DATA_DIR
-from bench.errors import BenchError
+from bench.errors import BenchError, SuiteError
 from bench.results.outputs import output_dir
-from bench.suite.schema import SettingInfo, settings_of
+from bench.suite.matrix import JOB_SCHEMA
+from bench.suite.schema import Field, SettingInfo, lookup, settings_of
 from bench.suite.settings import JobConfig
 from bench.suite.shard import Shard, parse_shard
 
@@ -79,6 +80,11 @@ def add_parser(subparsers: Any) -> None:
         metavar="SPEC",
         help="thresholds for --baseline, as bench compare takes them ('none' turns gating off)",
     )
+    parser.add_argument(
+        "--allow-cross-suite",
+        action="store_true",
+        help="judge the run against a --baseline of another suite (flagged in the comparison)",
+    )
     parser.set_defaults(handler=run_command)
 
 
@@ -101,24 +107,27 @@ def _add_setting_flag(parser: argparse.ArgumentParser, info: SettingInfo) -> Non
     elif spec.choices:
         choices = [c for c in spec.choices if c]  # "" (off) is the default, not a choice
         parser.add_argument(flag_option(info), choices=choices, **common)
-    elif info.kind is int and spec.minimum in (0, 1):
-        parser.add_argument(flag_option(info), type=at_least(int(spec.minimum)), **common)
+    elif info.kind is int:
+        field = lookup(JOB_SCHEMA, info.name)
+        parser.add_argument(flag_option(info), type=integer_within(field), **common)
     else:
         raise TypeError(f"no command-line form for setting {info.name!r}")
 
 
-def at_least(minimum: int) -> Callable[[str], int]:
-    """An argument type: an integer of at least ``minimum`` (0 or 1)."""
-    words = "a positive integer" if minimum == 1 else "a non-negative integer"
+def integer_within(field: Field) -> Callable[[str], int]:
+    """An argument type: an integer that ``field`` (a setting's) takes, within its bounds; a
+    value it refuses is argparse's one-line usage error, worded as the setting's check words it
+    (``argument --trace: must be at most 1000, got 5000``)."""
 
     def check(text: str) -> int:
         try:
-            value = int(text)
+            value: Any = int(text)
         except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}")
-        return value
+            value = text
+        try:
+            return int(field.check(value, ""))
+        except SuiteError as err:
+            raise argparse.ArgumentTypeError(str(err).strip()) from None
 
     return check
 
@@ -167,15 +176,22 @@ def run_command(args: argparse.Namespace) -> int:
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
     if args.resume is None and not args.dry_run:
-        output_dir(args.out, create=False)  # the run creates it once the suite is valid
-    if args.fail_on is not None and args.baseline is None:
-        raise BenchError("--fail-on needs --baseline FILE_OR_RUN")
+        reads = [args.baseline] if args.baseline is not None else []
+        output_dir(args.out, create=False, reads=reads)  # created once the suite is valid
+    for flag, given in (
+        ("--fail-on", args.fail_on is not None),
+        ("--allow-cross-suite", args.allow_cross_suite),
+    ):
+        if given and args.baseline is None:
+            raise BenchError(f"{flag} needs --baseline FILE_OR_RUN")
     gate = None
     if args.baseline is not None:
         from bench.measure.environment import current_machine_id
         from bench.run.gate import Gate
 
-        gate = Gate.load(args.baseline, args.fail_on or "", current_machine_id())
+        gate = Gate.load(
+            args.baseline, args.fail_on or "", current_machine_id(), args.allow_cross_suite
+        )
     signal.signal(signal.SIGTERM, _interrupt)
     request = RunRequest(
         suite=args.suite,

@@ -53,8 +53,8 @@ class Files:
 
 @dataclass(frozen=True)
 class FileCheck:
-    """A data set's files: ``status`` (verified, present, missing, incomplete or corrupt) and
-    a one-line ``detail``."""
+    """A data set's files: ``status`` (verified, present, missing, incomplete, unreadable or
+    corrupt) and a one-line ``detail``."""
 
     status: str
     detail: str
@@ -91,17 +91,22 @@ def read_torchvision_splits(name: str, root: Path, download: bool) -> tuple[Imag
             "not found" if len(missing) == len(files.expected) else f"incomplete (no {missing[0]})"
         )
         raise DataError(f"{name} {state} in {files.folder.resolve()}; {supply}, or add --download")
+    _open_each(files)
     return _read(files)
 
 
 def check_files(name: str, root: Path) -> FileCheck:
     """Whether data set ``name``'s files are under ``root``: the official release (md5), or
-    else whether they pass the loader's checks; nothing is downloaded."""
+    else whether they pass the loader's checks; nothing is downloaded. Files that cannot be
+    looked for or opened (permissions) are ``unreadable``, not missing: a download would not
+    help."""
     files = data_files(name, root)
     try:
         missing = _missing(files)
+        if not missing:
+            _open_each(files)
     except DataError as err:
-        return FileCheck("missing", str(err))
+        return FileCheck("unreadable", str(err))
     if len(missing) == len(files.expected):
         return FileCheck("missing", f"no files in {files.folder}")
     if missing:
@@ -135,6 +140,18 @@ def _missing(files: Files) -> list[str]:
         ]
     except OSError as err:
         raise DataError(f"{files.folder}: cannot look for the files: {err.strerror}") from None
+
+
+def _open_each(files: Files) -> None:
+    """Open each of the files for reading; one that cannot be is a ``DataError`` naming it."""
+    idx = issubclass(files.cls, datasets.MNIST)
+    for file in files.expected:
+        path = files.folder / file
+        try:
+            path = idx_path(files.folder, file) if idx else path
+            path.open("rb").close()
+        except OSError as err:
+            raise DataError(f"{path}: cannot be read: {err.strerror}") from None
 
 
 def _read(files: Files) -> tuple[ImageSet, ImageSet]:

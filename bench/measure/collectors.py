@@ -1,9 +1,11 @@
 """Collectors that run beside a job's training loop: memory peaks per phase, process RSS, and
 NVML telemetry (utilisation, power, energy, clocks, throttling) per phase, epoch and job.
 
-The recipe marks phases with ``with collectors.phase("train", epoch): ...``; the runner reads
-``epoch_figures`` after each epoch and ``job_figures`` at the end. Off CUDA, or without NVML,
-the GPU figures are ``None``.
+The recipe marks what it does with ``with collectors.phase("pretrain", epoch, "train"): ...``
+(then ``"eval"``); each such part is a telemetry segment of its own, begun and ended by a
+reading, so an epoch's figures cover exactly its training and evaluation, whatever other phase
+has an epoch of the same number. The runner reads ``epoch_figures`` after each epoch and
+``job_figures`` at the end. Off CUDA, or without NVML, the GPU figures are ``None``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import torch
 
 from bench.measure.memory import cuda_peaks_mib, reset_cuda_peaks, reset_rss_peak, rss_peak_mib
 from bench.measure.telemetry import NvmlSampler
+
+TRAIN, EVAL = "train", "eval"  # the parts of an epoch
 
 
 class JobCollectors:
@@ -34,7 +38,8 @@ class JobCollectors:
             else None
         )
         self.sampler = NvmlSampler(cuda_index, interval_s=telemetry_interval_s, device_uuid=uuid)
-        self._peaks: dict[tuple[str, int], tuple[float | None, float | None]] = {}
+        self._peaks: dict[tuple[str, int, str], tuple[float | None, float | None]] = {}
+        self._segments: dict[tuple[str, int, str], int] = {}
         self._rss_resettable = False
         self._rss_kept: float | None = None
 
@@ -48,26 +53,30 @@ class JobCollectors:
         self.sampler.stop()
 
     @contextlib.contextmanager
-    def phase(self, name: str, epoch: int) -> Iterator[None]:
-        """Attribute memory peaks and telemetry samples to (``name``, ``epoch``)."""
+    def phase(self, phase: str, epoch: int, part: str) -> Iterator[None]:
+        """Attribute memory peaks and telemetry samples to ``part`` (``train`` or ``eval``) of
+        epoch ``epoch`` of the training phase ``phase``; the telemetry segment is labelled
+        ``phase`` for training and ``eval`` for evaluation."""
         if not self.enabled:
             yield
             return
         reset_cuda_peaks(self.device)
-        self.sampler.set_phase(name, epoch)
+        key = (phase, epoch, part)
+        self._segments[key] = self.sampler.begin(phase if part == TRAIN else part, epoch)
         try:
             yield
         finally:
-            self._peaks[(name, epoch)] = cuda_peaks_mib(self.device)
+            self.sampler.end()
+            self._peaks[key] = cuda_peaks_mib(self.device)
 
     def epoch_figures(self, phase: str, epoch: int) -> dict[str, Any]:
-        """Memory and telemetry of one epoch: peaks of its training phase, telemetry of the
-        training phase, energy of training and evaluation together."""
+        """Memory and telemetry of one epoch of ``phase``: peaks and telemetry of its training,
+        energy of its training and evaluation together."""
         if not self.enabled:
             return {}
-        allocated, reserved = self._peaks.get((phase, epoch), (None, None))
-        train = self.sampler.summary(phase=phase, epoch=epoch)
-        whole = self.sampler.summary(epoch=epoch)
+        allocated, reserved = self._peaks.get((phase, epoch, TRAIN), (None, None))
+        train = self.sampler.summary(*self._parts(phase, epoch, TRAIN))
+        whole = self.sampler.summary(*self._parts(phase, epoch, TRAIN, EVAL))
         return {
             "peak_mem_mib": allocated,
             "peak_mem_reserved_mib": reserved,
@@ -75,11 +84,17 @@ class JobCollectors:
             "gpu_util_pct": train.gpu_util_mean,
             "gpu_mem_util_pct": train.mem_util_mean,
             "power_w": train.power_mean_w,
+            "power_method": train.power_method,
             "energy_j": whole.energy_j,
             "energy_method": whole.energy_method,
             "sm_clock_mhz": train.sm_clock_mean_mhz,
             "temperature_c": train.temperature_mean_c,
         }
+
+    def _parts(self, phase: str, epoch: int, *parts: str) -> list[int]:
+        """The telemetry segments of those ``parts`` of the epoch that ran."""
+        keys = [(phase, epoch, part) for part in parts]
+        return [self._segments[key] for key in keys if key in self._segments]
 
     def keep_rss_peak(self) -> None:
         """Remember the process's peak memory so far, before something resets the kernel's

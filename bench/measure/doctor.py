@@ -37,7 +37,7 @@ from bench.measure.telemetry import device_handle
 
 SNAPSHOT_VERSION = 1
 NEAR_SLOWDOWN_C = 5.0  # a GPU this close to its slowdown temperature is about to throttle
-BAD_DATA = ("incomplete", "corrupt")
+BAD_DATA = ("incomplete", "unreadable", "corrupt")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 MIB = 2**20
-_PREFIXES = ("nvmlClocksEventReason", "nvmlClocksThrottleReason")
+REASON_PREFIXES = ("nvmlClocksEventReason", "nvmlClocksThrottleReason")
 # nvml.h's values, for nvidia-ml-py releases that predate some names.
 _DOCUMENTED_BITS = {
     "GpuIdle": 0x1,
@@ -58,7 +58,7 @@ def reason_labels(nvml: Any) -> dict[int, str]:
     """Each clock-event bit → its label, from the names ``nvml`` defines (nvml.h's otherwise)."""
     bits = dict(_DOCUMENTED_BITS)
     for name in dir(nvml):
-        prefix = next((p for p in _PREFIXES if name.startswith(p)), "")
+        prefix = next((p for p in REASON_PREFIXES if name.startswith(p)), "")
         suffix, value = name[len(prefix) :], getattr(nvml, name, None)
         if prefix and suffix not in ("All", "None") and isinstance(value, int) and _is_bit(value):
             bits[suffix] = value
@@ -127,7 +127,7 @@ def read_gpu_state(nvml: Any, handle: Any, own_pids: Collection[int]) -> dict[st
         "ecc": None if ecc is None else _on_off(ecc[0], enabled),
         "ecc_pending": None if ecc is None else _on_off(ecc[1], enabled),
         "other_processes": _other_processes(
-            attempt(lambda: nvml.nvmlDeviceGetComputeProcesses(handle)), own_pids
+            attempt(lambda: nvml.nvmlDeviceGetComputeRunningProcesses(handle)), own_pids
         ),
     }
 
@@ -149,10 +149,7 @@ def _other_processes(processes: Any, own_pids: Collection[int]) -> list[dict[str
         pid = getattr(process, "pid", None)
         if not isinstance(pid, int) or pid in own_pids:
             continue
-        used = getattr(process, "usedGpuMemory", None)
-        if isinstance(used, int) and not 0 <= used < _NOT_AVAILABLE:
-            used = None
-        others.append({"pid": pid, "used_mib": used / MIB if isinstance(used, int) else None})
+        others.append({"pid": pid, "used_mib": _mib(getattr(process, "usedGpuMemory", None))})
     return others
 
 
@@ -162,13 +159,48 @@ def _on_off(mode: Any, enabled: int) -> str:
 
 def _mib(size: Any) -> float | None:
     """Bytes in MiB; None where NVML gives no figure."""
-    return size / 2**20 if isinstance(size, int) and 0 <= size < _NOT_AVAILABLE else None
+    return size / MIB if isinstance(size, int) and 0 <= size < _NOT_AVAILABLE else None
 
 
 def read_number(nvml: Any, call: str, handle: Any, *constants: str) -> float | None:
     """NVML's ``call(handle, *constants)`` (names of the module's function and constants) as a
     finite float; None where NVML refuses it, the module lacks a name, or it is not a number."""
-    value = attempt(lambda: getattr(nvml, call)(handle, *(getattr(nvml, c) for c in constants)))
+    return _number(
+        attempt(lambda: getattr(nvml, call)(handle, *(getattr(nvml, c) for c in constants)))
+    )
+
+
+def field_number(nvml: Any, handle: Any, field: str) -> float | None:
+    """NVML's field ``field`` (the name of a field constant: ``NVML_FI_DEV_POWER_INSTANT``) through
+    ``nvmlDeviceGetFieldValues``, as a finite float: the union member its ``valueType`` names.
+    None where the module lacks the field or the call, or NVML refuses the call or the field
+    (each field has its own ``nvmlReturn``)."""
+
+    def read() -> Any:
+        (value,) = nvml.nvmlDeviceGetFieldValues(handle, [getattr(nvml, field)])
+        if value.nvmlReturn != nvml.NVML_SUCCESS:
+            return None
+        kinds = {getattr(nvml, name, None): member for name, member in _VALUE_MEMBERS.items()}
+        member = kinds.get(value.valueType)
+        return getattr(value.value, member) if member is not None else None
+
+    return _number(attempt(read))
+
+
+# a field value's ``valueType`` → the member of its ``c_nvmlValue_t`` union holding the value
+_VALUE_MEMBERS = {
+    "NVML_VALUE_TYPE_DOUBLE": "dVal",
+    "NVML_VALUE_TYPE_UNSIGNED_INT": "uiVal",
+    "NVML_VALUE_TYPE_UNSIGNED_LONG": "ulVal",
+    "NVML_VALUE_TYPE_UNSIGNED_LONG_LONG": "ullVal",
+    "NVML_VALUE_TYPE_SIGNED_LONG_LONG": "sllVal",
+    "NVML_VALUE_TYPE_SIGNED_INT": "siVal",
+    "NVML_VALUE_TYPE_UNSIGNED_SHORT": "usVal",
+}
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float; None for anything else."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None

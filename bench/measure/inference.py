@@ -11,8 +11,9 @@ Figures: latency percentiles over the timed forward passes (ms per batch), and t
 themselves in compact form (``bench.results.samples``); images/s, the images over the summed
 forward time; the CUDA allocator's peak (GPU) and the process's peak resident
 memory (host, where the kernel lets it be reset) over the timed passes; mean GPU power and the
-energy per image from the NVML sampler's readings over the timed passes (``None`` without a GPU
-or NVML). Allocation failures propagate (``bench.measure.memory.is_out_of_memory``).
+energy per image over the timed passes, a telemetry segment of their own (from the energy counter
+over exactly that span where the GPU has one; ``None`` without a GPU or NVML). Allocation
+failures propagate (``bench.measure.memory.is_out_of_memory``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class ForwardTiming:
     peak_rss_mib: float | None
     power_w: float | None
     energy_per_image_j: float | None
+    power_method: str | None
+    energy_method: str | None
     pass_ms: list[float]  # each timed pass, compact (bench.results.samples)
 
 
@@ -77,7 +80,7 @@ def time_forward(
     label: str = "inference",
 ) -> ForwardTiming:
     """Time ``model`` on ``inputs`` (a batch on the model's device, already in its layout);
-    ``sampler``'s readings over the timed passes are labelled ``label``."""
+    ``sampler``'s segment over the timed passes is labelled ``label``."""
     model.eval()
     device = inputs.device
     sync = synchronizer(device)
@@ -89,8 +92,7 @@ def time_forward(
     per_pass = (time.perf_counter() - start) / WARMUP_PASSES
     reset_cuda_peaks(device)
     rss_resettable = reset_rss_peak()
-    if sampler is not None:
-        sampler.set_phase(label)
+    segment = sampler.begin(label) if sampler is not None else 0
     steps: list[float] = []
     while len(steps) < budget.min_iterations or sum(steps) < budget.min_time_s:
         timer = step_timer(device)
@@ -100,8 +102,8 @@ def time_forward(
         steps += timer.step_compute_s
         per_pass = statistics.fmean(steps)
     if sampler is not None:
-        sampler.set_phase("idle")
-    telemetry = sampler.summary(phase=label) if sampler is not None else None
+        sampler.end()
+    telemetry = sampler.summary(segment) if sampler is not None else None
     images = len(inputs) * len(steps)
     energy = telemetry.energy_j if telemetry is not None else None
     milliseconds = [1000 * s for s in steps]
@@ -115,6 +117,8 @@ def time_forward(
         peak_rss_mib=rss_peak_mib() if rss_resettable else None,
         power_w=telemetry.power_mean_w if telemetry is not None else None,
         energy_per_image_j=energy / images if energy is not None else None,
+        power_method=telemetry.power_method if telemetry is not None else None,
+        energy_method=telemetry.energy_method if telemetry is not None else None,
         pass_ms=compact(milliseconds),
     )
 

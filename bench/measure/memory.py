@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+
+from bench.errors import OutOfMemory, first_line
 
 MIB = 2**20
 _STATUS = Path("/proc/self/status")
@@ -49,12 +53,32 @@ def rss_peak_mib() -> float | None:
 
 def is_out_of_memory(err: BaseException) -> bool:
     """Whether ``err`` is an allocation failure: Python's ``MemoryError``, CUDA's
-    ``OutOfMemoryError``, or an error whose message says so (the CPU allocator's "can't allocate
-    memory", cuDNN and cuBLAS raise plain ``RuntimeError``s)."""
+    ``OutOfMemoryError``, or a ``RuntimeError`` whose message says so (the CPU allocator's "can't
+    allocate memory"; cuDNN's ``CUDNN_STATUS_ALLOC_FAILED``, cuBLAS's
+    ``CUBLAS_STATUS_ALLOC_FAILED``, a raw CUDA "out of memory")."""
     if isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)):
         return True
     text = str(err).lower()
     return isinstance(err, RuntimeError) and any(m in text for m in _OOM_MESSAGES)
 
 
-_OOM_MESSAGES = ("out of memory", "can't allocate memory", "cudnn_status_alloc_failed")
+_OOM_MESSAGES = (
+    "out of memory",
+    "can't allocate memory",
+    "cudnn_status_alloc_failed",
+    "cublas_status_alloc_failed",
+)
+
+
+@contextmanager
+def out_of_memory_named(what: str) -> Iterator[None]:
+    """Inside, an allocation failure (``is_out_of_memory``) is an ``OutOfMemory`` naming
+    ``what``, in one line; any other error passes as it is."""
+    try:
+        yield
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        raise OutOfMemory(
+            f"{what}: out of memory ({type(err).__name__}: {first_line(err)})"
+        ) from None

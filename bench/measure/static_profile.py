@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.errors import BenchError, first_line
+from bench.measure.memory import is_out_of_memory
 from bench.models.registry import create_model, get_model_info
 from bench.results.records import FLOPS_PER_MAC_RANGE
 
@@ -182,11 +183,13 @@ def profile_registered(
 @contextmanager
 def input_fits(name: str, input_size: tuple[int, int, int]) -> Iterator[None]:
     """Turn the shape mismatch of running model ``name`` on ``input_size`` into a
-    ``BenchError`` naming ``--input-size``."""
+    ``BenchError`` naming ``--input-size``; an allocation failure is no mismatch and passes."""
     try:
         yield
     except (RuntimeError, ValueError) as err:  # a shape the model cannot take (ValueError:
         # batch norm given one value per channel, as 1x1 maps of a batch of one are)
+        if is_out_of_memory(err):
+            raise
         size = "x".join(map(str, input_size))
         raise BenchError(f"--input-size {size} does not fit {name}: {first_line(err)}") from None
 

@@ -2,12 +2,18 @@
 temperature, SM and memory clocks and clock-event (throttle) reasons, with energy per phase and
 the share of readings in which the GPU throttled.
 
-Samples are labelled with the phase and epoch the training loop is in. Energy comes from the
-GPU's total-energy counter where it has one (difference between a segment's first and last
-sample), else from integrating power over time (trapezoids); the method is recorded. A reading is
-also taken at every phase change, so segments end exactly where phases do. Without NVML (no
-library, no driver, no GPU) the sampler is unavailable: every figure is ``None`` and
-``unavailable_reason`` says why.
+Samples belong to segments: ``begin`` takes a reading that ends the current segment and starts
+a new one, numbered in order (the number is the segment's key: two segments with the same labels,
+such as epoch 1's evaluation in pre-training and in fine-tuning, or one batch size of two models,
+stay apart); ``end`` takes a reading that closes it. ``summary`` aggregates the segments it is
+given. Energy comes from the GPU's total-energy counter where it has one (difference between a
+segment's first and last reading), else from integrating power over time (trapezoids); mean power
+is energy over the segments' time, so from the counter it is exact whatever NVML's power reading
+averages. Power readings are instantaneous (the ``NVML_FI_DEV_POWER_INSTANT`` field) where NVML
+gives them, else ``nvmlDeviceGetPowerUsage``, which on Ampere and newer GPUs but the A100 is a
+trailing one-second average; ``energy_method`` and ``power_method`` say which source gave each
+figure. Without NVML (no library, no driver, no GPU) the sampler is unavailable: every figure is
+``None`` and ``unavailable_reason`` says why.
 
 The GPU is found by the UUID torch reports for the device where the caller passes it (exact
 whatever ``CUDA_DEVICE_ORDER`` is: CUDA numbers devices fastest first by default, NVML by PCI bus),
@@ -36,6 +42,7 @@ from typing import IO, Any
 from bench.measure.gpu_state import (
     attempt,
     decode_reasons,
+    field_number,
     read_number,
     reason_labels,
     reasons_reader,
@@ -58,15 +65,24 @@ CSV_COLUMNS = (
     "sm_clock_mhz",
     "mem_clock_mhz",
     "clock_event_reasons",
+    "segment",
+    "power_source",
 )
+# Where a power reading comes from (``Sample.power_source``) and how a mean power was found
+# (``PhaseTelemetry.power_method``): the total-energy counter over the exact span, or readings.
+INSTANT, TRAILING_AVERAGE, COUNTER = "instant", "trailing-average", "counter"
+SOURCE_RANK = (TRAILING_AVERAGE, INSTANT)  # readings of mixed sources are named by the first
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One NVML reading; ``energy_mj`` is the total-energy counter (None where unsupported),
-    ``clock_event_reasons`` NVML's bitmask of why clocks are below their maximum."""
+    """One NVML reading in segment ``segment`` (labelled ``phase`` and ``epoch``);
+    ``energy_mj`` is the total-energy counter (None where unsupported), ``power_source``
+    ``instant`` or ``trailing-average``, ``clock_event_reasons`` NVML's bitmask of why clocks
+    are below their maximum."""
 
     time_s: float
+    segment: int
     phase: str
     epoch: int | None
     gpu_util_pct: float | None
@@ -78,11 +94,14 @@ class Sample:
     mem_clock_mhz: float | None
     clock_event_reasons: int | None
     energy_mj: float | None
+    power_source: str | None
 
 
 @dataclass(frozen=True)
 class PhaseTelemetry:
-    """Aggregates of the samples of one phase (and epoch); all ``None`` without samples."""
+    """Aggregates of the samples of some segments; all ``None`` without samples. ``power_mean_w``
+    is energy over time; ``power_method`` ``counter`` (the energy counter's difference over the
+    exact span), else the source of the power readings integrated."""
 
     gpu_util_mean: float | None = None
     gpu_util_p50: float | None = None
@@ -94,6 +113,7 @@ class PhaseTelemetry:
     temperature_mean_c: float | None = None
     energy_j: float | None = None
     energy_method: str | None = None
+    power_method: str | None = None
     duration_s: float | None = None
     samples: int = 0
 
@@ -153,8 +173,9 @@ class NvmlSampler:
         self._clock = clock
         self._handle: Any = None
         self._reasons: Callable[[Any], int] | None = None
+        self._instant = False
         self._t0 = 0.0
-        self._phase: tuple[str, int | None] = ("idle", None)
+        self._segment: tuple[int, str, int | None] = (0, "idle", None)
         self._samples: list[Sample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -200,43 +221,52 @@ class NvmlSampler:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def set_phase(self, name: str, epoch: int | None = None) -> None:
-        """Label later samples; the reading taken now ends the previous segment and starts
-        the next one."""
+    def begin(self, phase: str, epoch: int | None = None) -> int:
+        """Start a new segment labelled ``phase`` and ``epoch``: the reading taken now ends the
+        current one and starts it. Returns its number, the key ``summary`` takes."""
+        serial = self._segment[0] + 1
         if self.available:
             reading = self._read()
             with self._lock:
-                self._samples.append(self._sample(reading, self._phase))
-                self._phase = (name, epoch)
-                self._samples.append(self._sample(reading, self._phase))
+                self._samples.append(self._sample(reading, self._segment))
+                self._segment = (serial, phase, epoch)
+                self._samples.append(self._sample(reading, self._segment))
         else:
-            self._phase = (name, epoch)
+            self._segment = (serial, phase, epoch)
+        return serial
+
+    def end(self) -> None:
+        """Close the current segment with a reading now; later samples are ``idle``."""
+        self.begin("idle")
 
     def samples(self) -> list[Sample]:
         """A copy of the samples so far."""
         with self._lock:
             return list(self._samples)
 
-    def summary(self, phase: str | None = None, epoch: int | None = None) -> PhaseTelemetry:
-        """Aggregates over the samples of ``phase`` and/or ``epoch`` (None: any)."""
-        segments = _segments(self.samples(), phase, epoch)
-        chosen = [s for segment in segments for s in segment]
+    def summary(self, *segments: int) -> PhaseTelemetry:
+        """Aggregates over the samples of the numbered ``segments`` (as ``begin`` returned)."""
+        chosen = [s for s in self.samples() if s.segment in segments]
         if not chosen:
             return PhaseTelemetry()
+        runs = [list(run) for _, run in itertools.groupby(chosen, key=lambda s: s.segment)]
         util = _known(s.gpu_util_pct for s in chosen)
-        energy, method = _energy(segments)
+        energy, energy_method = _energy(runs)
+        duration = sum(run[-1].time_s - run[0].time_s for run in runs)
+        power, power_method = _power(chosen, energy, energy_method, duration)
         return PhaseTelemetry(
             gpu_util_mean=_mean(util),
             gpu_util_p50=percentile(util, 50) if util else None,
             gpu_util_p95=percentile(util, 95) if util else None,
             mem_util_mean=_mean(_known(s.mem_util_pct for s in chosen)),
             mem_used_max_mib=max(_known(s.mem_used_mib for s in chosen), default=None),
-            power_mean_w=_mean(_known(s.power_w for s in chosen)),
+            power_mean_w=power,
             sm_clock_mean_mhz=_mean(_known(s.sm_clock_mhz for s in chosen)),
             temperature_mean_c=_mean(_known(s.temperature_c for s in chosen)),
             energy_j=energy,
-            energy_method=method,
-            duration_s=sum(seg[-1].time_s - seg[0].time_s for seg in segments),
+            energy_method=energy_method,
+            power_method=power_method,
+            duration_s=duration,
             samples=len(chosen),
         )
 
@@ -285,6 +315,7 @@ class NvmlSampler:
             attempt(nvml.nvmlShutdown)  # balance nvmlInit: pynvml counts initialisations
             raise
         self._reasons = reasons_reader(nvml)
+        self._instant = self._instant_power() is not None
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -293,22 +324,31 @@ class NvmlSampler:
     def _record(self) -> None:
         reading = self._read()
         with self._lock:
-            self._samples.append(self._sample(reading, self._phase))
+            self._samples.append(self._sample(reading, self._segment))
 
     @staticmethod
-    def _sample(reading: Reading, phase: tuple[str, int | None]) -> Sample:
+    def _sample(reading: Reading, segment: tuple[int, str, int | None]) -> Sample:
         time_s, values = reading
-        return Sample(time_s, phase[0], phase[1], **values)
+        return Sample(time_s, *segment, **values)
+
+    def _instant_power(self) -> float | None:
+        """NVML's instantaneous power (``NVML_FI_DEV_POWER_INSTANT``) in W, None without it."""
+        return watts(field_number(self._module(), self._handle, "NVML_FI_DEV_POWER_INSTANT"))
 
     def _read(self) -> Reading:
         nvml, handle = self._module(), self._handle
-        values: dict[str, float | int | None] = {}
+        values: dict[str, float | int | str | None] = {}
         util = attempt(lambda: nvml.nvmlDeviceGetUtilizationRates(handle))
         values["gpu_util_pct"] = float(util.gpu) if util is not None else None
         values["mem_util_pct"] = float(util.memory) if util is not None else None
         memory = attempt(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
         values["mem_used_mib"] = memory.used / MIB if memory is not None else None
-        values["power_w"] = watts(read_number(nvml, "nvmlDeviceGetPowerUsage", handle))
+        if self._instant:
+            values["power_w"], source = self._instant_power(), INSTANT
+        else:
+            power = read_number(nvml, "nvmlDeviceGetPowerUsage", handle)
+            values["power_w"], source = watts(power), TRAILING_AVERAGE
+        values["power_source"] = source if values["power_w"] is not None else None
         values["temperature_c"] = read_number(
             nvml, "nvmlDeviceGetTemperature", handle, "NVML_TEMPERATURE_GPU"
         )
@@ -355,24 +395,6 @@ def _handle_by_uuid(nvml: Any, uuid: str) -> Any:
     return matches[0] if len(matches) == 1 else None
 
 
-def _segments(
-    samples: Sequence[Sample], phase: str | None, epoch: int | None
-) -> list[list[Sample]]:
-    """Maximal runs of consecutive samples matching ``phase`` and ``epoch``."""
-    runs: list[list[Sample]] = []
-    previous_matched = False
-    for sample in samples:
-        matched = (phase is None or sample.phase == phase) and (
-            epoch is None or sample.epoch == epoch
-        )
-        if matched and previous_matched:
-            runs[-1].append(sample)
-        elif matched:
-            runs.append([sample])
-        previous_matched = matched
-    return runs
-
-
 def _energy(segments: Sequence[Sequence[Sample]]) -> tuple[float | None, str | None]:
     """Joules over the segments: counter differences where every sample has the counter, else
     trapezoidal integration of power."""
@@ -387,6 +409,21 @@ def _energy(segments: Sequence[Sequence[Sample]]) -> tuple[float | None, str | N
                 total += (_value(a.power_w) + _value(b.power_w)) / 2 * (b.time_s - a.time_s)
         return total, "integrated-power"
     return None, None
+
+
+def _power(
+    samples: Sequence[Sample], energy: float | None, energy_method: str | None, duration: float
+) -> tuple[float | None, str | None]:
+    """Mean power (W) over the segments and how it was found: energy over time (``counter``
+    where the energy came from the counter, else the source of the power readings integrated);
+    the mean of the readings where no time passed."""
+    sources = {s.power_source for s in samples}
+    source = None if None in sources else min(sources, key=SOURCE_RANK.index)
+    if energy is not None and duration > 0:
+        return energy / duration, COUNTER if energy_method == "counter" else source
+    if source is None:
+        return None, None
+    return _mean(_known(s.power_w for s in samples)), source
 
 
 def _value(reading: float | None) -> float:

@@ -28,20 +28,14 @@ from torch import nn
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile, record_function, schedule
 
+from bench.results.checks import MODULE_FIELDS, OPERATOR_FIELDS
 from bench.results.rundir import TraceFiles
 
 WARMUP_STEPS = 3
 TOP_OPERATORS = 25
 MODULE_PREFIX = "module::"
-OPERATOR_COLUMNS = (
-    "operator",
-    "calls_per_step",
-    "self_ms_per_step",
-    "self_pct",
-    "total_ms_per_step",
-    "clock",
-)
-MODULE_COLUMNS = ("module", "calls_per_step", "forward_ms_per_step", "clock")
+OPERATOR_COLUMNS = tuple(OPERATOR_FIELDS)
+MODULE_COLUMNS = tuple(MODULE_FIELDS)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ class EpochBatches(Protocol):
 
 
 class Phases(Protocol):
-    """Where a recipe says which phase it is in (telemetry and memory follow it)."""
+    """Where a recipe says what it does (telemetry and memory follow it): ``part`` (``train``
+    or ``eval``) of epoch ``epoch`` of the training phase ``phase``."""
 
-    def phase(self, name: str, epoch: int) -> AbstractContextManager[None]: ...
+    def phase(self, phase: str, epoch: int, part: str) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)

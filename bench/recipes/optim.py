@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from bench.errors import BenchError
 from bench.suite.settings import OptimizerConfig, ScheduleConfig
 
 
@@ -69,15 +67,9 @@ def build_schedule(
     if cfg.name == "cosine":
         return Schedule(sched.CosineAnnealingLR(optimizer, T_max=total), per_step=True)
     if cfg.name == "one-cycle":
-        if math.isclose(cfg.pct_start * total, 1):
-            # torch's OneCycleLR divides by the length of a phase that has none
-            raise BenchError(
-                f"schedule one-cycle: pct_start {cfg.pct_start:g} of {total} steps leaves a "
-                "phase of the cycle without steps (pct_start × steps must not be 1)"
-            )
         max_lr = [group["lr"] for group in optimizer.param_groups]
         cycle = sched.OneCycleLR(
-            optimizer, max_lr=max_lr, total_steps=total, pct_start=cfg.pct_start
+            optimizer, max_lr=max_lr, total_steps=total, pct_start=_one_cycle_share(cfg, total)
         )
         return Schedule(cycle, per_step=True)
     if cfg.name == "step":
@@ -86,6 +78,23 @@ def build_schedule(
         plateau = sched.ReduceLROnPlateau(optimizer, factor=cfg.factor, patience=cfg.patience)
         return Schedule(plateau, per_step=False)
     return Schedule(None, per_step=False)
+
+
+def _one_cycle_share(cfg: ScheduleConfig, total: int) -> float:
+    """``pct_start`` as torch's ``OneCycleLR`` can take it for ``total`` steps.
+
+    Its warm-up ends at step ``pct_start × total - 1``, and the rate of step 0 is interpolated
+    over that span, so a warm-up of exactly one step (0.25 of 4 steps, as a small data set
+    gives) divides by zero; every other share works with any step count, including fewer
+    steps than the warm-up. The one step gets the limit of warm-ups just longer than it, which
+    a share larger by a billionth gives: step 0 at the starting rate (``max_lr / 25``), as every
+    one-cycle starts, then the cosine decay from the peak (the rates after step 0 move by about
+    a billionth of themselves). Refusing such a share when the suite is read could not cover
+    every case: the step count is known only when the job's loader exists (``find_batch_size``
+    picks the batch on the GPU, torchrun splits it)."""
+    if cfg.pct_start * total - 1 == 0:
+        return cfg.pct_start * (1 + 1e-9)
+    return cfg.pct_start
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -29,7 +29,7 @@ def run_phase(
     scaler = ctx.precision.grad_scaler()
     for epoch in range(1, epochs + 1):
         lr = current_lr(optimizer)
-        with ctx.phases.phase(phase, epoch):
+        with ctx.phases.phase(phase, epoch, "train"):
             train = train_pass(
                 model,
                 ctx.train.batches(epoch),
@@ -40,7 +40,7 @@ def run_phase(
                 scaler,
                 ctx.reduce,
             )
-        with ctx.phases.phase("eval", epoch):
+        with ctx.phases.phase(phase, epoch, "eval"):
             test = eval_pass(
                 model, ctx.test.batches(epoch), objective, ctx.precision, num_classes, ctx.reduce
             )

@@ -267,6 +267,10 @@ class Comparison:
         return self.new.machine_id != self.base.machine_id
 
     @property
+    def cross_suite(self) -> bool:
+        return self.new.suite_name != self.base.suite_name
+
+    @property
     def regressions(self) -> tuple[MetricChange, ...]:
         return tuple(c for c in self.changes if c.verdict == "regression")
 
@@ -286,15 +290,22 @@ def compare_runs(
     thresholds: Mapping[str, Threshold],
     *,
     allow_cross_machine: bool = False,
+    allow_cross_suite: bool = False,
     alpha: float = ALPHA,
     noise: Mapping[tuple[str, str, str], MachineNoise] | None = None,
 ) -> Comparison:
     """Compare every metric of every (model, variant) present on both sides; ``noise`` holds
-    the machine's run-to-run noise by (model, variant, metric) (unknown where absent)."""
+    the machine's run-to-run noise by (model, variant, metric) (unknown where absent). Runs of
+    two machines or of two suites are refused unless allowed."""
     if new.machine_id != base.machine_id and not allow_cross_machine:
         raise BenchError(
             f"{new.source} was measured on machine {new.machine_id!r} and {base.source} on "
             f"{base.machine_id!r}; pass --allow-cross-machine to compare them anyway"
+        )
+    if new.suite_name != base.suite_name and not allow_cross_suite:
+        raise BenchError(
+            f"{new.source} is a run of suite {new.suite_name!r} and {base.source} of "
+            f"{base.suite_name!r}; pass --allow-cross-suite to compare them anyway"
         )
     new_groups, base_groups = _by_model(new.jobs), _by_model(base.jobs)
     changes: list[MetricChange] = []

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.regress.compare import NOISE_K, Comparison, MetricChange, Stats, model_label
 from bench.results.run_results import RunResults
-from bench.text_table import align_columns, markdown_text
+from bench.text_table import align_columns, markdown_code, markdown_text
 
+# Characters XML 1.0 does not allow: C0 controls but tab, newline and return, lone surrogates,
+# U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 COLUMNS = ("model", "metric", "baseline", "new", "change", "threshold", "noise", "p", "verdict")
 VERDICT_TEXT = {
     "regression": "REGRESSION",
@@ -30,14 +34,14 @@ def format_table(comparison: Comparison) -> str:
 
 def format_markdown(comparison: Comparison) -> str:
     """Markdown for a pull-request comment or ``$GITHUB_STEP_SUMMARY``; metrics without a
-    threshold go in a collapsed section. Text from the runs is escaped as the HTML report
-    escapes it: a suite or model name holds no markup."""
+    threshold go in a collapsed section. Text from the runs and baselines (suite, model and
+    machine names, paths) is escaped (``markdown_text``) or quoted as code (``markdown_code``):
+    it renders as written, never as markup, a link or an image."""
     judged = [c for c in comparison.changes if c.verdict != "info"]
     others = [c for c in comparison.changes if c.verdict == "info"]
-    header = [markdown_text(line) for line in _header(comparison, quote="`")]
-    lines = [f"### bench compare: {markdown_text(_result(comparison))}", "", *header]
-    if comparison.cross_machine:
-        lines[-1] = f"> **Warning:** {lines[-1]}"
+    header = _header(comparison, code=markdown_code, text=markdown_text)
+    lines = [f"### bench compare: {markdown_text(_result(comparison))}", ""]
+    lines += [f"> **Warning:** {h}" if h.startswith("CROSS-") else h for h in header]
     lines += ["", *_md_table(judged)] if judged else []
     if others:
         lines += ["", "<details><summary>Metrics without a threshold</summary>", ""]
@@ -51,6 +55,7 @@ def format_json(comparison: Comparison) -> str:
     doc = {
         "regressed": comparison.regressed,
         "cross_machine": comparison.cross_machine,
+        "cross_suite": comparison.cross_suite,
         "alpha": comparison.alpha,
         "new": _run_json(comparison.new),
         "base": _run_json(comparison.base),
@@ -87,7 +92,9 @@ def format_json(comparison: Comparison) -> str:
 def format_junit(comparison: Comparison) -> str:
     """JUnit XML: one test case per model and metric (its ``noise`` property names the noise
     that judged it), a failure for each regression, and a ``status`` test case failing for
-    each model whose jobs all failed in the new run."""
+    each model whose jobs all failed in the new run. Text from the runs is escaped by
+    ElementTree; a character XML forbids (a control character in a name) becomes U+FFFD, so the
+    file always parses."""
     suite_name = comparison.new.suite_name or "run"
     cases: list[ET.Element] = []
     for change in comparison.changes:
@@ -121,13 +128,16 @@ def format_junit(comparison: Comparison) -> str:
         ("new_machine_id", comparison.new.machine_id),
         ("baseline_machine_id", comparison.base.machine_id),
         ("cross_machine", str(comparison.cross_machine).lower()),
+        ("cross_suite", str(comparison.cross_suite).lower()),
         ("alpha", str(comparison.alpha)),
     ):
         ET.SubElement(properties, "property", name=name, value=value)
     suite.extend(cases)
     ET.SubElement(suite, "system-out").text = "\n".join(_findings(comparison))
     ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    return (
+        _NOT_XML.sub("\ufffd", ET.tostring(root, encoding="unicode", xml_declaration=True)) + "\n"
+    )
 
 
 RENDERERS: dict[str, Callable[[Comparison], str]] = {
@@ -138,12 +148,20 @@ RENDERERS: dict[str, Callable[[Comparison], str]] = {
 }
 
 
-def _header(comparison: Comparison, quote: str = "") -> list[str]:
+def _header(
+    comparison: Comparison,
+    code: Callable[[str], str] = str,
+    text: Callable[[str], str] = str,
+) -> list[str]:
+    """The lines naming both runs, the thresholds and the machine; ``code`` quotes paths and
+    machine ids, ``text`` every other part (both leave plain text as it is by default)."""
     new, base = comparison.new, comparison.base
 
     def run(results: RunResults) -> str:
-        commit = (results.commit or "no commit")[:12]
-        return f"{quote}{results.source}{quote} ({results.suite_name or 'no suite'}, {commit})"
+        details = text(
+            f"{results.suite_name or 'no suite'}, {(results.commit or 'no commit')[:12]}"
+        )
+        return f"{code(results.source)} ({details})"
 
     lines = [f"new run {run(new)} against baseline {run(base)}"]
     rule = (
@@ -153,14 +171,20 @@ def _header(comparison: Comparison, quote: str = "") -> list[str]:
         f"where both kept them, and, with 2+ seeds on both sides, one-sided Welch "
         f"p < {comparison.alpha:g}"
     )
-    lines.append(f"thresholds: {_thresholds(comparison)}; {rule}")
+    lines.append(text(f"thresholds: {_thresholds(comparison)}; {rule}"))
     if comparison.cross_machine:
         lines.append(
             f"CROSS-MACHINE comparison (--allow-cross-machine): new run on "
-            f"{quote}{new.machine_id}{quote}, baseline on {quote}{base.machine_id}{quote}"
+            f"{code(new.machine_id)}, baseline on {code(base.machine_id)}"
         )
     else:
-        lines.append(f"machine: {quote}{new.machine_id}{quote}")
+        lines.append(f"machine: {code(new.machine_id)}")
+    if comparison.cross_suite:
+        lines.append(
+            f"CROSS-SUITE comparison (--allow-cross-suite): new run of "
+            f"{code(new.suite_name or 'no suite')}, "
+            f"baseline of {code(base.suite_name or 'no suite')}"
+        )
     return lines
 
 
@@ -231,13 +255,13 @@ def _cells(change: MetricChange) -> tuple[str, ...]:
 
 def _md_table(changes: Sequence[MetricChange]) -> list[str]:
     def row(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(markdown_text(c) for c in cells) + " |"
+        return "| " + " | ".join(cells) + " |"
 
-    lines = [row(COLUMNS), "|" + "---|" * len(COLUMNS)]
+    lines = [row([markdown_text(c) for c in COLUMNS]), "|" + "---|" * len(COLUMNS)]
     for change in changes:
-        cells = list(_cells(change))
+        cells = [markdown_text(c) for c in _cells(change)]
         if change.verdict == "regression":
-            cells[-1] = f"**{cells[-1]}**"
+            cells[-1] = f"**{cells[-1]}**"  # bold after escaping: the one markup of a row
         lines.append(row(cells))
     return lines
 

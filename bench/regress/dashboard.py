@@ -3,14 +3,21 @@ series in commit order with its detected steps, and the baseline's value where o
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.errors import BenchError
-from bench.regress.history import Series, Step, commit_points, connect_existing, detect_steps
+from bench.regress.history import (
+    Series,
+    Step,
+    checked_rows,
+    commit_points,
+    connect_existing,
+    detect_steps,
+)
 from bench.results.records import METRICS
 from bench.results.run_results import RunResults
 
@@ -43,26 +50,23 @@ class Board:
 def collect(db_path: Path, baselines: Sequence[RunResults] = ()) -> list[Board]:
     """A board per suite and machine recorded in ``db_path`` (ok jobs only); ``baselines`` give
     the baseline lines of the boards of their suite and machine."""
+    columns = ("suite", "machine_id", "model", "variant", "run_id", "created_utc", "git_commit")
     with connect_existing(db_path) as conn:
-        pairs = conn.execute(
-            "SELECT DISTINCT suite, machine_id FROM jobs WHERE status = 'ok' "
-            "ORDER BY suite, machine_id"
-        ).fetchall()
-        boards = [_board(conn, suite, machine, baselines) for suite, machine in pairs]
+        rows = checked_rows(conn, db_path, (*columns, *METRICS), "status = 'ok'", (), needed=True)
+    by_pair: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_pair.setdefault((row[0], row[1]), []).append(row[2:])
+    boards = [_board(*pair, by_pair[pair], baselines) for pair in sorted(by_pair)]
     if not boards:
         raise BenchError(f"--db {db_path}: no job that ended ok is recorded")
     return boards
 
 
 def _board(
-    conn: sqlite3.Connection, suite: str, machine_id: str, baselines: Sequence[RunResults]
+    suite: str, machine_id: str, rows: Sequence[Sequence[Any]], baselines: Sequence[RunResults]
 ) -> Board:
-    rows = conn.execute(
-        f"SELECT model, variant, run_id, created_utc, git_commit, {', '.join(METRICS)} "
-        "FROM jobs WHERE suite = ? AND machine_id = ? AND status = 'ok' "
-        "ORDER BY created_utc, run_id, seed",
-        (suite, machine_id),
-    ).fetchall()
+    """The board of one suite and machine from its rows (model, variant, run id, created,
+    commit, then every metric), in run order."""
     commits: dict[str, str] = {}  # commit → its first run's creation time
     for _model, _variant, run_id, created, commit, *_ in rows:
         commits.setdefault(commit or f"run:{run_id}", created)

@@ -15,7 +15,10 @@ decides.
 
 Each run is written in one transaction, so a reader or a run recorded at the same time sees all
 of its rows or none. A database SQLite finds damaged is never changed: ``record_run_results``
-moves it aside and starts a new one (docs/reliability.md).
+moves it aside and starts a new one (docs/reliability.md). Only a file that begins with SQLite's
+header is ever opened, moved or written (an empty file is a new database, as SQLite takes it); an
+SQLite database of something else (no bench ``jobs`` table) is refused, and readers open the
+database read-only.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import math
 import os
 import sqlite3
 import statistics
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,6 +38,7 @@ from typing import Any
 
 from bench.errors import BenchError, UnknownNameError
 from bench.regress.compare import relative_change
+from bench.results.checks import METRIC_FIELDS, Field, Fields, check_fields
 from bench.results.records import METRICS
 from bench.results.run_results import RunResults, results_of
 from bench.results.rundir import RunDir
@@ -47,6 +52,8 @@ MAD_TO_SIGMA = 1.4826
 _BUSY_TIMEOUT_S = 30.0
 # SQLite's messages for a file that is not a database or a corrupt one (SQLITE_NOTADB, _CORRUPT)
 _DAMAGE_MESSAGES = ("file is not a database", "database disk image is malformed")
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file."""
 
 _KEY = ("machine_id", "run_id", "model", "variant", "seed")
 _COLUMNS: dict[str, str] = {
@@ -62,6 +69,23 @@ _COLUMNS: dict[str, str] = {
     "status": "TEXT NOT NULL",
     **{name: "REAL" for name in METRICS},
 }
+_JOBS_TABLE = (
+    f"jobs ({', '.join(f'{name} {kind}' for name, kind in _COLUMNS.items())}, "
+    f"PRIMARY KEY ({', '.join(_KEY)}))"
+)
+
+
+# what a reader requires of each column of a row (bench writes nothing else there)
+_ROW_FIELDS: Fields = {
+    **{
+        name: Field(str, required=kind.endswith("NOT NULL"))
+        for name, kind in _COLUMNS.items()
+        if kind.startswith("TEXT")
+    },
+    "dirty": Field(int),
+    "seed": Field(int, required=True),
+    **METRIC_FIELDS,
+}
 
 
 class DamagedDatabaseError(BenchError):
@@ -69,31 +93,49 @@ class DamagedDatabaseError(BenchError):
 
 
 def check_db_path(db_path: Path) -> None:
-    """A ``BenchError`` where ``db_path`` cannot hold a database: a directory, or under a file."""
-    if db_path.is_dir():
-        raise BenchError(f"{db_path}: is a directory, not a history database")
-    existing = next((p for p in db_path.parents if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise BenchError(f"{db_path}: {existing} is not a directory")
+    """A ``BenchError`` where ``db_path`` cannot hold a database: a directory, under a file, or
+    a file that is not an SQLite database (an empty file is a new one)."""
+    try:
+        if db_path.is_dir():
+            raise BenchError(f"{db_path}: is a directory, not a history database")
+        existing = next((p for p in db_path.parents if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise BenchError(f"{db_path}: {existing} is not a directory")
+        if db_path.is_file():
+            with db_path.open("rb") as handle:
+                header = handle.read(len(SQLITE_HEADER))
+            if header and header != SQLITE_HEADER:
+                raise BenchError(
+                    f"{db_path}: not an SQLite database; bench keeps its history only in one "
+                    "(give another path)"
+                )
+    except OSError as err:
+        raise BenchError(f"{db_path}: cannot read: {err.strerror}") from None
+
+
+def check_db_to_write(db_path: Path) -> None:
+    """A ``BenchError`` where bench may not keep its history in ``db_path`` (``check_db_path``,
+    or an SQLite database of something else); read-only, so a damaged database passes (it is
+    moved aside when the history is recorded)."""
+    check_db_path(db_path)
+    if db_path.is_file() and db_path.stat().st_size:
+        with contextlib.suppress(DamagedDatabaseError), _database(db_path, read_only=True) as conn:
+            _bench_columns(conn, db_path)
 
 
 @contextlib.contextmanager
 def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
     """An open database with the ``jobs`` table (metric columns added where missing);
-    committed on success, closed in every case. One that cannot be opened is a one-line
-    ``BenchError``, a damaged one a ``DamagedDatabaseError``."""
+    committed on success, closed in every case. One that cannot be opened, or a database of
+    something else, is a one-line ``BenchError``, a damaged one a ``DamagedDatabaseError``."""
     check_db_path(db_path)
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(db_path, timeout=_BUSY_TIMEOUT_S)
-    except (OSError, sqlite3.Error) as err:
-        reason = getattr(err, "strerror", None) or err
-        raise BenchError(f"{db_path}: cannot open the history database: {reason}") from None
-    try:
-        columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS.items())
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS jobs ({columns}, PRIMARY KEY ({', '.join(_KEY)}))"
-        )
+    except OSError as err:
+        raise BenchError(f"{db_path}: cannot open the history database: {err.strerror}") from None
+    with _database(db_path) as conn:
+        _bench_columns(conn, db_path)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {_JOBS_TABLE}")
         conn.execute("CREATE INDEX IF NOT EXISTS jobs_series ON jobs (suite, model, machine_id)")
         present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
         for name in METRICS:
@@ -101,6 +143,44 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
                 conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} REAL")
         with conn:
             yield conn
+
+
+@contextlib.contextmanager
+def connect_existing(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """A history database that must exist already, opened read-only (the commands that only
+    read it never change it); an empty one holds no rows, metrics it predates read as
+    ``NULL``."""
+    try:
+        if not db_path.is_file():
+            raise BenchError(f"--db {db_path}: no such history database")
+    except OSError as err:
+        raise BenchError(f"--db {db_path}: cannot read: {err.strerror}") from None
+    check_db_path(db_path)
+    with _database(db_path, read_only=True) as conn:
+        # a table or view of this connection's own (TEMP) comes before the file's table
+        present = _bench_columns(conn, db_path)
+        missing = [name for name in METRICS if name not in present]
+        if not present:
+            conn.execute(f"CREATE TEMP TABLE {_JOBS_TABLE}")
+        elif missing:
+            nulls = ", ".join(f"NULL AS {name}" for name in missing)
+            columns = f"rowid AS rowid, *, {nulls}"  # rowid too: readers name rows by it
+            conn.execute(f"CREATE TEMP VIEW jobs AS SELECT {columns} FROM main.jobs")
+        yield conn
+
+
+@contextlib.contextmanager
+def _database(db_path: Path, *, read_only: bool = False) -> Iterator[sqlite3.Connection]:
+    """``db_path`` opened (read-only: through SQLite's ``mode=ro``, which never writes or
+    creates), closed in every case; SQLite's errors as one-line ``BenchError``s, a damaged
+    database as a ``DamagedDatabaseError``."""
+    target = f"{db_path.absolute().as_uri()}?mode=ro" if read_only else str(db_path)
+    try:
+        conn = sqlite3.connect(target, timeout=_BUSY_TIMEOUT_S, uri=read_only)
+    except sqlite3.Error as err:
+        raise BenchError(f"{db_path}: cannot open the history database: {err}") from None
+    try:
+        yield conn
     except sqlite3.DatabaseError as err:
         damaged = str(err) in _DAMAGE_MESSAGES
         error = DamagedDatabaseError if damaged else BenchError
@@ -109,13 +189,17 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-@contextlib.contextmanager
-def connect_existing(db_path: Path) -> Iterator[sqlite3.Connection]:
-    """``connect`` to a database that must exist already (the commands that only read it)."""
-    if not db_path.is_file():
-        raise BenchError(f"--db {db_path}: no such history database")
-    with connect(db_path) as conn:
-        yield conn
+def _bench_columns(conn: sqlite3.Connection, db_path: Path) -> set[str]:
+    """The columns of the database's ``jobs`` table, none in a database without tables; a
+    ``BenchError`` for a database of something else (tables, but not bench's ``jobs``)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    present = {row[1] for row in conn.execute("PRAGMA main.table_info(jobs)")}
+    if tables and not set(_COLUMNS) - set(METRICS) <= present:
+        raise BenchError(
+            f"{db_path}: an SQLite database of something else (no bench jobs table); give "
+            "another path for the history"
+        )
+    return present
 
 
 def record_run(db_path: Path, run_dir: Path) -> int:
@@ -214,17 +298,15 @@ def load_series(
     """The ok jobs' values of ``metric``; several machines or variants must be narrowed down."""
     if metric not in METRICS:
         raise UnknownNameError("metric", metric, METRICS, where="--metric")
-    query = (
-        f"SELECT machine_id, variant, run_id, created_utc, git_commit, {metric} FROM jobs "
-        f"WHERE suite = ? AND model = ? AND status = 'ok' AND {metric} IS NOT NULL"
-    )
+    columns = ("machine_id", "variant", "run_id", "created_utc", "git_commit", metric)
+    condition = f"suite = ? AND model = ? AND status = 'ok' AND {metric} IS NOT NULL"
     params: list[str] = [suite, model]
     for column, value in (("machine_id", machine_id), ("variant", variant)):
         if value is not None:
-            query += f" AND {column} = ?"
+            condition += f" AND {column} = ?"
             params.append(value)
     with connect_existing(db_path) as conn:
-        rows = conn.execute(query + " ORDER BY created_utc, run_id, seed", params).fetchall()
+        rows = checked_rows(conn, db_path, columns, condition, params, needed=True)
         if not rows:
             raise BenchError(_why_empty(conn, db_path, suite, model, metric))
     for index, flag in ((0, "--machine"), (1, "--variant")):
@@ -244,6 +326,45 @@ def load_series(
     )
 
 
+def checked_rows(
+    conn: sqlite3.Connection,
+    db_path: Path,
+    columns: Sequence[str],
+    condition: str,
+    params: Sequence[str],
+    *,
+    needed: bool = False,
+) -> list[tuple[Any, ...]]:
+    """The ``columns`` of the rows of ``jobs`` that meet ``condition`` (SQL, with ``params``),
+    in the order runs were made. A row whose values bench would not have written (a text or a
+    blob for a metric, a value that is not finite) is skipped; one warning line on stderr says
+    how many were and why the first was, or, where rows are ``needed`` and none is left, a
+    ``BenchError`` does."""
+    rows = conn.execute(
+        f"SELECT rowid, {', '.join(columns)} FROM jobs WHERE {condition} "
+        "ORDER BY created_utc, run_id, seed",
+        params,
+    ).fetchall()
+    fields = {name: _ROW_FIELDS[name] for name in columns}
+    kept, skipped = [], []
+    for rowid, *values in rows:
+        try:
+            check_fields(dict(zip(columns, values, strict=True)), fields, f"row {rowid}")
+        except BenchError as err:
+            skipped.append(str(err))
+        else:
+            kept.append(tuple(values))
+    if skipped:
+        note = (
+            f"{db_path}: skipped {len(skipped)} row(s) that bench did not write "
+            f"(first: {skipped[0]})"
+        )
+        if needed and not kept:
+            raise BenchError(f"{note}, and no other row holds what was asked")
+        print(f"warning: {note}", file=sys.stderr, flush=True)
+    return kept
+
+
 def commit_points(rows: Iterable[Sequence[Any]]) -> tuple[CommitPoint, ...]:
     """(run id, created, commit, value) rows, ordered by creation time, grouped by commit in
     order of first appearance (a run outside git is its own ``run:<run_id>`` point)."""
@@ -257,11 +378,11 @@ def commit_points(rows: Iterable[Sequence[Any]]) -> tuple[CommitPoint, ...]:
 
 
 def _why_empty(conn: sqlite3.Connection, db_path: Path, suite: str, model: str, metric: str) -> str:
-    suites = [r[0] for r in conn.execute("SELECT DISTINCT suite FROM jobs ORDER BY suite")]
+    suites = [str(r[0]) for r in conn.execute("SELECT DISTINCT suite FROM jobs ORDER BY suite")]
     if suite not in suites:
         return f"--suite {suite}: no history in {db_path}; recorded suites: {', '.join(suites)}"
     models = [
-        r[0] for r in conn.execute("SELECT DISTINCT model FROM jobs WHERE suite = ?", (suite,))
+        str(r[0]) for r in conn.execute("SELECT DISTINCT model FROM jobs WHERE suite = ?", (suite,))
     ]
     if model not in models:
         return f"--model {model}: no history for suite {suite}; recorded: {', '.join(models)}"

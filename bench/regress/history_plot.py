@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bench.regress.history import Series, Step
+from bench.results.atomic import write_atomic
 from bench.results.records import METRICS
 
 WORSE_COLOUR, BETTER_COLOUR = "C3", "C2"
@@ -27,8 +29,9 @@ def plot_series(series: Series, steps: Sequence[Step], out: Path) -> None:
     axes.set_ylabel(f"{metric.label} ({metric.unit})" if metric.unit else metric.label)
     variant = f" [{series.variant}]" if series.variant else ""
     axes.set_title(f"{series.suite} · {series.model}{variant} · {series.machine_id}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=out.suffix.lstrip(".").lower())
+    write_atomic(out, buffer.getvalue())
 
 
 def draw_series(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.regress.compare import NOISE_K, MachineNoise, model_label
-from bench.regress.history import MAD_TO_SIGMA, connect, connect_existing
+from bench.regress.history import MAD_TO_SIGMA, checked_rows, connect_existing
 from bench.results.records import METRICS
 from bench.results.run_results import RunResults
 from bench.text_table import align_columns
@@ -44,35 +44,34 @@ def spread(values: Sequence[float]) -> float | None:
 def run_values(
     db_path: Path,
     suite: str,
-    machine_id: str,
+    machine_id: str | None = None,
     *,
     before_utc: str | None = None,
     other_than: str | None = None,
-) -> dict[Key, list[float]]:
-    """Each recorded run's mean over its ok seeds, by (model, variant, metric), in run order;
-    only runs created before ``before_utc`` and not ``other_than`` (a run id) where given."""
-    query = (
-        f"SELECT run_id, model, variant, {', '.join(NOISY_METRICS)} FROM jobs "
-        "WHERE suite = ? AND machine_id = ? AND status = 'ok'"
-    )
-    params = [suite, machine_id]
-    if before_utc is not None:
-        query += " AND created_utc < ?"
-        params.append(before_utc)
-    if other_than is not None:
-        query += " AND run_id != ?"
-        params.append(other_than)
-    with connect(db_path) as conn:
-        rows = conn.execute(query + " ORDER BY created_utc, run_id, seed", params).fetchall()
-    per_run: dict[tuple[str, str, str, str], list[float]] = {}
-    for run_id, model, variant, *values in rows:
+) -> dict[tuple[str, str, str, str], list[float]]:
+    """Each recorded run's mean over its ok seeds, by (machine, model, variant, metric), in run
+    order; only runs on ``machine_id``, created before ``before_utc`` and not ``other_than`` (a
+    run id) where given."""
+    condition = "suite = ? AND status = 'ok'"
+    params = [suite]
+    for clause, value in (
+        (" AND machine_id = ?", machine_id),
+        (" AND created_utc < ?", before_utc),
+        (" AND run_id != ?", other_than),
+    ):
+        if value is not None:
+            condition += clause
+            params.append(value)
+    columns = ("machine_id", "run_id", "model", "variant", *NOISY_METRICS)
+    with connect_existing(db_path) as conn:
+        rows = checked_rows(conn, db_path, columns, condition, params)
+    per_run: dict[tuple[str, str, str, str], dict[str, list[float]]] = {}
+    for machine, run_id, model, variant, *values in rows:
         for metric, value in zip(NOISY_METRICS, values, strict=True):
             if value is not None:
-                per_run.setdefault((model, variant, metric, run_id), []).append(float(value))
-    out: dict[Key, list[float]] = {}
-    for (model, variant, metric, _run), seeds in per_run.items():
-        out.setdefault((model, variant, metric), []).append(statistics.fmean(seeds))
-    return out
+                seeds = per_run.setdefault((machine, model, variant, metric), {})
+                seeds.setdefault(run_id, []).append(float(value))
+    return {key: [statistics.fmean(v) for v in runs.values()] for key, runs in per_run.items()}
 
 
 def machine_noise(db_path: Path | None, new: RunResults) -> dict[Key, MachineNoise]:
@@ -87,7 +86,10 @@ def machine_noise(db_path: Path | None, new: RunResults) -> dict[Key, MachineNoi
         before_utc=new.created_utc,
         other_than=new.run_id,
     )
-    return {key: MachineNoise(len(values), spread(values)) for key, values in history.items()}
+    return {
+        (model, variant, metric): MachineNoise(len(values), spread(values))
+        for (_machine, model, variant, metric), values in history.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def suite_noise(db_path: Path, suite: str, machine_id: str | None = None) -> lis
     (or on ``machine_id``)."""
     with connect_existing(db_path) as conn:
         machines = [
-            row[0]
+            str(row[0])
             for row in conn.execute(
                 "SELECT DISTINCT machine_id FROM jobs WHERE suite = ? ORDER BY machine_id",
                 (suite,),
@@ -122,11 +124,8 @@ def suite_noise(db_path: Path, suite: str, machine_id: str | None = None) -> lis
         raise BenchError(
             f"--machine {machine_id}: no history of {suite}; recorded: {', '.join(machines)}"
         )
-    return [
-        NoiseRow(machine, *key, tuple(values))
-        for machine in ([machine_id] if machine_id is not None else machines)
-        for key, values in sorted(run_values(db_path, suite, machine).items())
-    ]
+    values = run_values(db_path, suite, machine_id)
+    return [NoiseRow(*key, tuple(values[key])) for key in sorted(values)]
 
 
 def format_noise(suite: str, rows: Sequence[NoiseRow]) -> str:

@@ -4,6 +4,6 @@ Everything shown comes from what run directories hold, read through
 ``bench.results.rundir``; nothing here imports torch.
 """
 
-from bench.report.build import FORMATS, ReportPaths, parse_formats, write_report
+from bench.report.build import FORMATS, REPORT_ENTRIES, ReportPaths, parse_formats, write_report
 
-__all__ = ["FORMATS", "ReportPaths", "parse_formats", "write_report"]
+__all__ = ["FORMATS", "REPORT_ENTRIES", "ReportPaths", "parse_formats", "write_report"]

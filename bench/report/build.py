@@ -36,6 +36,15 @@ FIGURES_DIR = "figures"
 CSV_TABLES = ("models", "lecture", "failures")
 
 
+def csv_file(table: str) -> str:
+    """The file name of CSV table ``table``."""
+    return f"summary_{table}.csv"
+
+
+REPORT_ENTRIES = (HTML_FILE, MARKDOWN_FILE, FIGURES_DIR, *map(csv_file, CSV_TABLES))
+"""Every file and folder a report writes into its folder."""
+
+
 @dataclass(frozen=True)
 class ReportPaths:
     """What a report wrote (``None`` or empty for formats not asked for) and what it left out."""
@@ -78,6 +87,7 @@ def write_report(
     if not runs:
         raise BenchError("no run directory given")
     jobs = job_frame(runs)
+    traces = trace_tables(runs, jobs[jobs["status"] != MISSING_STATUS])
     tables = {
         "lecture": lecture_table(jobs),
         "models": model_table(jobs),
@@ -108,7 +118,7 @@ def write_report(
             warnings=warnings,
             tables=tables,
             plots=gallery.plots,
-            sections=_sections(runs, jobs, tables["models"], gallery, throttled),
+            sections=_sections(jobs, tables["models"], gallery, throttled, traces),
             notes=notes,
             comparisons=_comparisons(runs, out_dir),
         )
@@ -165,17 +175,17 @@ def _throttled_jobs(runs: Sequence[Run]) -> dict[tuple[int, str], str]:
 
 
 def _write_csv(table: Table, out_dir: Path) -> Path:
-    path = out_dir / f"summary_{table.name}.csv"
+    path = out_dir / csv_file(table.name)
     write_atomic(path, table.csv_text())
     return path
 
 
 def _sections(
-    runs: Sequence[Run],
     jobs: pd.DataFrame,
     models: Table,
     gallery: Gallery,
     throttled: dict[tuple[int, str], str],
+    traces: dict[str, list[Table]],
 ) -> list[Section]:
     """One section per model group: its facts (with where its training step lies on the
     roofline), failed and throttled jobs, own figures, trace tables and notes."""
@@ -202,7 +212,7 @@ def _sections(
                 if key in throttled
             ],
             notes=gallery.group_notes.get(str(group), []),
-            traces=trace_tables(runs, members),
+            traces=traces.get(str(group), []),
         )
         for group, members in recorded.groupby("group", sort=False)
     ]

@@ -45,11 +45,17 @@ class ChartView:
     mark: str  # "worse" with a worse step, "better" with better steps only, else ""
 
 
+def site_files(boards: Sequence[Board]) -> dict[str, str]:
+    """The file of each board's page, by its label (``<suite> on <machine>``)."""
+    labels = [f"{b.suite} on {b.machine_id}" for b in boards]
+    return {label: f"{slug}.html" for label, slug in unique_slugs(labels).items()}
+
+
 def write_dashboard(boards: Sequence[Board], out_dir: Path) -> list[Path]:
     """Write ``index.html`` and a page per board into ``out_dir``; the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    labels = [f"{b.suite} on {b.machine_id}" for b in boards]
-    pages = {label: f"{slug}.html" for label, slug in unique_slugs(labels).items()}
+    pages = site_files(boards)
+    labels = list(pages)
     env, generated = environment(), utc_now()
     written = []
     for label, board in zip(labels, boards, strict=True):

@@ -16,6 +16,7 @@ from bench.models.registry import ModelInfo
 from bench.report.markdown import markdown_table
 from bench.report.tables import Table, lecture_table
 from bench.results.records import FLOPS_PER_MAC_RANGE
+from bench.text_table import markdown_text
 
 if TYPE_CHECKING:
     from bench.measure.static_profile import StaticProfile
@@ -76,7 +77,8 @@ def profile_notes(rows: Sequence[ProfileRow]) -> list[str]:
 
 
 def profile_markdown(table: Table, notes: Sequence[str], title: str) -> str:
-    """The table as Markdown under ``title``, with numbered footnotes."""
-    lines = [f"# {title}", "", markdown_table(table), ""]
-    lines += [f"{i}. {note}" for i, note in enumerate(notes, 1)]
+    """The table as Markdown under ``title`` (a suite's description or name, escaped as all
+    text is), with numbered footnotes."""
+    lines = [f"# {markdown_text(title)}", "", markdown_table(table), ""]
+    lines += [f"{i}. {markdown_text(note)}" for i, note in enumerate(notes, 1)]
     return "\n".join(lines) + "\n"

@@ -13,15 +13,16 @@ from bench.results.rundir import Run
 CLOCKS = {"device": "GPU kernel time", "cpu": "CPU time"}
 
 
-def trace_tables(runs: Sequence[Run], members: pd.DataFrame) -> list[Table]:
-    """The two tables of each traced job among ``members`` (rows of the job frame)."""
-    tables = []
-    for job in members.itertuples():
+def trace_tables(runs: Sequence[Run], jobs: pd.DataFrame) -> dict[str, list[Table]]:
+    """The two tables of each traced job of ``jobs`` (rows of the job frame), by the job's
+    group; every trace is read (and checked) here, before a report draws anything."""
+    tables: dict[str, list[Table]] = {}
+    for job in jobs.itertuples():
         found = runs[int(job.run)].trace_tables(str(job.job_id))
         if found is None:
             continue
         for kind, frame in zip(("operators", "modules"), found, strict=True):
-            tables.append(_table(str(job.job_id), kind, frame))
+            tables.setdefault(str(job.group), []).append(_table(str(job.job_id), kind, frame))
     return tables
 
 

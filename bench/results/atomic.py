@@ -5,18 +5,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.errors import WriteError, first_line
+
 
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Replace ``path`` with ``data``, text (UTF-8) or bytes (a temporary file beside it,
-    fsynced, then renamed; the temporary file is removed where that fails)."""
+    """Replace ``path`` with ``data``, text (UTF-8) or bytes (a temporary file beside it, made
+    new, never opened through a link left in its place, fsynced, then renamed; the temporary
+    file is removed where that fails). A file that cannot be written (read-only folder, disk
+    full) is a ``WriteError`` naming ``path``."""
     tmp = path.with_name(f".{path.name}.tmp")
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        with tmp.open("wb") as handle:
+        tmp.unlink(missing_ok=True)
+        with tmp.open("xb") as handle:
             handle.write(raw)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(f"{path}: cannot write: {err.strerror or first_line(err)}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -10,17 +10,26 @@ Keep one next to the code and ``bench compare`` a new run against it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
 from bench.results.atomic import write_atomic
+from bench.results.checks import (
+    JOB_FIELDS,
+    METRIC_FIELDS,
+    Field,
+    Fields,
+    check_distinct_seeds,
+    check_fields,
+    check_tree,
+    parse_json,
+)
 from bench.results.outputs import output_file
 from bench.results.records import METRICS, utc_now
 from bench.results.run_results import JobRow, RunResults, metric_values, results_of
 from bench.results.rundir import RunDir
-from bench.results.samples import checked_samples
+from bench.results.samples import check_samples
 
 BASELINE_FORMAT = "bench-baseline"
 BASELINE_VERSION = 1
@@ -28,48 +37,72 @@ BASELINE_VERSION = 1
 
 def load_results(path: Path) -> RunResults:
     """The results of a run directory or of a saved baseline file."""
-    if path.is_dir():
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as err:
+        raise BenchError(f"{path}: cannot read: {err.strerror}") from None
+    if is_dir:
         return results_of(RunDir.open(path).read())
-    if path.is_file():
+    if is_file:
         return read_baseline(path)
     raise BenchError(f"{path}: no such run directory or baseline file")
 
 
 def read_baseline(path: Path) -> RunResults:
-    """A baseline file written by :func:`save`."""
+    """A baseline file written by :func:`save`, checked (``bench.results.checks``)."""
     data = _read_json(path)
     where = str(path)
     if data.get("format") != BASELINE_FORMAT:
         raise BenchError(f'{path}: not a bench baseline file (no "format": "{BASELINE_FORMAT}")')
-    version = _field(data, "version", int, where)
+    version = check_fields(data, {"version": _DOCUMENT_FIELDS["version"]}, where)["version"]
     if version > BASELINE_VERSION:
         raise BenchError(
             f"{path}: baseline version {version} is newer than this bench reads "
             f"({BASELINE_VERSION}); upgrade bench"
         )
-    try:
-        jobs = tuple(
-            JobRow(
-                model=str(job["model"]),
-                variant=str(job["variant"]),
-                seed=int(job["seed"]),
-                status=str(job["status"]),
-                metrics=metric_values(job["metrics"]),
-                samples=checked_samples(job.get("samples"), f"{where}: jobs[{index}]"),
-            )
-            for index, job in enumerate(_field(data, "jobs", list, where))
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise BenchError(f"{path}: malformed job row in field 'jobs': {err!r}") from None
+    check_fields(data, _DOCUMENT_FIELDS, where)
+    jobs = tuple(_job_row(row, where, f"jobs[{i}].") for i, row in enumerate(data["jobs"]))
+    check_distinct_seeds(
+        ((f"jobs[{i}]", j.model, j.variant, j.seed) for i, j in enumerate(jobs)), where
+    )
     return RunResults(
         source=str(path),
-        run_id=_field(data, "run_id", str, where),
-        created_utc=_field(data, "created_utc", str, where),
-        machine_id=_field(data, "machine_id", str, where),
+        run_id=data["run_id"],
+        created_utc=data["created_utc"],
+        machine_id=data["machine_id"],
         commit=data.get("commit"),
         dirty=data.get("dirty"),
-        suite=_field(data, "suite", dict, where),
+        suite=data["suite"],
         jobs=jobs,
+    )
+
+
+_DOCUMENT_FIELDS: Fields = {
+    "version": Field(int, required=True, minimum=1),
+    "run_id": Field(str, required=True),
+    "created_utc": Field(str, required=True),
+    "machine_id": Field(str, required=True),
+    "commit": Field(str),
+    "dirty": Field(bool),
+    "suite": Field(dict, required=True),
+    "jobs": Field(list, required=True),
+}
+_JOB_FIELDS: Fields = {
+    "model": Field(str, required=True),
+    "variant": Field(str, required=True),
+    "seed": JOB_FIELDS["seed"],
+    "status": JOB_FIELDS["status"],
+    "metrics": Field(dict, required=True),
+}
+
+
+def _job_row(row: Any, where: str, prefix: str) -> JobRow:
+    """One row of a baseline's ``jobs``, its fields and metrics checked."""
+    check_fields(row, _JOB_FIELDS, where, prefix)
+    metrics = check_fields(row["metrics"], METRIC_FIELDS, where, f"{prefix}metrics.")
+    samples = check_samples(row.get("samples"), where, prefix)
+    return JobRow(
+        row["model"], row["variant"], row["seed"], row["status"], metric_values(metrics), samples
     )
 
 
@@ -112,16 +145,9 @@ def save(results: RunResults, out: Path) -> None:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # UnicodeDecodeError and JSONDecodeError included
         raise BenchError(f"{path}: cannot read JSON: {err}") from None
     if not isinstance(data, dict):
         raise BenchError(f"{path}: expected a JSON object")
-    return data
-
-
-def _field(data: Mapping[str, Any], key: str, kind: type, where: str, prefix: str = "") -> Any:
-    value = data.get(key)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise BenchError(f"{where}: field '{prefix}{key}' missing or not {kind.__name__}")
-    return value
+    return check_tree(data, str(path))

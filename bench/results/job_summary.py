@@ -54,6 +54,7 @@ def summarize_epochs(
         "energy_j": sum(_known(energies)) if _all_known(energies) else None,
         "energy_per_epoch_j": _mean(energies) if _all_known(energies) else None,
         "energy_method": epochs[-1].energy_method,
+        "power_method": epochs[-1].power_method,
         "images_per_s_per_w": _ratio(images_per_s, power),
         "target_acc": target_acc,
     }

@@ -17,6 +17,7 @@ SCHEMA_VERSION = 1
 
 Status = Literal["ok", "oom", "diverged", "error", "interrupted"]
 FINISHED_STATUSES: frozenset[str] = frozenset({"ok", "oom", "diverged", "error"})
+INFERENCE_STATUSES: frozenset[str] = frozenset({"ok", "oom"})
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class EpochRecord:
     power_w: float | None = None
     energy_j: float | None = None
     energy_method: str | None = None
+    power_method: str | None = None  # "counter", "instant" or "trailing-average" (telemetry)
     sm_clock_mhz: float | None = None
     temperature_c: float | None = None
     time_utc: str = ""
@@ -141,6 +143,8 @@ class InferenceRow:
     peak_rss_mib: float | None = None  # process resident memory (host)
     power_w: float | None = None  # mean GPU power while timed
     energy_per_image_j: float | None = None
+    power_method: str | None = None
+    energy_method: str | None = None
     roofline: dict[str, Any] | None = None  # the batch's RooflinePoint.to_dict, or None
     error: str | None = None
     pass_ms: list[float] | None = None  # the timed passes (bench.results.samples)
@@ -188,6 +192,7 @@ class JobRecord:
     energy_j: float | None = None
     energy_per_epoch_j: float | None = None
     energy_method: str | None = None
+    power_method: str | None = None
     images_per_s_per_w: float | None = None
     achieved_tflops: float | None = None
     mfu: float | None = None

@@ -4,13 +4,14 @@ when the run was made, on which machine and commit, and one row per job with eve
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.results.records import METRICS
-from bench.results.rundir import RECORDS_FILE, Run
-from bench.results.samples import checked_samples
+from bench.results.rundir import Run
+from bench.results.samples import sample_values
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,12 @@ class JobRow:
     status: str
     metrics: Mapping[str, float | None]
     samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """A non-finite metric never reaches a comparison: the readers refuse it first."""
+        for name, value in self.metrics.items():
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{self.model}: metric {name} is {value}, not a finite number")
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,7 @@ def results_of(run: Run) -> RunResults:
                 seed=job["seed"],
                 status=job["status"],
                 metrics=metric_values(job),
-                samples=checked_samples(
-                    job.get("samples"), f"{run.path / RECORDS_FILE}: job {job['job_id']}"
-                ),
+                samples=sample_values(job.get("samples")),
             )
             for job in run.jobs
         ),
@@ -73,12 +78,6 @@ def results_of(run: Run) -> RunResults:
 
 
 def metric_values(values: Mapping[str, Any]) -> dict[str, float | None]:
-    """Every metric of ``METRICS`` from ``values``: a float, or ``None`` where it is absent or
-    not a number."""
-    return {name: _number(values.get(name)) for name in METRICS}
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+    """Every metric of ``METRICS`` from ``values``, checked where they were read
+    (``bench.results.checks.METRIC_FIELDS``): a float, or ``None`` where it is absent."""
+    return {name: None if (v := values.get(name)) is None else float(v) for name in METRICS}

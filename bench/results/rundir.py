@@ -26,8 +26,10 @@ A run killed at any moment keeps valid record lines: readers skip an unterminate
 and the writer moves it to ``records.jsonl.torn`` before its first append, so ``--resume``
 finishes the jobs whose last record is not final (docs/reliability.md). Everything read here is
 untrusted: a missing, foreign, damaged or newer run directory is a one-line ``BenchError``
-naming the file, and job ids must be plain names before they become paths. A file that cannot
-be written (read-only folder, disk full) is a ``WriteError`` naming it.
+naming the file, and job ids must be plain names before they become paths. Nothing is read
+through a symbolic link that leads out of the run directory (a one-line ``BenchError``), and a
+file that cannot be read (permissions) is one too. A file that cannot be written (read-only
+folder, disk full) is a ``WriteError`` naming it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import errno
 import io
 import json
 import os
@@ -52,6 +55,18 @@ import numpy as np
 
 from bench.errors import BenchError, WriteError, first_line
 from bench.results.atomic import write_atomic
+from bench.results.checks import (
+    EPOCH_FIELDS,
+    INFERENCE_FIELDS,
+    JOB_FIELDS,
+    MODULE_FIELDS,
+    OPERATOR_FIELDS,
+    check_distinct_seeds,
+    check_fields,
+    check_tree,
+    checked_csv,
+    parse_json,
+)
 from bench.results.records import (
     FINISHED_STATUSES,
     INFERENCE_COLUMNS,
@@ -61,6 +76,7 @@ from bench.results.records import (
     JobRecord,
     to_json_dict,
 )
+from bench.results.samples import check_sample, check_samples
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,19 +110,10 @@ _INFO_TYPES: Mapping[str, type] = {
     "jobs": list,
     "command": list,
     "shard": str,
+    "history_db": str,
 }
-# fields every record of a type must have, with their JSON types
-_RECORD_FIELDS: Mapping[str, Mapping[str, type]] = {
-    "epoch": {"job_id": str, "phase": str, "epoch": int},
-    "job": {"job_id": str, "model": str, "seed": int, "status": str},
-}
-# fields every inference row of a job record must have, with their JSON types
-_INFERENCE_FIELDS: Mapping[str, type] = {
-    "model": str,
-    "precision": str,
-    "batch_size": int,
-    "status": str,
-}
+# the fields of each type of record
+_RECORD_FIELDS = {"epoch": EPOCH_FIELDS, "job": JOB_FIELDS}
 
 
 def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Path:
@@ -118,7 +125,8 @@ def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Pat
     given up by every process that tried it at once stays unused.
     """
     parent = root / machine
-    parent.mkdir(parents=True, exist_ok=True)
+    with _writing(parent):
+        parent.mkdir(parents=True, exist_ok=True)
     safe_suite = re.sub(r"[^A-Za-z0-9.-]+", "-", suite).strip("-") or "suite"
     while True:
         number = max(_run_numbers(parent), default=0) + 1
@@ -128,6 +136,8 @@ def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Pat
             path.mkdir()
         except FileExistsError:
             continue
+        except OSError as err:
+            raise WriteError(f"{path}: cannot write: {err.strerror}") from None
         if _run_numbers(parent).count(number) == 1:
             return path
         path.rmdir()
@@ -176,7 +186,7 @@ class Run:
     def comparison(self) -> Path | None:
         """The Markdown comparison with a baseline, where the run was judged against one."""
         path = self.path / COMPARISON_FILES["md"]
-        return path if path.is_file() else None
+        return path if member_file(self.path, path) else None
 
     def required(self, dotted: str, kind: type = dict) -> Any:
         """The ``run.json`` field ``a.b`` of JSON type ``kind``; a ``BenchError`` naming the
@@ -212,7 +222,7 @@ class Run:
         import pandas as pd
 
         path = self.path / TELEMETRY_DIR / f"{job_id}.csv"
-        if not path.is_file():
+        if not member_file(self.path, path):
             return None
         try:
             frame = pd.read_csv(path)
@@ -229,22 +239,22 @@ class Run:
         import pandas as pd
 
         paths = trace_paths(self.path / TRACES_DIR, _checked_job_id(job_id, str(self.path)))
-        if not paths.operators.is_file():
+        if not member_file(self.path, paths.operators):
             return None
         tables = []
-        for path in (paths.operators, paths.modules):
+        for path, fields in ((paths.operators, OPERATOR_FIELDS), (paths.modules, MODULE_FIELDS)):
+            member_file(self.path, path)  # refuses a link out; a missing file fails below
             try:
-                tables.append(pd.read_csv(path))
-            except pd.errors.EmptyDataError:
-                tables.append(pd.DataFrame())
-            except (OSError, ValueError, UnicodeDecodeError) as err:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
                 raise BenchError(f"{path}: cannot read trace table: {first_line(err)}") from None
+            tables.append(pd.DataFrame(checked_csv(text, fields, str(path)), columns=list(fields)))
         return tables[0], tables[1]
 
     def artifact(self, job_id: str, name: str) -> np.ndarray | None:
         """A job's array ``name``, or ``None`` where it is absent."""
         path = self.path / ARTIFACTS_DIR / job_id / f"{name}.npy"
-        if not path.is_file():
+        if not member_file(self.path, path):
             return None
         try:
             return np.load(path, allow_pickle=False)
@@ -266,22 +276,24 @@ class RunDir:
         ``path`` and an empty ``records.jsonl``."""
         full = {"schema_version": SCHEMA_VERSION, "run_id": path.name, **info}
         write_atomic(path / RUN_FILE, json.dumps(full, indent=2, default=str) + "\n")
-        (path / RECORDS_FILE).touch()
+        with _writing(path / RECORDS_FILE):
+            (path / RECORDS_FILE).touch()
         return cls(path, full)
 
     @classmethod
     def open(cls, path: Path) -> RunDir:
         """An existing run directory with a readable ``run.json`` this bench understands."""
-        if not path.is_dir():
-            raise BenchError(f"{path}: no such run directory")
+        with _reading(path):
+            if not path.is_dir():
+                raise BenchError(f"{path}: no such run directory")
         run_file = path / RUN_FILE
-        if not run_file.is_file():
+        if not member_file(path, run_file):
             raise BenchError(f"{path}: not a run directory (no {RUN_FILE})")
         try:
-            info = json.loads(run_file.read_text(encoding="utf-8"))
+            info = parse_json(run_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as err:
             raise BenchError(f"{run_file}: cannot read: {first_line(err)}") from None
-        return cls(path, _checked_info(info, run_file))
+        return cls(path, _checked_info(check_tree(info, str(run_file)), run_file))
 
     def append(self, record: EpochRecord | JobRecord) -> None:
         """Append one record line, flushed and fsynced before returning; after a job record,
@@ -302,14 +314,11 @@ class RunDir:
     def save_array(self, job_id: str, name: str, array: np.ndarray) -> None:
         """Keep ``array`` as the job's artifact ``name`` (atomically)."""
         folder = self.path / ARTIFACTS_DIR / _checked_job_id(job_id, str(self.path))
-        tmp = folder / f".{name}.npy.tmp"
-        with _writing(folder / f"{name}.npy"):
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        with _writing(folder):
             folder.mkdir(parents=True, exist_ok=True)
-            with tmp.open("wb") as handle:
-                np.save(handle, array, allow_pickle=False)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, folder / f"{name}.npy")
+        write_atomic(folder / f"{name}.npy", buffer.getvalue())
 
     def save_telemetry(self, job_id: str, text: str) -> None:
         """Keep a job's telemetry CSV text (atomically)."""
@@ -327,27 +336,23 @@ class RunDir:
 
     def save_trace(self, job_id: str, files: TraceFiles) -> None:
         """Keep a traced job's Chrome trace and tables (each atomically)."""
-        save_trace_files(self.path / TRACES_DIR, _checked_job_id(job_id, str(self.path)), files)
+        folder = self.path / TRACES_DIR
+        with _writing(folder):
+            save_trace_files(folder, _checked_job_id(job_id, str(self.path)), files)
 
     def copy_job_files(self, source: Path, job_id: str) -> None:
         """The job's artifacts, telemetry and trace from the run directory ``source``, where it
-        has them."""
-        job_id = _checked_job_id(job_id, str(source))
-        artifacts = source / ARTIFACTS_DIR / job_id
-        if artifacts.is_dir():
-            shutil.copytree(artifacts, self.path / ARTIFACTS_DIR / job_id, symlinks=True)
-        telemetry = source / TELEMETRY_DIR / f"{job_id}.csv"
-        if telemetry.is_file():
-            (self.path / TELEMETRY_DIR).mkdir(exist_ok=True)
-            shutil.copyfile(telemetry, self.path / TELEMETRY_DIR / telemetry.name)
-        for path in dataclasses.astuple(trace_paths(source / TRACES_DIR, job_id)):
-            if path.is_file():
-                (self.path / TRACES_DIR).mkdir(exist_ok=True)
-                shutil.copyfile(path, self.path / TRACES_DIR / path.name)
+        has them, copied as plain files (a link out of ``source`` is refused)."""
+        for path in job_files(source, job_id):
+            target = self.path / path.relative_to(source)
+            with _writing(target):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
 
     def records(self) -> list[dict[str, Any]]:
         """Every complete record line, checked (a last line cut by a kill is ignored)."""
-        return list(_read_records(self.path / RECORDS_FILE))
+        path = self.path / RECORDS_FILE
+        return list(_read_records(path)) if member_file(self.path, path) else []
 
     def read(self) -> Run:
         """The whole run as it stands now."""
@@ -356,7 +361,7 @@ class RunDir:
             self.path,
             self.info,
             records,
-            tuple(latest_jobs(records)),
+            tuple(latest_jobs(records, str(self.path / RECORDS_FILE))),
             tuple(latest_epochs(records)),
         )
 
@@ -388,7 +393,7 @@ class RunDir:
         if self._tail_checked:
             return None
         self._tail_checked = True
-        path, torn = self.path / RECORDS_FILE, self.path / TORN_FILE
+        path, torn = self.path / RECORDS_FILE, _inside(self.path, self.path / TORN_FILE)
         if not path.is_file():
             return None
         with _writing(path), path.open("rb+") as handle:
@@ -446,19 +451,46 @@ def save_trace_files(folder: Path, name: str, files: TraceFiles) -> TracePaths:
 
 
 def read_runs(paths: Sequence[Path]) -> list[Run]:
-    """Each distinct run directory of ``paths``, read, in order."""
+    """Each distinct run directory of ``paths``, read, in order, with the files beside its
+    records (each job's ``job_files``, the comparison) checked before anything is made of
+    them."""
     distinct: dict[Path, Path] = {}
     for path in paths:
         distinct.setdefault(path.resolve(), path)
-    return [RunDir.open(path).read() for path in distinct.values()]
+    runs = [RunDir.open(path).read() for path in distinct.values()]
+    for run in runs:
+        member_file(run.path, run.path / COMPARISON_FILES["md"])
+        for job in run.jobs:
+            job_files(run.path, job["job_id"])
+    return runs
 
 
-def latest_jobs(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The last job record of each job, in the order jobs first appear."""
+def job_files(run_dir: Path, job_id: str) -> list[Path]:
+    """The files a job of ``run_dir`` keeps beside its records (artifacts, telemetry, trace)
+    that are there, each checked by ``member_file``: readable, and no link out of ``run_dir``."""
+    job_id = _checked_job_id(job_id, str(run_dir))
+    artifacts = run_dir / ARTIFACTS_DIR / job_id
+    with _reading(artifacts):
+        found = sorted(_inside(run_dir, artifacts).iterdir()) if artifacts.is_dir() else []
+    candidates = [
+        *(_inside(run_dir, path) for path in found),
+        run_dir / TELEMETRY_DIR / f"{job_id}.csv",
+        *dataclasses.astuple(trace_paths(run_dir / TRACES_DIR, job_id)),
+    ]
+    return [path for path in candidates if member_file(run_dir, path)]
+
+
+def latest_jobs(records: Iterable[Mapping[str, Any]], where: str) -> list[dict[str, Any]]:
+    """The last job record of each job, in the order jobs first appear; two jobs of one model,
+    variant and seed (a seed counted twice) are a ``BenchError`` naming ``where``."""
     jobs: dict[str, dict[str, Any]] = {}
     for record in records:
         if record.get("type") == "job":
             jobs[record["job_id"]] = dict(record)
+    check_distinct_seeds(
+        ((f"job {i}", j["model"], j.get("variant") or "", j["seed"]) for i, j in jobs.items()),
+        where,
+    )
     return list(jobs.values())
 
 
@@ -497,32 +529,20 @@ def _read_records(path: Path) -> Iterable[dict[str, Any]]:
 
 def _checked_record(line: bytes, where: str) -> dict[str, Any]:
     try:
-        record = json.loads(line.decode("utf-8"))
+        record = parse_json(line.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError included
         raise BenchError(f"{where}: not a JSON record") from None
     kind = record.get("type") if isinstance(record, dict) else None
     if not isinstance(kind, str) or kind not in _RECORD_FIELDS:
         raise BenchError(f"{where}: not a bench record (type must be 'epoch' or 'job')")
-    for name, expected in _RECORD_FIELDS[kind].items():
-        if not _is_json_type(record.get(name), expected):
-            raise BenchError(f"{where}: field '{name}' missing or not {_TYPE_WORDS[expected]}")
+    check_fields(check_tree(record, where), _RECORD_FIELDS[kind], where)
     _checked_job_id(record["job_id"], where)
-    rows = record.get("inference")
-    if rows is not None and not (
-        isinstance(rows, list) and all(_has_fields(row, _INFERENCE_FIELDS) for row in rows)
-    ):
-        raise BenchError(
-            f"{where}: field 'inference' must be a list of objects with "
-            + ", ".join(_INFERENCE_FIELDS)
-        )
+    check_samples(record.get("samples"), where)
+    check_sample(record.get("step_ms"), where, "step_ms")
+    for index, row in enumerate(record.get("inference") or ()):
+        check_fields(row, INFERENCE_FIELDS, where, f"inference[{index}].")
+        check_sample(row.get("pass_ms"), where, f"inference[{index}].pass_ms")
     return record
-
-
-def _has_fields(value: Any, fields: Mapping[str, type]) -> bool:
-    """Whether ``value`` is an object whose ``fields`` have their JSON types."""
-    return isinstance(value, dict) and all(
-        _is_json_type(value.get(name), kind) for name, kind in fields.items()
-    )
 
 
 def _checked_info(info: Any, where: Path) -> dict[str, Any]:
@@ -550,6 +570,52 @@ def _checked_info(info: Any, where: Path) -> dict[str, Any]:
     if not all(isinstance(o, str) for o in info.get("overrides") or []):
         raise BenchError(f"{where}: field 'overrides' must be a list of strings")
     return info
+
+
+def member_file(run_dir: Path, path: Path) -> bool:
+    """Whether ``path``, a file of the run directory ``run_dir``, is there; a ``BenchError``
+    where it cannot be read or is a symbolic link (itself or a folder on its way) leading out of
+    ``run_dir``: nothing outside a run directory is read as part of it."""
+    inside = _inside(run_dir, path)
+    with _reading(path):
+        if not inside.is_file():
+            return False
+        if not may_access(path, os.R_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    return True
+
+
+def _inside(run_dir: Path, path: Path) -> Path:
+    """``path``, where it does not lead out of ``run_dir`` through a symbolic link (a
+    ``BenchError`` else); a path that does not exist leads nowhere."""
+    with _reading(path):
+        if path.exists() and not real_path(path).is_relative_to(real_path(run_dir)):
+            raise BenchError(
+                f"{path}: a symbolic link out of the run directory {run_dir}; bench reads "
+                "nothing outside a run directory"
+            )
+    return path
+
+
+def may_access(path: Path, mode: int) -> bool:
+    """Whether this process may access ``path`` in ``mode`` (``os.R_OK``, ``os.W_OK``, ...),
+    judged by its effective ids and capabilities, as the access itself will be."""
+    return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
+
+
+def enclosing_run_dir(path: Path) -> Path | None:
+    """The run directory (a folder holding ``run.json`` and ``records.jsonl``) that ``path``
+    is or lies inside, symbolic links resolved; ``None`` where there is none."""
+    for folder in (real := real_path(path), *real.parents):
+        with contextlib.suppress(OSError):
+            if (folder / RUN_FILE).is_file() and (folder / RECORDS_FILE).is_file():
+                return folder
+    return None
+
+
+def real_path(path: Path) -> Path:
+    """``path`` absolute, with every symbolic link on it resolved (where it exists)."""
+    return Path(os.path.realpath(path))
 
 
 def _checked_job_id(job_id: str, where: str) -> str:
@@ -591,10 +657,19 @@ def _append_line(path: Path, line: str) -> None:
         os.fsync(handle.fileno())
 
 
-@contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
+def _reading(path: Path) -> contextlib.AbstractContextManager[None]:
+    """An ``OSError`` while looking at ``path`` (no permission) becomes a ``BenchError``."""
+    return _os_errors(path, "read", BenchError)
+
+
+def _writing(path: Path) -> contextlib.AbstractContextManager[None]:
     """An ``OSError`` while writing ``path`` becomes a ``WriteError`` naming it."""
+    return _os_errors(path, "write", WriteError)
+
+
+@contextlib.contextmanager
+def _os_errors(path: Path, verb: str, error: type[BenchError]) -> Iterator[None]:
     try:
         yield
     except OSError as err:
-        raise WriteError(f"{path}: cannot write: {err.strerror or first_line(err)}") from None
+        raise error(f"{path}: cannot {verb}: {err.strerror or first_line(err)}") from None

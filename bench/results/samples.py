@@ -56,31 +56,43 @@ def compact(values_ms: Iterable[float]) -> list[float]:
     return [float(f"{value:.4g}") for value in ordered]
 
 
-def checked_samples(value: Any, where: str) -> dict[str, tuple[float, ...]]:
-    """A record's ``samples`` (absent or null: none) by metric of ``SAMPLED_METRICS``; a
-    ``BenchError`` naming ``where`` and the field unless each is a list of at most
-    ``SAMPLE_CAP`` finite, non-negative numbers. Keys of other metrics are not read."""
+def check_sample(value: Any, where: str, name: str) -> None:
+    """A ``BenchError`` naming ``where`` and the field ``name`` unless ``value`` is absent
+    (null) or a list of at most ``SAMPLE_CAP`` finite, non-negative numbers."""
+    if value is None:
+        return
+    if not (
+        isinstance(value, list)
+        and len(value) <= SAMPLE_CAP
+        and all(_non_negative(v) for v in value)
+    ):
+        raise BenchError(
+            f"{where}: field '{name}' must be a list of at most {SAMPLE_CAP} finite, "
+            "non-negative numbers (ms)"
+        )
+
+
+def check_samples(value: Any, where: str, prefix: str = "") -> dict[str, tuple[float, ...]]:
+    """A job's ``samples`` (absent or null: none) by metric of ``SAMPLED_METRICS``, each checked
+    by ``check_sample`` (``where: field 'PREFIXsamples.METRIC'``); keys of other metrics are not
+    read."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BenchError(f"{where}: field 'samples' must be an object of metric: [ms, ...]")
-    out: dict[str, tuple[float, ...]] = {}
+        raise BenchError(f"{where}: field '{prefix}samples' must be an object of metric: [ms, ...]")
     for metric in SAMPLED_METRICS:
-        sample = value.get(metric)
-        if sample is None:
-            continue
-        if not (
-            isinstance(sample, list)
-            and len(sample) <= SAMPLE_CAP
-            and all(_non_negative(v) for v in sample)
-        ):
-            raise BenchError(
-                f"{where}: field 'samples.{metric}' must be a list of at most {SAMPLE_CAP} "
-                "finite, non-negative numbers (ms)"
-            )
-        if sample:
-            out[metric] = tuple(float(v) for v in sample)
-    return out
+        check_sample(value.get(metric), where, f"{prefix}samples.{metric}")
+    return sample_values(value)
+
+
+def sample_values(samples: Mapping[str, Any] | None) -> dict[str, tuple[float, ...]]:
+    """The non-empty samples of ``SAMPLED_METRICS`` in ``samples``, as checked where they were
+    read (``check_samples``)."""
+    return {
+        metric: tuple(float(v) for v in sample)
+        for metric in SAMPLED_METRICS
+        if (sample := (samples or {}).get(metric))
+    }
 
 
 def _non_negative(value: Any) -> bool:

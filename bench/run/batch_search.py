@@ -2,7 +2,10 @@
 
 Powers of two are tried upward from 1, each with one real training step (forward, backward,
 optimizer step) at the job's precision and layout, until one runs out of memory or the cap is
-reached. There is no out-of-memory to probe on the CPU, so the search runs on CUDA only.
+reached. Running out of memory is any allocation failure (``is_out_of_memory``): the CUDA
+allocator's ``OutOfMemoryError``, and the plain ``RuntimeError`` cuDNN and cuBLAS raise when their
+own workspace or handle cannot be allocated; any other error propagates. There is no
+out-of-memory to probe on the CPU, so the search runs on CUDA only.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from bench.measure.memory import is_out_of_memory
 from bench.recipes.loop import Precision
 
 
@@ -41,7 +45,9 @@ def fits(
         optimizer.step()
         torch.cuda.synchronize(device)
         return True
-    except torch.cuda.OutOfMemoryError:
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
         return False
     finally:
         del model

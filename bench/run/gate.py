@@ -24,9 +24,12 @@ class Gate:
 
     baseline: RunResults
     fail_on: Mapping[str, Threshold] | None
+    allow_cross_suite: bool = False
 
     @classmethod
-    def load(cls, baseline: Path, fail_on: str, machine_id: str) -> Gate:
+    def load(
+        cls, baseline: Path, fail_on: str, machine_id: str, allow_cross_suite: bool = False
+    ) -> Gate:
         """The baseline at ``baseline`` (a run directory or a baseline file), its thresholds
         and ``fail_on`` checked, measured on ``machine_id``; a one-line ``BenchError`` else."""
         fail_on_thresholds = parse_fail_on(fail_on)
@@ -40,7 +43,17 @@ class Gate:
                 f"--baseline {baseline} was measured on machine {base.machine_id!r}, this is "
                 f"{machine_id!r}; save a baseline here (or set BENCH_MACHINE_ID to the same id)"
             )
-        return cls(base, fail_on_thresholds)
+        return cls(base, fail_on_thresholds, allow_cross_suite)
+
+    def check_suite(self, suite: str) -> None:
+        """A one-line ``BenchError`` where the baseline is of another suite than ``suite`` (the
+        one about to run) and that is not allowed: its models and thresholds are another's."""
+        if self.baseline.suite_name != suite and not self.allow_cross_suite:
+            raise BenchError(
+                f"--baseline {self.baseline.source} is a run of suite "
+                f"{self.baseline.suite_name!r}, this is {suite!r}; save a baseline of this "
+                "suite (or pass --allow-cross-suite)"
+            )
 
     def judge(self, run: Run, history_db: Path | None) -> tuple[int, list[str]]:
         """Compare ``run`` with the baseline (the machine noise from the runs recorded in
@@ -55,7 +68,13 @@ class Gate:
             noise = {}
         try:
             thresholds = resolve_thresholds(new, self.baseline, self.fail_on)
-            comparison = compare_runs(new, self.baseline, thresholds, noise=noise)
+            comparison = compare_runs(
+                new,
+                self.baseline,
+                thresholds,
+                allow_cross_suite=self.allow_cross_suite,
+                noise=noise,
+            )
         except BenchError as err:
             print(f"bench run: error: comparison with the baseline: {err}", file=sys.stderr)
             return 2, []

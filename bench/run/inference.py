@@ -107,16 +107,25 @@ def sweep(
     plan: InferenceConfig,
     sampler: NvmlSampler | None = None,
 ) -> Iterator[InferenceRow]:
-    """Time ``model`` at each of ``plan``'s precisions and batch sizes (both given)."""
+    """Time ``model`` at each of ``plan``'s precisions and batch sizes (both given, each once:
+    the settings refuse repeats)."""
     budget = Budget(plan.min_iterations, plan.min_time_s)
     for precision in plan.precisions:
         casting = Precision(subject.device, precision, subject.channels_last)
         casting.set_matmul_precision()
-        for batch in sorted(set(plan.batch_sizes)):
+        for batch in sorted(plan.batch_sizes):
             row = _measure(model, subject, casting, batch, budget, sampler)
             yield row
             if row.status == "oom":
                 break
+
+
+def unfit_rows(subject: Subject, plan: InferenceConfig, error: str) -> list[InferenceRow]:
+    """The rows of a model that ran out of memory before any timing (counted or built): an
+    ``oom`` row at the smallest batch size of each precision, as ``sweep`` records a batch that
+    does not fit (the larger ones skipped)."""
+    batch = min(plan.batch_sizes)
+    return [subject.row(precision, batch, "oom", error=error) for precision in plan.precisions]
 
 
 def _measure(
@@ -128,7 +137,7 @@ def _measure(
     sampler: NvmlSampler | None,
 ) -> InferenceRow:
     """One batch size's row: its figures, or ``oom`` (with the cached GPU memory released)."""
-    label = f"inference {casting.precision} batch {batch}"
+    label = f"inference {subject.name} {casting.precision} batch {batch}"
     try:
         inputs = casting.prepare(torch.randn(batch, *subject.input_size, device=subject.device))
         timing = time_forward(model, inputs, casting, budget, sampler, label)

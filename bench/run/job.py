@@ -26,6 +26,7 @@ from bench.data.imageset import DataSplits
 from bench.data.pipeline import dataset_key, make_loaders
 from bench.errors import BenchError, first_line
 from bench.measure.collectors import JobCollectors
+from bench.measure.compilation import CompiledGraphs
 from bench.measure.device_peaks import device_peaks
 from bench.measure.memory import is_out_of_memory
 from bench.measure.peak_throughput import peak_tflops
@@ -150,10 +151,13 @@ class ModelBuilder:
 
     def __call__(self, name: str) -> nn.Module:
         """``name`` ready to train: placed, compiled and wrapped for distributed training as the
-        job asks."""
+        job asks. A compiled model specialises on every input shape (``dynamic=False``): each
+        batch size is a static graph, compiled once, never a dynamic one in its place."""
         model = self.placed(name)
         if self.config.compile:
-            model = torch.compile(model, mode=self.config.compile)  # type: ignore[assignment]
+            model = torch.compile(  # type: ignore[assignment]
+                model, mode=self.config.compile, dynamic=False
+            )
         if self.dist is not None:
             model = self.dist.wrap(model, self.device)
         return model
@@ -261,10 +265,13 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
             build_model=trained,
             reduce=dist.sum if dist else None,
         )
+        graphs = CompiledGraphs(state.fields["extra"]) if config.compile else None
         with collectors:
             for item in RECIPES[config.recipe](ctx):
                 if isinstance(item, EpochResult):
-                    record = _epoch_record(job, item, collectors, dist)
+                    if graphs is not None:
+                        graphs.epoch_ended(item.epoch)
+                    record = epoch_record(job, item, collectors, dist)
                     state.epochs.append(record)
                     if item.test.confusion is not None:
                         state.fields["confusion_matrix"] = item.test.confusion.tolist()
@@ -275,6 +282,8 @@ def run_job(job: Job, env: JobEnvironment) -> RunOutput:
                 profile = _profile(job, env, builder, input_size, trained.name)
                 inference = measure_trained(trained, config, device, profile, collectors)
                 state.fields.update(inference)
+                if graphs is not None:
+                    graphs.inference_ended()
         if config.trace_steps:
             yield trace_job(job, builder, train, ctx.precision).files()
             state.fields["extra"]["traced_steps"] = config.trace_steps
@@ -397,9 +406,11 @@ def _extra(info: Any, splits: DataSplits) -> dict[str, Any]:
     return extra
 
 
-def _epoch_record(
+def epoch_record(
     job: Job, result: EpochResult, collectors: JobCollectors, dist: Distributed | None
 ) -> EpochRecord:
+    """The record of one epoch the recipe finished, with its collectors' figures (combined over
+    the processes of a distributed job)."""
     train, test = result.train, result.test
     figures = collectors.epoch_figures(result.phase, result.epoch)
     if dist is not None:

@@ -3,7 +3,9 @@
 A job is traced after its training, on a fresh copy of its model built as the job builds it
 (device, layout, compilation, distributed wrapper), with the job's optimizer and its recipe's
 objective, on batches of its training loader: the traced steps change neither the trained model
-nor the epoch figures.
+nor the epoch figures. Every trace runs under its own precision's float32 settings (TF32 allowed
+for ``tf32`` only), whatever ran before it left set: a job's inference timing sets those of each
+precision it times.
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ def trace_training(
     batches: Iterator[Batch],
     steps: int,
 ) -> Trace:
-    """Trace ``steps`` training steps of ``model`` on ``batches`` (after warm-up steps)."""
+    """Trace ``steps`` training steps of ``model`` on ``batches`` (after warm-up steps), under
+    ``precision``'s float32 settings."""
+    precision.set_matmul_precision()
     scaler = precision.grad_scaler()
     model.train()
 

@@ -22,7 +22,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.results.outputs import output_dir
 from bench.results.records import utc_now
-from bench.results.rundir import Run, RunDir
+from bench.results.rundir import Run, RunDir, read_runs
 from bench.suite.matrix import build_suite
 
 
@@ -56,8 +56,8 @@ class MergeResult:
 
 def merge_runs(run_dirs: Sequence[Path], out: Path, command: Sequence[str]) -> MergeResult:
     """Merge ``run_dirs`` into the new run directory ``out`` (see the module docstring)."""
-    _check_outside(out, run_dirs)
-    inputs = [read_input(path) for path in _distinct(run_dirs)]
+    output_dir(out, create=False, reads=run_dirs)
+    inputs = [input_run(run) for run in read_runs(run_dirs)]
     suite_key = _suite_key(inputs[0])
     for other in inputs[1:]:
         if _suite_key(other) != suite_key:
@@ -82,21 +82,16 @@ def merge_runs(run_dirs: Sequence[Path], out: Path, command: Sequence[str]) -> M
     return MergeResult(out, run, len(inputs), tuple(jobs), absent)
 
 
-def read_input(path: Path) -> InputRun:
-    """A run directory with its records grouped by job; it must hold a suite."""
-    run = RunDir.open(path).read()
+def input_run(run: Run) -> InputRun:
+    """A run with its records grouped by job; it must hold a suite, and its jobs' trace tables
+    are checked before anything is written."""
     run.required("suite")
     records: dict[str, list[dict[str, Any]]] = {}
     for record in run.records:
         records.setdefault(record["job_id"], []).append(record)
+    for job_id in records:
+        run.trace_tables(job_id)
     return InputRun(run, records)
-
-
-def _distinct(paths: Sequence[Path]) -> list[Path]:
-    seen: dict[Path, Path] = {}
-    for path in paths:
-        seen.setdefault(path.resolve(), path)
-    return list(seen.values())
 
 
 def _suite_key(run: InputRun) -> str:
@@ -131,15 +126,6 @@ def _job_sources(inputs: Sequence[InputRun]) -> dict[str, InputRun]:
                     "records; give only one of them"
                 )
     return sources
-
-
-def _check_outside(out: Path, run_dirs: Sequence[Path]) -> None:
-    """``out`` may not be one of ``run_dirs`` or lie inside one (the merge would copy a run
-    into itself)."""
-    target = out.resolve()
-    for path in run_dirs:
-        if target.is_relative_to(path.resolve()):
-            raise BenchError(f"--out {out}: inside the input {path}; merge into a new directory")
 
 
 def _prepare(out: Path) -> None:

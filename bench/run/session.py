@@ -60,7 +60,7 @@ class RunRequest:
     dry_run: bool
     quiet: bool
     report: bool
-    history_db: Path | None
+    history_db: Path | None  # a path, "none", or None for the default
     argv: Sequence[str]
     shard: Shard | None = None
     gate: Gate | None = None  # judge the run against a baseline at the end
@@ -77,6 +77,8 @@ def run_suite(request: RunRequest) -> int:
     run_dir = RunDir.open(request.resume) if request.resume is not None else None
     previous = run_dir.read() if run_dir is not None else None
     full, shard = _suite(request, previous)
+    if request.gate is not None:
+        request.gate.check_suite(full.name)
     suite = _shard_of(full, shard)
     if request.dry_run:
         if main:
@@ -86,6 +88,7 @@ def run_suite(request: RunRequest) -> int:
         if main:
             print(f"shard {shard} of suite {suite.name} holds none of its {len(full.jobs)} jobs")
         return 0
+    request = dataclasses.replace(request, history_db=_history_db(request, previous))
     if main and request.history_db is not None and str(request.history_db) != "none":
         _check_history_db(request.history_db)
     done = previous.finished_job_ids() if previous else set()
@@ -238,6 +241,7 @@ def _create_run_dir(suite: Suite, request: RunRequest, shard: Shard | None) -> R
             "suite": dict(suite.document),
             "overrides": list(request.overrides),
             **({"shard": str(shard)} if shard else {}),
+            **({"history_db": _db_text(request.history_db)} if request.history_db else {}),
             "environment": environment,
             "doctor": take_snapshot(request.data_dir),
             "jobs": [
@@ -306,12 +310,31 @@ def _finish(run: Run, request: RunRequest) -> int:
     return judged
 
 
-def _check_history_db(db: Path) -> None:
-    """Refuse, before training, a ``--history-db`` that cannot be a database file."""
-    from bench.regress.history import check_db_path
+def _history_db(request: RunRequest, previous: Run | None) -> Path | None:
+    """The ``--history-db`` of the request, else the one the resumed run was started with
+    (kept in its information as ``history_db``), else ``None`` (the default database)."""
+    if request.history_db is not None or previous is None:
+        return request.history_db
+    recorded = previous.info.get("history_db")
+    return Path(recorded) if recorded is not None else None
 
+
+def _db_text(db: Path) -> str:
+    """``db`` as the run's information keeps it: ``none``, or the path from the root (a resume
+    may start elsewhere)."""
+    return "none" if str(db) == "none" else str(db.absolute())
+
+
+def _check_history_db(db: Path) -> None:
+    """Refuse, before training, a ``--history-db`` that cannot be a database file, that is not
+    a history database (a baseline or a run's file among them), or that lies in a run
+    directory."""
+    from bench.regress.history import check_db_to_write
+    from bench.results.outputs import check_apart
+
+    check_apart(db, "--history-db", ())
     try:
-        check_db_path(db)
+        check_db_to_write(db)
     except BenchError as err:
         raise BenchError(f"--history-db {err}") from None
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.suite.schema import Setting, SettingInfo, settings_of
+from bench.suite.schema import Setting, SettingInfo, number_text, settings_of
 from bench.suite.settings import JobConfig, SuiteConfig
 
 HEADER = "| Field | Type | Default | Meaning |\n|---|---|---|---|"
@@ -70,9 +70,11 @@ def _type(info: SettingInfo) -> str:
     if typing.get_origin(kind) is tuple:
         args = typing.get_args(kind)
         count = "" if args[-1] is Ellipsis else f"{len(args)} "
-        return f"list of {count}{_PLURALS[args[0]]}{_interval(spec)}"
+        distinct = "distinct " if spec.unique else ""
+        return f"list of {count}{distinct}{_PLURALS[args[0]]}{_interval(spec)}"
     if kind in _WORDS:
-        at_least = f" ≥ {spec.minimum:g}" if kind is int and (spec.minimum or 0) >= 1 else ""
+        least = spec.minimum
+        at_least = f" ≥ {number_text(least)}" if kind is int and least and least >= 1 else ""
         return _WORDS[kind] + (_interval(spec) or at_least)
     return "table"
 
@@ -81,8 +83,8 @@ def _interval(spec: Setting) -> str:
     """`` in [0, 1)`` for a setting bounded above (closed ends in brackets), else nothing."""
     if spec.maximum is None and spec.below is None:
         return ""
-    low = f"[{spec.minimum:g}" if spec.minimum is not None else f"({spec.above:g}"
-    high = f"{spec.maximum:g}]" if spec.maximum is not None else f"{spec.below:g})"
+    low = f"[{number_text(spec.minimum)}" if spec.minimum is not None else f"({spec.above:g}"
+    high = f"{number_text(spec.maximum)}]" if spec.maximum is not None else f"{spec.below:g})"
     return f" in {low}, {high}"
 
 

@@ -92,9 +92,10 @@ def build_suite(
         raise SuiteError(f"{where}: field 'models' must be a non-empty list of models")
     base = sch.validate(document, SUITE_SCHEMA, where)
     entries = [_model_entry(e, i, where) for i, e in enumerate(model_entries)]
+    sch.check_distinct([e["name"] for e in entries], f"{where}: field 'models'")
     cli = parse_overrides(overrides)
     if seeds is not None:
-        cli["seeds"] = list(seeds)
+        cli["seeds"] = sch.lookup(SUITE_SCHEMA, "seeds").check(list(seeds), "--seeds")
     base = sch.deep_merge(base, {k: v for k, v in cli.items() if k not in JOB_SCHEMA})
     job_overrides = {k: v for k, v in cli.items() if k in JOB_SCHEMA}
     if models is not None:
@@ -115,7 +116,6 @@ def build_suite(
         for variant in resolved["variants"] or [""]
         for seed in resolved["seeds"]
     )
-    _check_unique(jobs, where)
     if fit:
         _check_models(jobs, where)
     return Suite(
@@ -261,11 +261,3 @@ def _check_models(jobs: Sequence[Job], where: str) -> None:
                 resized = f" resized to {config.dataset.resize}" if config.dataset.resize else ""
                 on = f"{config.dataset.name}{resized}"
                 raise SuiteError(f"{where}: model {name!r} on {on}: {problem}")
-
-
-def _check_unique(jobs: Sequence[Job], where: str) -> None:
-    seen: set[str] = set()
-    for job in jobs:
-        if job.job_id in seen:
-            raise SuiteError(f"{where}: job {job.job_id} appears twice (repeated model or seed)")
-        seen.add(job.job_id)

@@ -16,7 +16,7 @@ import math
 import operator
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -46,12 +46,14 @@ class Field:
     below: float | None = None
     item: type | None = None
     length: int | None = None
+    unique: bool = False  # a list that may hold each value once
 
     def describe(self) -> str:
         """The expected value in words."""
         if self.kind is list:
             size = f"{self.length} " if self.length else ""
-            return f"a list of {size}{_PLURAL_NAMES[self.item or str]}"
+            distinct = "distinct " if self.unique else ""
+            return f"a list of {size}{distinct}{_PLURAL_NAMES[self.item or str]}"
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         return _TYPE_NAMES[self.kind]
@@ -64,9 +66,18 @@ class Field:
             if not isinstance(value, list) or (self.length and len(value) != self.length):
                 raise SuiteError(f"{where} must be {self.describe()}, got {value!r}")
             item = dataclasses.replace(
-                self, kind=self.item or str, default=None, nullable=False, item=None, length=None
+                self,
+                kind=self.item or str,
+                default=None,
+                nullable=False,
+                item=None,
+                length=None,
+                unique=False,
             )
-            return [item.check(v, where) for v in value]
+            values = [item.check(v, where) for v in value]
+            if self.unique:
+                check_distinct(values, where)
+            return values
         if not _is_kind(value, self.kind):
             raise SuiteError(f"{where} must be {self.describe()}, got {value!r}")
         if self.kind is float:
@@ -78,8 +89,24 @@ class Field:
         for bound, holds, words in _BOUNDS:
             limit = getattr(self, bound)
             if limit is not None and not holds(value, limit):
-                raise SuiteError(f"{where} must be {words} {limit:g}, got {value!r}")
+                raise SuiteError(f"{where} must be {words} {number_text(limit)}, got {value!r}")
         return value
+
+
+def check_distinct(values: Iterable[Hashable], where: str) -> None:
+    """A ``SuiteError`` naming ``where`` and the first value ``values`` holds twice: a list of
+    models, seeds, variants, precisions or batch sizes that repeats one would measure the same
+    thing twice and record two rows under one key, so a repeat is refused, never collapsed."""
+    seen: set[Hashable] = set()
+    for value in values:
+        if value in seen:
+            raise SuiteError(f"{where} lists {value!r} twice")
+        seen.add(value)
+
+
+def number_text(value: float) -> str:
+    """A bound as written: an integer in full (``4294967295``), a float as ``:g`` has it."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 # Each bound a Field (and a Setting) may set: the test a value must pass, and its words.
@@ -120,6 +147,7 @@ class Setting:
     doc_type: str = ""  # the docs' type where the type alone says too little
     doc_default: str = ""  # the docs' default where the default alone says too little
     in_schema: bool = True  # False: documented here, read apart (a suite's models)
+    unique: bool = False  # a list that may hold each value once (``check_distinct``)
 
 
 def setting(default: Any, help: str, **spec: Any) -> Any:
@@ -198,7 +226,15 @@ def _field(info: SettingInfo) -> Field:
         args = typing.get_args(kind)
         length = None if args[-1] is Ellipsis else len(args)
         default = None if info.default is None else list(info.default)
-        return Field(list, default, item=args[0], length=length, nullable=nullable, **common)
+        return Field(
+            list,
+            default,
+            item=args[0],
+            length=length,
+            nullable=nullable,
+            unique=spec.unique,
+            **common,
+        )
     if typing.get_origin(kind) is not None or kind is dict:  # a mapping: a free-form table
         return Field(dict, info.default, nullable=nullable, **common)
     return Field(kind, info.default, nullable=nullable, **common)

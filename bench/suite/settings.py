@@ -33,8 +33,25 @@ DATASET_SHAPES: Mapping[str, tuple[tuple[int, int, int], int]] = {
     "cifar100": ((3, 32, 32), 100),
     "digits": ((1, 32, 32), 10),
 }
-# The largest image side a suite may ask for (`resize`, a synthetic `image_size`), in pixels.
+# Bounds on every size-like setting and on the flags made from them: generous for any real use,
+# small enough that a typo (`10**17`) is refused when the suite or command line is read instead
+# of failing a job after training, or tracing, timing or allocating without end.
+# The largest image side (`resize`, a synthetic `image_size`, `--input-size`), channels included,
+# in pixels: 16 times ImageNet's usual 224.
 MAX_IMAGE_SIDE = 4096
+# The largest batch of any batch-size setting or flag: 65,536 images, the largest batches of
+# large-batch ImageNet training (spread over hundreds of GPUs there); at 3x224x224 in float32
+# such a batch alone takes 39 GB.
+MAX_BATCH = 2**16
+# The most classes a classifier head may have: ImageNet-21k has 21,841.
+MAX_CLASSES = 100_000
+# The most traced steps: the profiler keeps every event of every traced step in memory until
+# the trace is written, and a trace is read one step at a time.
+MAX_TRACE_STEPS = 1000
+# The most timed forward passes per precision and batch size (each one's latency is kept).
+MAX_ITERATIONS = 1_000_000
+# The largest seed: NumPy's seed range (``np.random.seed``), which every job seeds.
+MAX_SEED = 2**32 - 1
 # The longest suite name: it is part of every run directory's name (at most 255 bytes).
 MAX_SUITE_NAME = 100
 # Parts of a variant name besides a precision (``amp-bf16+channels_last+compile``).
@@ -73,6 +90,7 @@ class DatasetConfig:
         0,
         "training augmentation: pad by this many pixels, crop back at random; 0 disables",
         minimum=0,
+        maximum=MAX_IMAGE_SIDE,
     )
     hflip: bool = setting(False, "training augmentation: random horizontal flips")
     train_size: int = setting(0, "use only the first N training images; 0 uses all", minimum=0)
@@ -84,8 +102,12 @@ class DatasetConfig:
         minimum=1,
         maximum=MAX_IMAGE_SIDE,
     )
-    num_classes: int = setting(10, "`synthetic` only: number of classes", minimum=2)
-    data_seed: int = setting(0, "`synthetic` only: seed of the generated images", minimum=0)
+    num_classes: int = setting(
+        10, "`synthetic` only: number of classes", minimum=2, maximum=MAX_CLASSES
+    )
+    data_seed: int = setting(
+        0, "`synthetic` only: seed of the generated images", minimum=0, maximum=MAX_SEED
+    )
 
     def input_shape(self) -> tuple[tuple[int, int, int], int]:
         """The (C, H, W) of the images a model is given (after ``resize``) and the number of
@@ -115,7 +137,11 @@ class ScheduleConfig:
     )
     patience: int = setting(2, "`plateau`: epochs without improvement before decaying", minimum=0)
     pct_start: float = setting(
-        0.3, "`one-cycle`: share of steps spent increasing the rate", above=0.0, below=1.0
+        0.3,
+        "`one-cycle`: share of steps spent increasing the rate (a share of one step, as "
+        "0.25 of 4 steps: that step at the starting rate, peak / 25)",
+        above=0.0,
+        below=1.0,
     )
 
 
@@ -143,14 +169,19 @@ class InferenceConfig:
         "batch sizes to time, e.g. `[1, 16, 128]`; empty: no inference measurement. A batch "
         "that runs out of memory is recorded as `oom` and larger ones are skipped",
         minimum=1,
+        maximum=MAX_BATCH,
+        unique=True,
     )
     precisions: tuple[str, ...] = setting(
         (),
         "precisions to time (the metrics use the first); empty: the job's own",
         choices=PRECISIONS,
-        doc_type="list of " + ", ".join(f"`{p}`" for p in PRECISIONS),
+        doc_type="list of distinct " + ", ".join(f"`{p}`" for p in PRECISIONS),
+        unique=True,
     )
-    min_iterations: int = setting(20, "time at least this many forward passes", minimum=1)
+    min_iterations: int = setting(
+        20, "time at least this many forward passes", minimum=1, maximum=MAX_ITERATIONS
+    )
     min_time_s: float = setting(
         2.0, "and for at least this long (s), per precision and batch size", minimum=0.0
     )
@@ -173,9 +204,12 @@ class JobConfig:
         64,
         "training batch size (under torchrun the global batch, split over the processes)",
         minimum=1,
+        maximum=MAX_BATCH,
         flag=True,
     )
-    eval_batch_size: int = setting(0, "evaluation batch size; 0 means `batch_size`", minimum=0)
+    eval_batch_size: int = setting(
+        0, "evaluation batch size; 0 means `batch_size`", minimum=0, maximum=MAX_BATCH
+    )
     device: str = setting(
         "auto",
         "training device; `auto` picks the GPU when there is one",
@@ -193,7 +227,8 @@ class JobConfig:
         "",
         "`torch.compile` mode; compilation lands in the first (warm-up) epoch, reported apart "
         "as `first_epoch_time_s` and left out of the steady-state figures (`epoch_time_s`, "
-        "`images_per_s`)",
+        "`images_per_s`); static shapes only (`dynamic=False`, the last partial training batch "
+        "dropped), the graphs compiled in the record's `extra.compiled_graphs*`",
         choices=("", *COMPILE_MODES),
         flag=True,
         flag_const="default",
@@ -243,6 +278,7 @@ class JobConfig:
         "warm-up steps, so they are not part of the epoch figures; writes a Chrome trace and "
         "tables of the top operators and of the time per top-level module (docs/profiling.md)",
         minimum=0,
+        maximum=MAX_TRACE_STEPS,
         flag=True,
         flag_name="trace",
         flag_const=20,
@@ -274,11 +310,14 @@ class SuiteConfig:
         doc_default="file name",
     )
     description: str = setting("", "one line shown in reports")
-    seeds: tuple[int, ...] = setting((0,), "one job per model × seed × variant", minimum=0)
+    seeds: tuple[int, ...] = setting(
+        (0,), "one job per model × seed × variant", minimum=0, maximum=MAX_SEED, unique=True
+    )
     variants: tuple[str, ...] = setting(
         (),
         'e.g. `["fp32", "amp-bf16+channels_last", "tf32+compile"]`; parts: '
         + ", ".join(f"`{part}`" for part in (*PRECISIONS, *VARIANT_FLAGS)),
+        unique=True,
     )
     thresholds: Mapping[str, Any] = setting(
         {},
@@ -301,7 +340,11 @@ class ProfileSuite:
     kind: str = setting(None, "marks a profile suite", choices=("profile",))
     name: str = setting("", "suite name; the file name when empty")
     description: str = setting("", "one line shown above the table")
-    input_size: tuple[int, int, int] = setting((3, 224, 224), "C, H, W", minimum=1)
-    num_classes: int = setting(1000, "classifier outputs", minimum=1)
-    batch_size: int = setting(1, "images per counted batch (counts are per image)", minimum=1)
-    models: tuple[str, ...] = setting(None, "registered model names")
+    input_size: tuple[int, int, int] = setting(
+        (3, 224, 224), "C, H, W", minimum=1, maximum=MAX_IMAGE_SIDE
+    )
+    num_classes: int = setting(1000, "classifier outputs", minimum=1, maximum=MAX_CLASSES)
+    batch_size: int = setting(
+        1, "images per counted batch (counts are per image)", minimum=1, maximum=MAX_BATCH
+    )
+    models: tuple[str, ...] = setting(None, "registered model names", unique=True)

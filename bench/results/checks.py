@@ -1,0 +1,309 @@
+"""The checks every reader of bench's files applies to what it reads: records, inference rows,
+trace tables, baselines and history rows.
+
+Everything read is untrusted. A JSON document may nest at most ``MAX_DEPTH`` levels; every
+number anywhere in it must be finite and within ``MAX_MAGNITUDE`` (JSON's ``NaN`` and
+``Infinity``, which Python's reader accepts, are refused, as are ``1e400`` and ``10**400``). A
+known field must have its type (a number is never a string or ``true``), a figure must not be
+negative (nor above 100 for a percentage), a status must be one of its kind's. What fails is a
+one-line ``BenchError`` naming the file, line or row and field, raised where the file is read,
+so that no bad number reaches a table, a figure or a gate.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from bench.errors import BenchError
+from bench.results.records import (
+    INFERENCE_STATUSES,
+    METRICS,
+    EpochRecord,
+    InferenceRow,
+    JobRecord,
+    Status,
+)
+
+MAX_DEPTH = 32
+"""The deepest nesting of lists and objects a file may hold (bench writes a few levels)."""
+MAX_MAGNITUDE = 2.0**63
+"""The largest magnitude of any number read (a 64-bit integer's range)."""
+SIGNED_FIELDS = frozenset({"temperature_c"})
+"""Numeric fields that may be negative; every other figure bench keeps is at least 0."""
+
+_KINDS: Mapping[str, type] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "list": list,
+    "dict": dict,
+}
+_WORDS: Mapping[type, str] = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """What a field must hold: its JSON type (``float``: any number), whether it must be
+    present (not null), its bounds (numbers) and its choices (strings)."""
+
+    kind: type
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: frozenset[str] = frozenset()
+    exclusive: bool = False
+    """Whether the minimum itself is out of bounds."""
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` does not fit this field, or ``None`` where it does."""
+        if value is None:
+            return f"missing or not {_WORDS[self.kind]}" if self.required else None
+        if not _has_kind(value, self.kind):
+            if self.required:
+                return f"missing or not {_WORDS[self.kind]}"
+            return f"not {_WORDS[self.kind]}: {shown(value)}"
+        if self.kind in (int, float):
+            return number_problem(value) or self._bounds_problem(value)
+        if self.choices and value not in self.choices:
+            return f"not one of {', '.join(sorted(self.choices))}: {shown(value)}"
+        return None
+
+    def _bounds_problem(self, value: float) -> str | None:
+        low, high = self.minimum, self.maximum
+        if low is not None and (value <= low if self.exclusive else value < low):
+            return f"{'not above' if self.exclusive else 'below'} {low:g}: {shown(value)}"
+        if high is not None and value > high:
+            return f"above {high:g}: {shown(value)}"
+        return None
+
+
+Fields = Mapping[str, Field]
+
+
+def fields_of(
+    cls: type,
+    required: Iterable[str] = (),
+    choices: Mapping[str, Iterable[str]] | None = None,
+    positive: Iterable[str] = (),
+) -> dict[str, Field]:
+    """The fields of the record dataclass ``cls`` with the types their annotations give:
+    numbers at least 0 (``SIGNED_FIELDS`` aside; above 0 where ``positive``), percentages
+    (``*_pct``, ``*_acc``) at most 100; ``required`` ones present, ``choices`` for strings."""
+    needed, options, above_zero = set(required), choices or {}, set(positive)
+    out = {}
+    for field in dataclasses.fields(cls):
+        kind = _KINDS[str(field.type).split(" | ")[0].split("[")[0]]
+        out[field.name] = number_field(field.name, kind, field.name in needed)
+        if field.name in options:
+            out[field.name] = dataclasses.replace(
+                out[field.name], choices=frozenset(options[field.name])
+            )
+        if field.name in above_zero:
+            out[field.name] = dataclasses.replace(out[field.name], exclusive=True)
+    return out
+
+
+def number_field(name: str, kind: type = float, required: bool = False) -> Field:
+    """The field ``name`` of ``kind``, bounded as a figure named so is (see ``fields_of``)."""
+    if kind not in (int, float):
+        return Field(kind, required)
+    percentage = name.endswith(("_pct", "_acc"))
+    return Field(
+        kind,
+        required,
+        minimum=None if name in SIGNED_FIELDS else 0.0,
+        maximum=100.0 if percentage else None,
+    )
+
+
+JOB_FIELDS = fields_of(
+    JobRecord,
+    required=("job_id", "model", "seed", "status"),
+    choices={"status": get_args(Status)},
+)
+"""A job record's fields."""
+EPOCH_FIELDS = fields_of(EpochRecord, required=("job_id", "phase", "epoch"))
+"""An epoch record's fields."""
+INFERENCE_FIELDS = fields_of(
+    InferenceRow,
+    required=("model", "precision", "batch_size", "status"),
+    choices={"status": INFERENCE_STATUSES},
+    positive=(
+        "batch_size",
+        "iterations",
+        "images_per_s",
+        *(f"latency_ms_p{p}" for p in (50, 95, 99)),
+    ),
+)
+"""An inference row's fields (the ``inference`` list of a job record); its batch size, count,
+latencies and throughput above 0 (the report draws them on log scales)."""
+METRIC_FIELDS = {name: number_field(name) for name in METRICS}
+"""The metrics a comparison, a baseline and the history keep: numbers, or null."""
+TRACE_CLOCKS = frozenset({"device", "cpu"})
+"""The clocks a trace's times are read on: GPU kernel time, or the CPU's."""
+OPERATOR_FIELDS: Fields = {
+    "operator": Field(str, required=True),
+    **{
+        name: number_field(name, required=True)
+        for name in ("calls_per_step", "self_ms_per_step", "self_pct", "total_ms_per_step")
+    },
+    "clock": Field(str, required=True, choices=TRACE_CLOCKS),
+}
+"""The columns of a trace's operator table."""
+MODULE_FIELDS: Fields = {
+    "module": Field(str, required=True),
+    **{
+        name: number_field(name, required=True)
+        for name in ("calls_per_step", "forward_ms_per_step")
+    },
+    "clock": Field(str, required=True, choices=TRACE_CLOCKS),
+}
+"""The columns of a trace's module table."""
+
+
+def check_fields(value: Any, fields: Fields, where: str, prefix: str = "") -> dict[str, Any]:
+    """``value``, an object whose ``fields`` fit (other keys are left alone); a ``BenchError``
+    ``where: field 'PREFIXNAME' ...`` naming the first that does not."""
+    if not isinstance(value, dict):
+        name = f"field '{prefix.rstrip('.')}' " if prefix else ""
+        raise BenchError(f"{where}: {name}not an object: {shown(value)}")
+    for name, field in fields.items():
+        problem = field.problem(value.get(name))
+        if problem is not None:
+            raise BenchError(f"{where}: field '{prefix}{name}' {problem}")
+    return value
+
+
+def check_distinct_seeds(jobs: Iterable[tuple[str, str, str, int]], where: str) -> None:
+    """``jobs`` as (label, model, variant, seed): one model, variant and seed twice would count
+    as a second seed, and is a ``BenchError`` naming both labels."""
+    seen: dict[tuple[str, str, int], str] = {}
+    for label, model, variant, seed in jobs:
+        earlier = seen.setdefault((model, variant, seed), label)
+        if earlier != label:
+            named = f"{model} [{variant}]" if variant else model
+            raise BenchError(
+                f"{where}: {label} repeats {earlier} ({named}, seed {seed}); a seed is "
+                "measured once"
+            )
+
+
+def checked_csv(text: str, fields: Fields, where: str) -> list[dict[str, Any]]:
+    """The rows of the CSV ``text`` as ``fields`` (every one a column) hold them, numbers read
+    as numbers; an empty text has none. A ``BenchError`` names the line and field that does not
+    fit."""
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        header = reader.fieldnames or []
+        absent = [name for name in fields if name not in header]
+        if header and absent:
+            raise BenchError(f"{where}: no column '{absent[0]}'")
+        return [_csv_row(row, fields, f"{where}: line {reader.line_num}") for row in reader]
+    except csv.Error as err:
+        raise BenchError(f"{where}: line {reader.line_num}: not CSV: {err}") from None
+
+
+def _csv_row(row: Mapping[str, str | None], fields: Fields, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in fields.items():
+        cell = row.get(name)
+        if field.kind in (int, float):
+            out[name], problem = number_cell(cell or "", field)
+        else:
+            out[name], problem = cell, field.problem(cell)
+        if problem is not None:
+            raise BenchError(f"{where}: field '{name}' {problem}")
+    return out
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads``, raising ``ValueError`` for everything it cannot read, nesting deeper than
+    the interpreter's recursion limit included."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+
+
+def check_tree(document: Any, where: str) -> Any:
+    """``document`` (parsed JSON) if it nests at most ``MAX_DEPTH`` levels and every number in
+    it is finite and in range; else a ``BenchError`` naming the field."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise BenchError(f"{where}: field '{path}' nested deeper than {MAX_DEPTH} levels")
+            if isinstance(value, dict):
+                children = [(f"{path}.{k}" if path else str(k), v) for k, v in value.items()]
+            else:
+                children = [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+            stack.extend((item, child, depth + 1) for child, item in children)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            problem = number_problem(value)
+            if problem is not None:
+                raise BenchError(f"{where}: field '{path}' {problem}")
+    return document
+
+
+def number_problem(value: float) -> str | None:
+    """Why the number ``value`` cannot be read (not finite, or beyond ``MAX_MAGNITUDE``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"not a finite number: {shown(value)}"
+    if abs(value) > MAX_MAGNITUDE:
+        return f"out of range (beyond ±2^63): {shown(value)}"
+    return None
+
+
+def number_cell(text: str, field: Field) -> tuple[float | None, str | None]:
+    """A CSV cell as the number ``field`` holds (``None`` for an empty cell) and why it cannot
+    be one, or ``None``."""
+    if text == "":
+        return None, field.problem(None)
+    try:
+        value = float(text)
+    except ValueError:
+        return None, f"not {_WORDS[float]}: {shown(text)}"
+    return value, field.problem(value)
+
+
+def shown(value: Any) -> str:
+    """``value`` in a message, short: JSON's words for constants, a long text cut."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, int) and abs(value) > MAX_MAGNITUDE:
+        return f"a {value.bit_length()}-bit integer"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    if isinstance(value, bytes):
+        return f"a blob of {len(value)} bytes"
+    if isinstance(value, (list, dict)):
+        return _WORDS[type(value)]
+    return type(value).__name__
+
+
+def _has_kind(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
