@@ -16,6 +16,8 @@ CREATED = "2026-01-01T00:00:00+00:00"
 
 Values = Mapping[str, Mapping[str, Sequence[float]]]
 """model → metric → one value per seed (seed = position)."""
+Samples = Mapping[str, Mapping[str, Sequence[float]]]
+"""model → metric → the pass or step times (ms) each seed's job keeps for it."""
 
 
 def write_run(
@@ -29,9 +31,10 @@ def write_run(
     thresholds: Mapping[str, Any] | None = None,
     variant: str = "",
     status: Mapping[str, str] | None = None,
+    samples: Samples | None = None,
 ) -> Path:
     """A run directory at ``path`` with one ok job per model and seed (``status`` overrides a
-    model's status for all its seeds)."""
+    model's status for all its seeds; ``samples`` gives a model's jobs their times)."""
     path.mkdir(parents=True)
     jobs: list[dict[str, Any]] = [
         {"job_id": _job_id(model, seed, variant), "model": model, "seed": seed, "variant": variant}
@@ -72,6 +75,7 @@ def write_run(
                 precision="fp32",
                 batch_size=64,
                 epochs=3,
+                samples={k: list(v) for k, v in (samples or {}).get(model, {}).items()} or None,
                 **metrics,
             )
         )

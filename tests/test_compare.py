@@ -19,6 +19,7 @@ from bench.regress.compare import welch_p
 from bench.results.baseline import BASELINE_VERSION, load_results
 from bench.results.records import METRICS
 from bench.suite.files import find_suite, read_toml, shipped_suites
+from bench.suite.matrix import load_suite
 from bench.suite.thresholds import (
     Threshold,
     default_thresholds,
@@ -384,10 +385,39 @@ def test_compare_runs_where_torch_cannot_be_imported(tmp_path: Path) -> None:
     assert result.stdout.startswith("### bench compare: no regression")
 
 
-def test_every_shipped_training_suite_has_its_own_thresholds() -> None:
+def recorded_metrics(name: str) -> set[str]:
+    """The metrics a shipped suite's jobs record where their device measures everything: all
+    but time to target without a target, and the inference metrics without (batch-1) timing."""
+    configs = [job.config for job in load_suite(name).jobs]
+    out = set(METRICS)
+    if all(c.target_acc is None for c in configs):
+        out.discard("time_to_target_s")
+    if all(not c.inference.batch_sizes for c in configs):
+        out.discard("inference_images_per_s")
+    if all(1 not in c.inference.batch_sizes for c in configs):
+        out.discard("latency_ms_p50")
+    return out
+
+
+def test_every_shipped_training_suite_names_every_metric_it_records() -> None:
+    trained = [n for n in shipped_suites() if read_toml(find_suite(n)).get("kind") != "profile"]
+    assert "smoke" in trained and "cifar10-classic" in trained
+    for name in trained:
+        table = parse_threshold_table(read_toml(find_suite(name)).get("thresholds"), name)
+        assert set(table) == recorded_metrics(name), name
+    assert recorded_metrics("smoke") == set(METRICS)
+    assert "time_to_target_s" not in recorded_metrics("cifar10-classic")
+    assert "latency_ms_p50" not in recorded_metrics("cifar10-lecture")
+
+
+def test_every_shipped_time_margin_lets_a_two_times_slowdown_fail() -> None:
+    """A 2x slower run doubles its times and halves its throughputs: each margin on them must
+    lie inside that, or the gate would let it pass."""
     for name in shipped_suites():
-        document = read_toml(find_suite(name))
-        if document.get("kind") == "profile":
-            continue  # counted, not trained: nothing to gate
-        table = parse_threshold_table(document.get("thresholds"), name)
-        assert {"epoch_time_s", "images_per_s", "test_acc"} <= set(table), name
+        table = read_toml(find_suite(name)).get("thresholds") or {}
+        for metric, threshold in parse_threshold_table(table, name).items():
+            unit = METRICS[metric].unit
+            if unit in ("s", "ms"):
+                assert threshold.relative and threshold.amount < 100, (name, metric)
+            if unit == "images/s":
+                assert threshold.relative and threshold.amount < 50, (name, metric)

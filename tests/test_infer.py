@@ -27,6 +27,7 @@ from bench.models.registry import create_model
 from bench.recipes.loop import Precision
 from bench.results.records import InferenceRow
 from bench.results.rundir import RunDir
+from bench.results.samples import SAMPLE_CAP
 from bench.run import job as job_module
 from bench.run.inference import Subject, sweep
 from bench.suite.matrix import build_suite
@@ -185,6 +186,10 @@ def test_timing_meets_both_budgets() -> None:
     model = RaisesAtBatch(ValueError(), 10)
     by_count = time_forward(model, inputs, casting, Budget(25, 0.0))
     assert by_count.iterations == 25
+    assert len(by_count.pass_ms) == 25 and by_count.pass_ms == sorted(by_count.pass_ms)
+    assert by_count.pass_ms[12] == pytest.approx(by_count.latency_ms_p50, rel=1e-3)  # median
+    many = time_forward(model, inputs, casting, Budget(SAMPLE_CAP + 1, 0.0)).pass_ms
+    assert len(many) == SAMPLE_CAP
     by_time = time_forward(model, inputs, casting, Budget(1, 0.05))
     assert by_time.iterations * by_time.latency_ms_p50 > 0
     assert by_time.iterations * 2 / by_time.images_per_s >= 0.05
@@ -297,6 +302,10 @@ def test_suite_inference_rows_survive_resume_once_each_and_reach_history(
     assert first["peak_rss_mib"] >= epoch_peak
     assert first["latency_ms_p50"] == pytest.approx(float(before[0]["latency_ms_p50"]))
     assert first["inference_images_per_s"] == pytest.approx(float(before[1]["images_per_s"]))
+    rows = first["inference"]
+    assert first["samples"]["latency_ms_p50"] == rows[0]["pass_ms"]
+    assert first["samples"]["inference_images_per_s"] == rows[1]["pass_ms"]
+    assert [len(r["pass_ms"]) for r in rows] == [r["iterations"] for r in rows]
     with sqlite3.connect(db) as connection:
         stored = connection.execute(
             "SELECT seed, latency_ms_p50, inference_images_per_s FROM jobs ORDER BY seed"

@@ -84,6 +84,23 @@ def test_run_against_a_faster_baseline_fails_naming_the_time_metrics(
     assert main(["compare", str(run), str(planted), "--history-db", "none"]) == 1
 
 
+def test_the_run_keeps_each_epochs_steps_and_the_steady_ones_as_the_jobs_sample(
+    first: tuple[int, str, Path, Path],
+) -> None:
+    records = RunDir.open(first[2]).records()
+    epochs = [r for r in records if r["type"] == "epoch"]
+    assert [len(e["step_ms"]) for e in epochs] == [4, 4]  # 256 images, batch 64
+    for epoch in epochs:
+        assert epoch["step_ms"] == sorted(epoch["step_ms"]) and epoch["step_ms"][0] > 0
+        assert sum(epoch["step_ms"]) <= 1000.5 * epoch["train_time_s"]  # all but the last fetch
+    (job,) = [r for r in records if r["type"] == "job"]
+    steady = epochs[1]["step_ms"]
+    assert job["samples"] == {"epoch_time_s": steady, "images_per_s": steady}
+    changes = json.loads((first[2] / "compare.json").read_text())["changes"]
+    noise = {c["metric"]: c["noise"]["source"] for c in changes}
+    assert noise["epoch_time_s"] == "unknown"  # the planted baseline kept no steps
+
+
 def test_run_against_a_baseline_of_an_equal_run_passes_and_links_the_comparison(
     suite: Path, first: tuple[int, str, Path, Path], tmp_path: Path, capsys
 ) -> None:

@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from bench.results.job_summary import summarize_epochs
-from bench.results.records import EpochRecord
+from bench.results.job_summary import summarize_epochs, summarize_inference
+from bench.results.records import EpochRecord, InferenceRow
+from bench.results.samples import compact
 
 BASE = EpochRecord(
     job_id="j",
@@ -93,3 +94,33 @@ def test_accuracy_comes_from_the_finetune_phase_of_autoencode() -> None:
     out = summarize_epochs(rows)
     assert out["test_acc"] == 45.0 and out["best_test_acc"] == 45.0
     assert out["epoch_time_s"] == 10.0 and out["epochs"] == 4
+
+
+def test_the_steady_epochs_steps_are_the_sample_of_epoch_time_and_throughput() -> None:
+    rows = epochs(
+        {"phase": "pretrain", "step_ms": [90.0, 100.0]},  # warm-up: not steady
+        {"phase": "pretrain", "step_ms": [3.0, 1.0]},
+        {"phase": "finetune", "step_ms": [50.0]},  # warm-up of the second phase
+        {"phase": "finetune", "step_ms": [2.0]},
+    )
+    sample = [1.0, 2.0, 3.0]
+    assert summarize_epochs(rows)["samples"] == {"epoch_time_s": sample, "images_per_s": sample}
+    older = epochs({}, {}, {"step_ms": [1.0]})  # a steady epoch without steps: no sample
+    assert "samples" not in summarize_epochs(older)
+    many = epochs({}, *({"step_ms": [float(i)] * 20} for i in range(1, 4)))
+    assert summarize_epochs(many)["samples"]["epoch_time_s"] == compact([1.0, 2.0, 3.0] * 20)
+
+
+def test_the_inference_metrics_samples_are_their_rows_passes() -> None:
+    def row(batch: int, status: str = "ok", precision: str = "fp32") -> InferenceRow:
+        return InferenceRow(
+            "m", precision, batch, status, "trained", "cpu", [1, 32, 32],
+            latency_ms_p50=float(batch), images_per_s=10.0 * batch,
+            pass_ms=[float(batch), 2.0 * batch] if status == "ok" else None,
+        )  # fmt: skip
+
+    rows = [row(1), row(8), row(64, "oom"), row(1, precision="amp-bf16")]
+    out = summarize_inference(rows)
+    assert (out["latency_ms_p50"], out["inference_images_per_s"]) == (1.0, 80.0)
+    assert out["samples"] == {"latency_ms_p50": [1.0, 2.0], "inference_images_per_s": [8.0, 16.0]}
+    assert summarize_inference([row(8)])["samples"] == {"inference_images_per_s": [8.0, 16.0]}

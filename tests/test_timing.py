@@ -44,6 +44,8 @@ def test_split_is_exact_with_a_scripted_clock() -> None:
     assert consumed == [10, 20]
     assert (timer.data_wait_s, timer.compute_s, timer.elapsed_s) == (1.5, 4.5, 6.0)
     assert timer.steps == 2
+    assert timer.step_compute_s == [2.0, 2.5]
+    assert timer.step_s == [3.0, 3.0]  # fetch to next fetch: 0 -> 3 and 3 -> 6
 
 
 def test_a_pass_without_batches_takes_only_its_own_time() -> None:

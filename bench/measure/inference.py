@@ -7,8 +7,9 @@ host clock on the CPU. It times until at least ``min_iterations`` forward passes
 ``min_time_s`` seconds of them are done; each timed pass is sized from the time per forward
 pass seen so far, so a second one is needed only where that estimate was off.
 
-Figures: latency percentiles over the timed forward passes (ms per batch); images/s, the images
-over the summed forward time; the CUDA allocator's peak (GPU) and the process's peak resident
+Figures: latency percentiles over the timed forward passes (ms per batch), and the passes
+themselves in compact form (``bench.results.samples``); images/s, the images over the summed
+forward time; the CUDA allocator's peak (GPU) and the process's peak resident
 memory (host, where the kernel lets it be reset) over the timed passes; mean GPU power and the
 energy per image over the timed passes, a telemetry segment of their own (from the energy counter
 over exactly that span where the GPU has one; ``None`` without a GPU or NVML). Allocation
@@ -30,6 +31,7 @@ from torch import nn
 from bench.measure.memory import cuda_peaks_mib, reset_cuda_peaks, reset_rss_peak, rss_peak_mib
 from bench.measure.telemetry import NvmlSampler, percentile
 from bench.measure.timing import step_timer, synchronizer
+from bench.results.samples import compact
 
 WARMUP_PASSES = 3
 
@@ -65,6 +67,7 @@ class ForwardTiming:
     energy_per_image_j: float | None
     power_method: str | None
     energy_method: str | None
+    pass_ms: list[float]  # each timed pass, compact (bench.results.samples)
 
 
 @torch.no_grad()
@@ -116,6 +119,7 @@ def time_forward(
         energy_per_image_j=energy / images if energy is not None else None,
         power_method=telemetry.power_method if telemetry is not None else None,
         energy_method=telemetry.energy_method if telemetry is not None else None,
+        pass_ms=compact(milliseconds),
     )
 
 

@@ -1,7 +1,8 @@
 """Step timing: the wall time of a pass split into waiting for data and computing (seconds).
 
 ``step_timer(device)`` times one pass: wrap its batches with ``timed(batches)`` and read
-``elapsed_s``, ``data_wait_s``, ``compute_s``, ``steps`` and ``step_compute_s`` (each step's
+``elapsed_s``, ``data_wait_s``, ``compute_s``, ``steps``, ``step_compute_s`` (each step's
+compute) and ``step_s`` (each step's wall time, from its fetch to the next: data wait and
 compute) once the batches are exhausted.
 
 The timer marks three kinds of moment: the start of each fetch (before ``next()`` on the
@@ -69,6 +70,7 @@ class StepTimer(Generic[M]):
         self.elapsed_s = 0.0
         self.steps = 0
         self.step_compute_s: list[float] = []  # each step's compute, in order
+        self.step_s: list[float] = []  # each step's data wait + compute, in order
 
     def timed(self, batches: Iterable[T]) -> Iterator[T]:
         """Yield each batch; the time until it is ready is data wait, the time until the
@@ -87,8 +89,10 @@ class StepTimer(Generic[M]):
         *steps, end = marks
         fetches, arrivals = steps[::2], steps[1::2]  # one more fetch: the final, empty one
         for fetch, arrival, next_fetch in zip(fetches, arrivals, fetches[1:], strict=False):
-            self.data_wait_s += self._span(fetch, arrival)
-            self.step_compute_s.append(self._span(arrival, next_fetch))
+            wait, compute = self._span(fetch, arrival), self._span(arrival, next_fetch)
+            self.data_wait_s += wait
+            self.step_compute_s.append(compute)
+            self.step_s.append(wait + compute)
         self.compute_s = sum(self.step_compute_s)
         self.steps = len(arrivals)
         self.elapsed_s = self._span(marks[0], end)

@@ -87,7 +87,8 @@ class Precision:
 
 @dataclass(frozen=True)
 class PassStats:
-    """One pass over a data set: mean loss, accuracy (%) and where the time went."""
+    """One pass over a data set: mean loss, accuracy (%) and where the time went (``step_s``:
+    each step's data wait and compute, in this process)."""
 
     loss: float
     acc: float | None
@@ -96,6 +97,7 @@ class PassStats:
     data_wait_s: float
     compute_s: float
     confusion: torch.Tensor | None = None
+    step_s: tuple[float, ...] = ()
 
 
 def train_pass(
@@ -241,4 +243,5 @@ def _stats(
         time_s=timer.elapsed_s,
         data_wait_s=timer.data_wait_s,
         compute_s=timer.compute_s,
+        step_s=tuple(timer.step_s),
     )

@@ -1,11 +1,14 @@
 """Comparing a new run with a baseline: thresholds, statistics over seeds, verdicts.
 
 Jobs are grouped by (model, variant) and each metric is aggregated over seeds. A change is a
-regression when it goes past the metric's threshold in the bad direction, when the machine's
+regression when it goes past the metric's threshold in the bad direction; when the machine's
 run-to-run noise of the metric is known (``MachineNoise``, from the history) lies beyond
-``NOISE_K`` times it, and, when both sides have two or more seeds, a one-sided Welch t-test puts
-it outside the seed noise (p < ``ALPHA``). With a single seed on either side and no known machine
-noise the threshold alone decides. See docs/regressions.md.
+``NOISE_K`` times it, and where the history does not know it but both runs kept the passes or
+steps behind the metric (``bench.results.samples``), lies beyond their own noise (``RunSpread``:
+the one-sided bootstrap margin of the ratio of their medians or means); and, when both sides
+have two or more seeds, a one-sided Welch t-test puts it outside the seed noise (p < ``ALPHA``).
+With a single seed on either side and no known noise the threshold alone decides. See
+docs/regressions.md.
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ from typing import Literal
 from bench.errors import BenchError
 from bench.results.records import METRICS, Metric
 from bench.results.run_results import JobRow, RunResults
+from bench.results.samples import SAMPLED_METRICS, Sampled
 from bench.suite.thresholds import Threshold, default_thresholds, parse_threshold_table
 
 ALPHA = 0.05
 """Significance level of the one-sided Welch t-test."""
 NOISE_K = 3.0
 """A change must exceed this many times the machine's run-to-run σ (where known) to count."""
+MIN_SAMPLE = 8
+"""Pass or step times a side needs before their spread is used as the noise."""
+RESAMPLES = 2000
+"""Bootstrap resamples of the within-run noise (drawn from a fixed seed: verdicts repeat)."""
 
 Verdict = Literal["regression", "noise", "ok", "improved", "info"]
 """``regression``: past the threshold and outside the noise; ``noise``: past the threshold but
@@ -39,6 +47,61 @@ class MachineNoise:
 
     runs: int
     sigma: float | None = None
+
+
+@dataclass(frozen=True)
+class RunSpread:
+    """A change's noise from the two runs' own pass or step times: ``margin`` is how far the
+    one-sided (1 − ``ALPHA``) bootstrap confidence bound of log(statistic of the new times /
+    statistic of the baseline's) lies from its estimate, towards no change; a change of the
+    metric whose log ratio is within it is noise."""
+
+    source: str  # "passes" or "steps" (bench.results.samples.SAMPLED_METRICS)
+    statistic: str  # "median" or "mean"
+    n_base: int
+    n_new: int
+    margin: float
+
+    @property
+    def margin_pct(self) -> float:
+        """The margin as a change in %: ``100 × (e^margin − 1)``."""
+        return 100 * math.expm1(self.margin)
+
+
+def run_spread(
+    sampled: Sampled, base: Sequence[float], new: Sequence[float], alpha: float = ALPHA
+) -> RunSpread | None:
+    """The within-run noise of a change from ``base`` to ``new`` (each side's pass or step
+    times, in ms); ``None`` with fewer than ``MIN_SAMPLE`` positive times a side."""
+    import numpy as np
+    from scipy import stats
+
+    if min(len(base), len(new)) < MIN_SAMPLE or min(*base, *new) <= 0:
+        return None
+    centre = np.median if sampled.statistic == "median" else np.mean
+
+    def log_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.log(centre(x, axis=axis)) - np.log(centre(y, axis=axis))
+
+    with np.errstate(all="ignore"):  # absurd times (a damaged file) end as None, silently
+        estimate = float(log_ratio(np.asarray(new), np.asarray(base)))
+        if not math.isfinite(estimate):
+            return None
+        side = "greater" if estimate >= 0 else "less"
+        bound = stats.bootstrap(
+            (new, base),
+            log_ratio,
+            n_resamples=RESAMPLES,
+            vectorized=True,
+            confidence_level=1 - alpha,
+            alternative=side,
+            method="percentile",
+            rng=np.random.default_rng(0),
+        ).confidence_interval
+    margin = float(estimate - bound.low if side == "greater" else bound.high - estimate)
+    if not math.isfinite(margin):
+        return None
+    return RunSpread(sampled.source, sampled.statistic, len(base), len(new), max(margin, 0.0))
 
 
 def resolve_thresholds(
@@ -103,10 +166,21 @@ class MetricChange:
     p_value: float | None  # one-sided Welch, in the direction the mean moved
     verdict: Verdict
     noise: MachineNoise | None = None  # None: a metric whose noise is the seeds' alone
+    spread: RunSpread | None = None  # the runs' own noise, where the history's is unknown
 
     @property
     def info(self) -> Metric:
         return METRICS[self.metric]
+
+    @property
+    def noise_source(self) -> str:
+        """Which noise judged the change: ``history`` (the machine's), ``passes`` or ``steps``
+        (the runs' own), ``seeds`` (accuracy, losses) or ``unknown``."""
+        if self.noise is None:
+            return "seeds"
+        if self.noise.sigma is not None:
+            return "history"
+        return self.spread.source if self.spread is not None else "unknown"
 
     @property
     def delta(self) -> float:
@@ -133,8 +207,10 @@ def judge(
     threshold: Threshold | None,
     alpha: float = ALPHA,
     noise: MachineNoise | None = None,
+    spread: RunSpread | None = None,
 ) -> tuple[float | None, Verdict]:
-    """The p-value (``None`` with fewer than two seeds a side) and the verdict of one change."""
+    """The p-value (``None`` with fewer than two seeds a side) and the verdict of one change;
+    ``spread`` counts where ``noise`` does not know the machine's σ."""
     delta = new.mean - base.mean
     p_value = None
     if base.n >= 2 and new.n >= 2 and delta != 0:
@@ -144,12 +220,24 @@ def judge(
     size = relative_change(base.mean, new.mean) if threshold.relative else delta
     if abs(size) <= threshold.amount:
         return p_value, "ok"
-    if noise is not None and noise.sigma is not None and abs(delta) <= NOISE_K * noise.sigma:
+    if _within_run_to_run_noise(base, new, noise, spread):
         return p_value, "noise"
     if p_value is not None and p_value >= alpha:
         return p_value, "noise"
     worse = delta < 0 if METRICS[metric].higher_is_better else delta > 0
     return p_value, "regression" if worse else "improved"
+
+
+def _within_run_to_run_noise(
+    base: Stats, new: Stats, noise: MachineNoise | None, spread: RunSpread | None
+) -> bool:
+    """Whether the change lies within ``NOISE_K`` σ of the machine where the history knows σ,
+    else within the runs' own spread where they kept their times."""
+    if noise is not None and noise.sigma is not None:
+        return abs(new.mean - base.mean) <= NOISE_K * noise.sigma
+    if spread is not None and base.mean > 0 and new.mean > 0:
+        return abs(math.log(new.mean) - math.log(base.mean)) <= spread.margin
+    return False
 
 
 @dataclass(frozen=True)
@@ -235,11 +323,18 @@ def compare_runs(
                 continue
             b, n = Stats(base_values), Stats(new_values)
             threshold = thresholds.get(metric)
-            floor = None
+            floor, spread = None, None
             if METRICS[metric].machine_noise:
                 floor = (noise or {}).get((*key, metric), MachineNoise(runs=0))
-            p_value, verdict = judge(metric, b, n, threshold, alpha, floor)
-            changes.append(MetricChange(*key, metric, b, n, threshold, p_value, verdict, floor))
+            if floor is not None and floor.sigma is None and metric in SAMPLED_METRICS:
+                sampled = SAMPLED_METRICS[metric]
+                spread = run_spread(
+                    sampled, _sample(base_ok, metric), _sample(new_ok, metric), alpha
+                )
+            p_value, verdict = judge(metric, b, n, threshold, alpha, floor, spread)
+            changes.append(
+                MetricChange(*key, metric, b, n, threshold, p_value, verdict, floor, spread)
+            )
     return Comparison(
         new=new,
         base=base,
@@ -265,3 +360,10 @@ def _ok(jobs: Iterable[JobRow]) -> list[JobRow]:
 
 def _values(jobs: Iterable[JobRow], metric: str) -> tuple[float, ...]:
     return tuple(v for j in jobs if (v := j.metrics.get(metric)) is not None)
+
+
+def _sample(jobs: Iterable[JobRow], metric: str) -> tuple[float, ...]:
+    """The pass or step times behind ``metric``, pooled over the jobs (seeds) that have it."""
+    return tuple(
+        ms for j in jobs if j.metrics.get(metric) is not None for ms in j.samples.get(metric, ())
+    )

@@ -9,14 +9,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.regress.compare import (
-    NOISE_K,
-    Comparison,
-    MachineNoise,
-    MetricChange,
-    Stats,
-    model_label,
-)
+from bench.regress.compare import NOISE_K, Comparison, MetricChange, Stats, model_label
 from bench.results.run_results import RunResults
 from bench.text_table import align_columns, markdown_code, markdown_text
 
@@ -80,7 +73,7 @@ def format_json(comparison: Comparison) -> str:
                 "delta": c.delta,
                 "delta_pct": _finite(c.delta_pct),
                 "threshold": str(c.threshold) if c.threshold else None,
-                "noise": _noise_json(c.noise),
+                "noise": _noise_json(c),
                 "p_value": c.p_value,
                 "verdict": c.verdict,
             }
@@ -97,14 +90,17 @@ def format_json(comparison: Comparison) -> str:
 
 
 def format_junit(comparison: Comparison) -> str:
-    """JUnit XML: one test case per model and metric, a failure for each regression, and a
-    ``status`` test case failing for each model whose jobs all failed in the new run. Text
-    from the runs is escaped by ElementTree; a character XML forbids (a control character in
-    a name) becomes U+FFFD, so the file always parses."""
+    """JUnit XML: one test case per model and metric (its ``noise`` property names the noise
+    that judged it), a failure for each regression, and a ``status`` test case failing for
+    each model whose jobs all failed in the new run. Text from the runs is escaped by
+    ElementTree; a character XML forbids (a control character in a name) becomes U+FFFD, so the
+    file always parses."""
     suite_name = comparison.new.suite_name or "run"
     cases: list[ET.Element] = []
     for change in comparison.changes:
         case = _case(suite_name, change.model, change.variant, change.metric)
+        noise = ET.SubElement(ET.SubElement(case, "properties"), "property", name="noise")
+        noise.set("value", _noise(change))
         if change.verdict == "regression":
             ET.SubElement(case, "failure", message=_describe(change), type="regression")
         ET.SubElement(case, "system-out").text = f"{_describe(change)}: {change.verdict}"
@@ -170,7 +166,9 @@ def _header(
     lines = [f"new run {run(new)} against baseline {run(base)}"]
     rule = (
         f"regression = past the threshold, beyond {NOISE_K:g}× the machine's run-to-run σ "
-        f"where the history knows it, and, with 2+ seeds on both sides, one-sided Welch "
+        f"where the history knows it, else beyond the runs' own pass or step times (one-sided "
+        f"{1 - comparison.alpha:.0%} bootstrap margin of the ratio of their medians or means) "
+        f"where both kept them, and, with 2+ seeds on both sides, one-sided Welch "
         f"p < {comparison.alpha:g}"
     )
     lines.append(text(f"thresholds: {_thresholds(comparison)}; {rule}"))
@@ -234,8 +232,8 @@ def _describe(change: MetricChange) -> str:
     )
     if change.threshold is not None:
         text += f", threshold {change.threshold}"
-    if change.noise is not None and change.noise.sigma is not None:
-        text += f", noise {_noise(change.noise)}"
+    if change.noise_source not in ("seeds", "unknown"):
+        text += f", noise {_noise(change)}"
     if change.p_value is not None:
         text += f", p={change.p_value:.2g}"
     return text + ")"
@@ -249,7 +247,7 @@ def _cells(change: MetricChange) -> tuple[str, ...]:
         _stats(change.new),
         f"{_num(change.delta, signed=True)} ({_pct(change.delta_pct)})",
         str(change.threshold) if change.threshold else "-",
-        "seeds" if change.noise is None else _noise(change.noise),
+        _noise(change),
         _p(change.p_value),
         VERDICT_TEXT[change.verdict],
     )
@@ -285,17 +283,35 @@ def _pct(value: float) -> str:
     return f"{value:+.1f}%"
 
 
-def _noise(noise: MachineNoise) -> str:
-    """The machine noise used: ``σ 0.041 (7 runs)`` or ``unknown (3 earlier runs)``."""
-    if noise.sigma is None:
-        return f"unknown ({noise.runs} earlier runs)"
-    return f"σ {_num(noise.sigma)} ({noise.runs} runs)"
+def _noise(change: MetricChange) -> str:
+    """The noise that judged a change: ``σ 0.041 (7 runs)`` (the history's), ``passes ±4.1%``
+    or ``steps ±4.1%`` (the runs' own margin), ``seeds`` or ``unknown (3 earlier runs)``."""
+    source, noise, spread = change.noise_source, change.noise, change.spread
+    if source == "seeds" or noise is None:
+        return "seeds"
+    if noise.sigma is not None:
+        return f"σ {_num(noise.sigma)} ({noise.runs} runs)"
+    if spread is not None:
+        return f"{spread.source} ±{spread.margin_pct:.1f}%"
+    return f"unknown ({noise.runs} earlier runs)"
 
 
-def _noise_json(noise: MachineNoise | None) -> dict[str, Any]:
+def _noise_json(change: MetricChange) -> dict[str, Any]:
+    noise, spread = change.noise, change.spread
     if noise is None:
         return {"source": "seeds"}
-    return {"source": "history", "runs": noise.runs, "sigma": noise.sigma}
+    if noise.sigma is not None:
+        return {"source": "history", "runs": noise.runs, "sigma": noise.sigma}
+    if spread is None:
+        return {"source": "unknown", "runs": noise.runs}
+    return {
+        "source": spread.source,
+        "statistic": spread.statistic,
+        "margin_pct": spread.margin_pct,
+        "n_base": spread.n_base,
+        "n_new": spread.n_new,
+        "runs": noise.runs,
+    }
 
 
 def _p(value: float | None) -> str:

@@ -2,7 +2,8 @@
 run directory or such a file.
 
 A baseline file is versioned JSON: run metadata, machine id, the resolved suite and one row per
-job carrying every metric of ``bench.results.records.METRICS`` (``null`` where not measured).
+job carrying every metric of ``bench.results.records.METRICS`` (``null`` where not measured) and
+the per-pass and per-step times of the job record (``samples``, absent from older files).
 Keep one next to the code and ``bench compare`` a new run against it.
 """
 
@@ -28,6 +29,7 @@ from bench.results.outputs import output_file
 from bench.results.records import METRICS, utc_now
 from bench.results.run_results import JobRow, RunResults, metric_values, results_of
 from bench.results.rundir import RunDir
+from bench.results.samples import check_samples
 
 BASELINE_FORMAT = "bench-baseline"
 BASELINE_VERSION = 1
@@ -98,7 +100,10 @@ def _job_row(row: Any, where: str, prefix: str) -> JobRow:
     """One row of a baseline's ``jobs``, its fields and metrics checked."""
     check_fields(row, _JOB_FIELDS, where, prefix)
     metrics = check_fields(row["metrics"], METRIC_FIELDS, where, f"{prefix}metrics.")
-    return JobRow(row["model"], row["variant"], row["seed"], row["status"], metric_values(metrics))
+    samples = check_samples(row.get("samples"), where, prefix)
+    return JobRow(
+        row["model"], row["variant"], row["seed"], row["status"], metric_values(metrics), samples
+    )
 
 
 def to_baseline_dict(results: RunResults) -> dict[str, Any]:
@@ -125,6 +130,7 @@ def to_baseline_dict(results: RunResults) -> dict[str, Any]:
                 "seed": job.seed,
                 "status": job.status,
                 "metrics": {name: job.metrics.get(name) for name in METRICS},
+                "samples": {name: list(sample) for name, sample in job.samples.items()},
             }
             for job in results.jobs
         ],

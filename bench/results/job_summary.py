@@ -2,7 +2,10 @@
 
 Conventions: the first epoch of each phase is warm-up (cudnn autotuning, compilation, caches)
 and is reported apart; steady-state figures are medians over the later epochs, ``None`` when a
-phase has a single epoch. Accuracy figures come from the last supervised phase.
+phase has a single epoch. Accuracy figures come from the last supervised phase. ``samples``
+keeps the times behind the metrics of ``bench.results.samples.SAMPLED_METRICS``: the training
+steps of the steady-state epochs, and the forward passes of the inference rows the two
+inference metrics come from.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.results.records import EpochRecord, InferenceRow, to_json_dict
+from bench.results.samples import compact
 
 SUPERVISED_PHASES = ("train", "finetune")
 
@@ -60,6 +64,10 @@ def summarize_epochs(
     out["achieved_tflops"] = tflops
     out["mfu"] = _ratio(tflops, peak_tflops)
     out.update(time_to_target(epochs, target_acc))
+    steps = [e.step_ms for e in steady]
+    if steps and all(steps):
+        sample = compact(ms for step_ms in steps for ms in step_ms or ())
+        out["samples"] = {"epoch_time_s": sample, "images_per_s": sample}
     return out
 
 
@@ -118,8 +126,15 @@ def summarize_inference(rows: Sequence[InferenceRow]) -> dict[str, Any]:
         return {}
     fitted = [r for r in rows if r.precision == rows[0].precision and r.status == "ok"]
     largest = max(fitted, key=lambda r: r.batch_size, default=None)
+    single = next((r for r in fitted if r.batch_size == 1), None)
+    samples = {
+        metric: row.pass_ms
+        for metric, row in (("latency_ms_p50", single), ("inference_images_per_s", largest))
+        if row is not None and row.pass_ms
+    }
     return {
-        "latency_ms_p50": next((r.latency_ms_p50 for r in fitted if r.batch_size == 1), None),
+        "latency_ms_p50": single.latency_ms_p50 if single else None,
         "inference_images_per_s": largest.images_per_s if largest else None,
         "inference": [to_json_dict(r) for r in rows],
+        "samples": samples,
     }

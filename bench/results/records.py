@@ -111,6 +111,7 @@ class EpochRecord:
     sm_clock_mhz: float | None = None
     temperature_c: float | None = None
     time_utc: str = ""
+    step_ms: list[float] | None = None  # training steps' wall times (bench.results.samples)
     schema_version: int = SCHEMA_VERSION
     type: str = "epoch"
 
@@ -146,6 +147,7 @@ class InferenceRow:
     energy_method: str | None = None
     roofline: dict[str, Any] | None = None  # the batch's RooflinePoint.to_dict, or None
     error: str | None = None
+    pass_ms: list[float] | None = None  # the timed passes (bench.results.samples)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ class JobRecord:
     deterministic: bool = False
     world_size: int = 1
     confusion_matrix: list[list[int]] | None = None
+    samples: dict[str, list[float]] | None = None  # per metric (bench.results.samples)
     extra: dict[str, Any] = field(default_factory=dict)
     started_utc: str = ""
     finished_utc: str = ""
@@ -230,7 +233,7 @@ def _finite(value: Any) -> Any:
 RESULT_COLUMNS: tuple[str, ...] = tuple(
     f.name
     for f in dataclasses.fields(JobRecord)
-    if f.name not in {"confusion_matrix", "inference", "extra", "schema_version", "type"}
+    if f.name not in {"confusion_matrix", "inference", "samples", "extra", "schema_version", "type"}
 )
 
 INFERENCE_COLUMNS: tuple[str, ...] = (

@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.results.records import METRICS
 from bench.results.rundir import Run
+from bench.results.samples import sample_values
 
 
 @dataclass(frozen=True)
 class JobRow:
-    """One job's outcome: its key, its status and every metric (``None`` where unknown)."""
+    """One job's outcome: its key, its status, every metric (``None`` where unknown) and the
+    per-pass or per-step times some are judged by (``bench.results.samples``, in ms)."""
 
     model: str
     variant: str
     seed: int
     status: str
     metrics: Mapping[str, float | None]
+    samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """A non-finite metric never reaches a comparison: the readers refuse it first."""
@@ -67,6 +70,7 @@ def results_of(run: Run) -> RunResults:
                 seed=job["seed"],
                 status=job["status"],
                 metrics=metric_values(job),
+                samples=sample_values(job.get("samples")),
             )
             for job in run.jobs
         ),

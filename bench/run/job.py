@@ -40,6 +40,7 @@ from bench.recipes.optim import optimizer_states
 from bench.results.job_summary import summarize_epochs
 from bench.results.records import EpochRecord, JobRecord, utc_now
 from bench.results.rundir import TraceFiles
+from bench.results.samples import compact
 from bench.run.batch_search import largest_batch
 from bench.run.distributed import Distributed, RanksDisagreeError
 from bench.run.inference import LastBuilt, measure_trained
@@ -183,6 +184,8 @@ class _JobProgress:
         train_flops = self.profile.train_step_flops if self.profile else None
         summary = summarize_epochs(self.epochs, train_flops, peak, config.target_acc)
         values: dict[str, Any] = {**self.fields, **summary, **self.collectors.job_figures()}
+        samples = {**summary.get("samples", {}), **self.fields.get("samples", {})}
+        values["samples"] = samples or None
         values["extra"].update(self.collectors.job_extra())
         world_size = values.get("world_size", 1)
         if world_size > 1 and values.get("images_per_s") is not None:
@@ -433,6 +436,7 @@ def epoch_record(
         images=train.images,
         images_per_s=train.images / train.time_s if train.time_s > 0 else 0.0,
         time_utc=utc_now(),
+        step_ms=compact(1000 * s for s in train.step_s) or None,
         **figures,
     )
 
