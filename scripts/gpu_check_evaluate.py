@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpu_check_budget import suite_jobs
+from gpu_check_budget import drops_last_batch, run_configs, suite_jobs, trained_images
 from gpu_check_energy import energy_check
 
 from bench.errors import first_line
@@ -137,6 +137,15 @@ def run_of(work: Path, stage: str) -> Any:
 def job_epochs(run: Any, job: dict[str, Any]) -> list[dict[str, Any]]:
     """A job's epoch records, in order."""
     return [e for e in run.epochs if e["job_id"] == job["job_id"]]
+
+
+def whole_epoch_scale(run: Any, job: dict[str, Any]) -> float:
+    """A whole CIFAR-10 epoch's training images over those the job's last epoch trained (its
+    record: a compiled job leaves out its last partial batch, and so would a whole epoch at its
+    batch; the job's settings as its ``run.json`` gives them)."""
+    config = run_configs(run.info, str(run.info_path))[job["job_id"]]
+    whole = trained_images(CIFAR_TRAIN, job["batch_size"], drops_last_batch(config))
+    return whole / job_epochs(run, job)[-1]["images"]
 
 
 def check_gpu_job(outcome: Outcome, run: Any, job: dict[str, Any], card_mib: Any) -> None:
@@ -299,9 +308,12 @@ def report_variants(outcome: Outcome, run: Any, on_gpu: bool, card_mib: Any) -> 
         extra = job.get("extra") or {}
         mfu = job.get("mfu")
         label = f"resnet18-cifar {job['variant']} (batch {job['batch_size']})"
+        epochs = job_epochs(run, job)
+        images = epochs[-1]["images"] if epochs else None
         outcome.figure(
             label,
-            f"steady epoch {_fmt(job.get('epoch_time_s'), '.2f', ' s')}, "
+            f"steady epoch {_fmt(job.get('epoch_time_s'), '.2f', ' s')} "
+            f"({_fmt(images, ',')} images trained), "
             f"{_fmt(job.get('images_per_s'), ',.0f', ' img/s')}, "
             f"GPU util {_fmt(job.get('gpu_util_pct'), '.1f', '%')}, "
             f"{_watts(job)}, "
@@ -369,11 +381,11 @@ def report_search(outcome: Outcome, run: Any, on_gpu: bool) -> None:
 
 def report_vgg(outcome: Outcome, run: Any) -> None:
     """The lecture's VGG16 recipe: one CIFAR-10 epoch (train and test, in the stage's
-    proportion of 5 to 1) projected from the steady epoch."""
+    proportion of 5 to 1) projected from the steady epoch and the images it trained."""
     job = run.jobs[0]
     images = job_epochs(run, job)[-1]["images"]
     steady_s = job.get("epoch_time_s")
-    minutes = None if steady_s is None else steady_s * CIFAR_TRAIN / images / 60
+    minutes = None if steady_s is None else steady_s * whole_epoch_scale(run, job) / 60
     steps = -(-images // job["batch_size"])
     outcome.figure(
         "vgg16 224 px, batch 64, Adam 1e-4 (lecture)",
@@ -385,9 +397,9 @@ def report_vgg(outcome: Outcome, run: Any) -> None:
 
 def report_classic(outcome: Outcome, run: Any, on_gpu: bool) -> None:
     """Project cifar10-classic (30 epochs, 3 seeds, all of CIFAR-10) from two short epochs per
-    model: per job, its fixed cost (profile, build) + warm-up + 30 steady epochs scaled to the
-    whole data set (train and test, in the stage's proportion of 5 to 1), + the suite's
-    inference timing at its minimum (the stage leaves it out)."""
+    model: per job, its fixed cost (profile, build) + warm-up + 30 steady epochs scaled from the
+    images they trained to the whole data set (train and test, in the stage's proportion of 5
+    to 1), + the suite's inference timing at its minimum (the stage leaves it out)."""
     timing_s = classic_inference_s()
     total_s, measured = 0.0, 0
     for job in run.jobs:
@@ -396,7 +408,7 @@ def report_classic(outcome: Outcome, run: Any, on_gpu: bool) -> None:
             continue
         measured += 1
         epochs = job_epochs(run, job)
-        scale = CIFAR_TRAIN / epochs[-1]["images"]
+        scale = whole_epoch_scale(run, job)
         fixed = job["total_time_s"] - sum(e["epoch_time_s"] for e in epochs)
         per_seed = (
             max(fixed, 0.0)

@@ -19,15 +19,18 @@ import pytest
 from bench.measure.telemetry import CSV_COLUMNS, IDLE, Sample
 from bench.results.records import EpochRecord, JobRecord
 from bench.results.rundir import RunDir
+from bench.suite.files import find_suite, read_toml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import gpu_check  # noqa: E402
+import gpu_check_budget as budget  # noqa: E402
 import gpu_check_evaluate as evaluate  # noqa: E402
 
 INTERVAL_S = 0.5  # between two readings of the planted telemetry
 IDLE_W = 50.0
+CLASSIC_SETTINGS = ["compile=default", "batch_size=128", "dataset.train_size=10000"]
 Segment = tuple[str, int | None, float, float]  # label, epoch, seconds, watts
 
 
@@ -250,6 +253,7 @@ def test_a_gpu_jobs_power_method_is_checked_and_shown_beside_its_power(
     evaluate.report_variants(outcome, run, False, None)
     figure = dict(outcome.figures)["resnet18-cifar fp32 (batch 512)"]
     assert f", 250 W ({job_method}), " in figure
+    assert figure.startswith("steady epoch n/a (51,200 images trained), ")
 
 
 def test_inference_rows_power_method_is_checked_and_shown_beside_their_power() -> None:
@@ -318,3 +322,67 @@ def test_a_compiled_job_compiles_its_graphs_in_the_first_epoch_only(
         f"{graphs} graphs while training and evaluating (1 to 4 expected), {steady} of them in "
         "steady epochs; 1 for inference",
     )
+
+
+def test_a_compiled_jobs_estimate_counts_the_images_it_trains() -> None:
+    """1,000 training images at batch 512: a compiled job trains one batch of 512 an epoch
+    (the ragged last batch dropped), the same job uncompiled both batches, all 1,000."""
+    forward, step = budget.FLOPS[("resnet18-cifar", (3, 32, 32), 10)]
+    sizes = ("dataset.train_size=1000", "dataset.test_size=1024")
+    for variant, trained, train_steps in (("fp32+compile", 512, 1), ("fp32", 1000, 2)):
+        (job,) = budget.suite_jobs(
+            str(ROOT / "scripts" / "gpu-check" / "variants.toml"),
+            (*sizes, f'variants=["{variant}"]'),
+            None,
+        )
+        training = budget.job_work(job)[1]
+        assert training.flops == 2 * (trained * step + 1024 * forward)
+        assert training.steps == 2 * (train_steps + 2)
+
+
+def test_the_budgets_rule_for_a_last_partial_batch_is_the_loaders() -> None:
+    import torch
+
+    from bench.data.pipeline import load_splits, make_loaders
+
+    for variant, dropped in (("fp32+compile", True), ("fp32", False)):
+        (job,) = budget.suite_jobs(
+            "smoke", ("dataset.train_size=100", f'variants=["{variant}"]'), "lenet5-relu"
+        )
+        splits = load_splits(job.config.dataset, ROOT / "data", False)
+        train, _ = make_loaders(splits, job.config, 0, torch.device("cpu"))
+        batch = job.config.batch_size
+        assert budget.drops_last_batch(job.config) is dropped
+        assert train.num_images == budget.trained_images(100, batch, dropped)
+
+
+def classic_run(path: Path, images: int, steady_s: float) -> Any:
+    """A cifar10-classic stage's run of one compiled lenet5 job at batch 128, whose epochs
+    trained ``images`` each."""
+    document = read_toml(find_suite("cifar10-classic"))
+    info = {"suite": document, "overrides": CLASSIC_SETTINGS, "jobs": [{"job_id": "lenet5__s0"}]}
+    epochs = [
+        epoch_record(
+            "lenet5__s0", "train", e, 1.0, epoch_time_s=steady_s, images=images, model="lenet5"
+        )
+        for e in (1, 2)
+    ]
+    job = job_record(
+        "lenet5__s0",
+        model="lenet5",
+        batch_size=128,
+        epoch_time_s=steady_s,
+        first_epoch_time_s=steady_s,
+        total_time_s=2 * steady_s,
+    )
+    return planted(path, epochs, job, None, info)
+
+
+def test_the_classic_projection_scales_from_the_images_a_job_trained(tmp_path: Path) -> None:
+    """A compiled job at batch 128 trains 9,984 of 10,000 images (78 whole batches), and a
+    whole CIFAR-10 epoch at that batch 49,920 (390 batches): five times as many."""
+    run = classic_run(tmp_path / "run", 9_984, 100.0)
+    outcome = gpu_check.Outcome()
+    evaluate.report_classic(outcome, run, False)
+    figure = dict(outcome.figures)["cifar10-classic lenet5"]
+    assert figure.startswith("500.0 s per CIFAR-10 epoch, ")
