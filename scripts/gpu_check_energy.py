@@ -104,7 +104,8 @@ def epoch_energy(samples: Sequence[Sample], epoch: dict[str, Any]) -> EpochEnerg
 def energy_check(epochs: Sequence[dict[str, Any]], frame: Any) -> tuple[bool | None, str]:
     """The check of a GPU job's epochs against its telemetry ``frame`` (None where it kept
     none): whether every epoch's counter energy is positive and within 10% of its power
-    integral (None: not checkable here, with the reason), and the figure."""
+    integral (None: not checkable here, with the reason; False where the telemetry lacks an
+    epoch's segments), and the figure."""
     if not epochs or frame is None:
         return False, "no epoch records" if not epochs else "no telemetry kept"
     methods = sorted({str(e.get("energy_method")) for e in epochs})
@@ -113,8 +114,11 @@ def energy_check(epochs: Sequence[dict[str, Any]], frame: Any) -> tuple[bool | N
             f"no energy counter on this GPU (energy_method {', '.join(methods)}): the energy "
             "comes from the power readings, so nothing independent to compare"
         )
-    samples = telemetry_samples(frame)
-    found = [epoch_energy(samples, e) for e in epochs]
+    try:
+        samples = telemetry_samples(frame)
+        found = [epoch_energy(samples, e) for e in epochs]
+    except ValueError as err:  # telemetry that does not hold the epochs' segments
+        return False, str(err)
     sources = frozenset().union(*(f.sources for f in found))
     if INSTANT not in sources:
         shown = ", ".join(sorted(str(s) for s in sources))

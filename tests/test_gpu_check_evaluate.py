@@ -230,6 +230,14 @@ def test_an_epoch_whose_readings_lack_power_fails_the_energy_check(tmp_path: Pat
     )
 
 
+def test_an_epoch_without_its_own_training_segment_fails_the_energy_check(tmp_path: Path) -> None:
+    """Telemetry of one epoch for records of two: the second has no segment to compare."""
+    samples = sampled([(IDLE, None, 1.0, IDLE_W), *epochs_of("train", 1, 200.0, 100.0)])
+    epochs = [epoch_record("job", "train", e, 500.0) for e in (1, 2)]
+    run = planted(tmp_path / "run", epochs, job_record("job"), samples)
+    assert energy_line(run) == ("FAIL", "0 telemetry segments of train epoch 2, not 1")
+
+
 def test_a_gpu_job_without_telemetry_fails_the_energy_check(tmp_path: Path) -> None:
     run = planted(
         tmp_path / "run", [epoch_record("job", "train", 1, 500.0)], job_record("job"), None
