@@ -5,7 +5,8 @@ here and shown beside the measured time in ``figures.md``; replace them with the
 measured run's figures (each stage's measured seconds, the variants' achieved TFLOP/s).
 
 - Compute: a stage's GPU FLOPs (FLOPs per image from bench's static profile, ``FLOPS``, times
-  images, epochs and passes) over the H100 SXM5 datasheet's dense peak for the precision
+  images, epochs and passes; the images a job trains, without the last partial batch where it
+  drops it, as a compiled job does) over the H100 SXM5 datasheet's dense peak for the precision
   (``bench.measure.peak_throughput``: 67 fp32, 494.7 tf32, 989.4 bf16/fp16 TFLOP/s) times an
   assumed achieved fraction (``ACHIEVED``): CIFAR-sized convolutions at batch 128-512 leave
   tensor cores mostly idle, so the fraction is far lower for tf32 and bf16 than for fp32.
@@ -26,8 +27,9 @@ measured run's figures (each stage's measured seconds, the variants' achieved TF
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bench.measure.peak_throughput import DTYPE_OF_PRECISION, PEAKS
 from bench.suite.files import find_suite, read_toml
@@ -116,6 +118,18 @@ def flops_of(model: str, shape: tuple[tuple[int, int, int], int]) -> tuple[int, 
     return FLOPS[(model, tuple(input_size), classes)]  # type: ignore[index]
 
 
+def drops_last_batch(config: JobConfig) -> bool:
+    """Whether a job's training leaves out its last partial batch, as ``bench.data.pipeline``
+    decides: the suite asks for it, or the job is compiled (one shape, one static graph)."""
+    return config.dataset.drop_last or bool(config.compile)
+
+
+def trained_images(images: int, batch: int, drop_last: bool) -> int:
+    """The images one training epoch over ``images`` trains at ``batch``: all of them, or
+    those of its whole batches where the last partial batch is dropped."""
+    return images - images % batch if drop_last else images
+
+
 def training(
     model: str,
     shape: tuple[tuple[int, int, int], int],
@@ -123,13 +137,16 @@ def training(
     epochs: int,
     batches: tuple[int, int],
     precision: str,
+    drop_last: bool = False,
 ) -> Work:
-    """``epochs`` of training on ``images[0]`` and evaluation on ``images[1]``, at training
-    and evaluation batches ``batches``."""
+    """``epochs`` of training on ``images[0]`` (its last partial batch left out with
+    ``drop_last``) and evaluation on ``images[1]``, at training and evaluation batches
+    ``batches``."""
     forward, step = flops_of(model, shape)
     (train, test), (batch, eval_batch) = images, batches
-    flops = epochs * (train * step + test * forward)
-    steps = epochs * (math.ceil(train / batch) + math.ceil(test / eval_batch))
+    trained = trained_images(train, batch, drop_last)
+    flops = epochs * (trained * step + test * forward)
+    steps = epochs * (math.ceil(trained / batch) + math.ceil(test / eval_batch))
     return Work(flops, precision, steps)
 
 
@@ -173,13 +190,16 @@ def job_work(job: Job) -> list[Work]:
         _, step = flops_of(job.model, shape)
         work.append(Work((2**trials - 1) * step, config.precision, 0, trials * TRIAL_S))
         batches = (batch, config.eval_batch_size or batch)
-    work.append(training(job.model, shape, images, config.epochs, batches, config.precision))
+    drop_last = drops_last_batch(config)
+    work.append(
+        training(job.model, shape, images, config.epochs, batches, config.precision, drop_last)
+    )
     if config.recipe == "autoencode":
         classifier = config.finetune.model
         epochs = config.finetune.epochs or config.epochs
         work += [
             profile(classifier, shape),
-            training(classifier, shape, images, epochs, batches, config.precision),
+            training(classifier, shape, images, epochs, batches, config.precision, drop_last),
         ]
     if config.compile:
         work.append(Work(fixed_s=COMPILE_S))
@@ -207,6 +227,14 @@ def suite_jobs(suite: str, overrides: Sequence[str], models: str | None) -> tupl
         read_toml(path), str(path), overrides=overrides, models=models, seeds=[0], fit=False
     )
     return built.jobs
+
+
+def run_configs(info: Mapping[str, Any], where: str) -> dict[str, JobConfig]:
+    """Each job's settings in a run, by job id, rebuilt from its ``run.json`` (``info``: the
+    suite document and the ``--set`` overrides it ran with)."""
+    overrides = info.get("overrides") or []
+    built = build_suite(info["suite"], where, overrides=overrides, fit=False)
+    return {job.job_id: job.config for job in built.jobs}
 
 
 def _sizes(config: JobConfig) -> tuple[int, int]:

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpu_check_budget import suite_jobs
+from gpu_check_budget import drops_last_batch, run_configs, suite_jobs, trained_images
+from gpu_check_energy import energy_check
 
 from bench.errors import first_line
+from bench.measure.telemetry import COUNTER, INSTANT, TRAILING_AVERAGE
 
 CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 CLASSIC_EPOCHS, CLASSIC_SEEDS = 30, 3  # cifar10-classic's schedule
 UTIL_GOAL_PCT, OVERHEAD_GOAL, CLASSIC_GOAL_MIN = 90.0, 1.02, 30.0
 NVML_FIELDS = ("gpu_util_pct", "gpu_mem_util_pct", "power_w", "energy_j", "sm_clock_mhz")
 RUN_STAGES = ("smoke", "variants", "classic", "compile", "batch-search", "vgg16-224")
+POWER_METHODS = (COUNTER, INSTANT, TRAILING_AVERAGE)
+# A compiled job's graphs while training and evaluating: one each without a graph break (the
+# training and the evaluation mode guard apart); twice that allows a break in each. More means
+# shapes or guards that change from step to step.
+MAX_COMPILED_GRAPHS = 4
 
 
 @dataclass
@@ -81,6 +89,8 @@ def evaluate(outcome: Outcome, work: Path, on_gpu: bool, doctor: dict[str, Any])
     for name in ("variants", "compile"):
         if runs[name] is not None:
             outcome.guarded(name, report_variants, runs[name], on_gpu, card_mib)
+    if runs["compile"] is not None:
+        outcome.guarded("compile", report_compiled, runs["compile"])
     if runs["classic"] is not None:
         outcome.guarded("classic", report_classic, runs["classic"], on_gpu)
     if outcome.ran("overhead"):
@@ -129,15 +139,13 @@ def job_epochs(run: Any, job: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in run.epochs if e["job_id"] == job["job_id"]]
 
 
-def energy_gap(run: Any, job: dict[str, Any], epoch: dict[str, Any]) -> float | None:
-    """|counter energy − mean power × time| / (mean power × time) for one epoch, the power
-    from the job's telemetry samples of that epoch; None without samples."""
-    samples = run.telemetry(job["job_id"])
-    if samples is None or epoch.get("energy_j") is None:
-        return None
-    power = samples[samples["epoch"] == epoch["epoch"]]["power_w"].dropna()
-    expected = float(power.mean()) * epoch["epoch_time_s"] if not power.empty else 0.0
-    return abs(epoch["energy_j"] - expected) / expected if expected > 0 else None
+def whole_epoch_scale(run: Any, job: dict[str, Any]) -> float:
+    """A whole CIFAR-10 epoch's training images over those the job's last epoch trained (its
+    record: a compiled job leaves out its last partial batch, and so would a whole epoch at its
+    batch; the job's settings as its ``run.json`` gives them)."""
+    config = run_configs(run.info, str(run.info_path))[job["job_id"]]
+    whole = trained_images(CIFAR_TRAIN, job["batch_size"], drops_last_batch(config))
+    return whole / job_epochs(run, job)[-1]["images"]
 
 
 def check_gpu_job(outcome: Outcome, run: Any, job: dict[str, Any], card_mib: Any) -> None:
@@ -151,12 +159,18 @@ def check_gpu_job(outcome: Outcome, run: Any, job: dict[str, Any], card_mib: Any
     outcome.check(f"{name}: utilisation in [0, 100]", in_range, f"{utils} %")
     powers = [e["power_w"] for e in epochs if e.get("power_w") is not None]
     outcome.check(f"{name}: power > 0", bool(powers) and min(powers) > 0, f"{powers} W")
-    gaps = [(e.get("energy_j"), energy_gap(run, job, e)) for e in epochs]
-    agree = bool(gaps) and all(
-        j is not None and j > 0 and g is not None and g <= 0.10 for j, g in gaps
+    methods = [job.get("power_method"), *(e.get("power_method") for e in epochs)]
+    outcome.check(
+        f"{name}: power_method one of {', '.join(POWER_METHODS)}",
+        all(m in POWER_METHODS for m in methods),
+        f"job {methods[0]}; epochs {', '.join(map(str, methods[1:])) or 'none'}",
     )
-    shown = ", ".join(f"{_fmt(j, ',.0f', ' J')} ({_fmt(g, '.1%')} off)" for j, g in gaps)
-    outcome.check(f"{name}: energy > 0 and within 10% of mean power x time", agree, shown)
+    passed, shown = energy_check(epochs, run.telemetry(name))
+    outcome.check(
+        f"{name}: energy counter > 0 and within 10% of integrated instantaneous power",
+        passed,
+        shown,
+    )
     mfu = job.get("mfu")
     outcome.check(
         f"{name}: MFU in (0, 100] %",
@@ -174,6 +188,12 @@ def check_gpu_job(outcome: Outcome, run: Any, job: dict[str, Any], card_mib: Any
 
 def _fmt(value: Any, spec: str, unit: str = "") -> str:
     return "n/a" if value is None else f"{value:{spec}}{unit}"
+
+
+def _watts(record: dict[str, Any]) -> str:
+    """A record's mean power and how it was found: ``250 W (counter)``."""
+    power = record.get("power_w")
+    return "n/a" if power is None else f"{power:.0f} W ({record.get('power_method')})"
 
 
 def report_machine(outcome: Outcome, doctor: dict[str, Any]) -> None:
@@ -253,6 +273,12 @@ def report_inference(
             bool(ok) and not missing and sources == ["datasheet"],
             found,
         )
+        methods = [r.get("power_method") for r in ok]
+        outcome.check(
+            f"{source}: power_method one of {', '.join(POWER_METHODS)}",
+            bool(ok) and all(m in POWER_METHODS for m in methods),
+            ", ".join(f"{n} rows {m}" for m, n in Counter(map(str, methods)).items()),
+        )
     for (model, precision), group in _groups(ok):
         first, last = group[0], group[-1]
         point = last.get("roofline") or {}
@@ -260,11 +286,12 @@ def report_inference(
         roof = "n/a" if share is None else f"{point.get('bound')}, {share:.0%} of the roof"
         energy = last.get("energy_per_image_j")
         joules = "" if energy is None else f", {energy * 1e3:.3g} mJ/image"
+        watts = "" if last.get("power_w") is None else f", {_watts(last)}"
         outcome.figure(
             f"{source}: {model} {precision}",
             f"batch {first['batch_size']} p50 {_fmt(first.get('latency_ms_p50'), '.3g', ' ms')}; "
             f"batch {last['batch_size']} {_fmt(last.get('images_per_s'), ',.0f', ' images/s')}"
-            f"{joules}; {roof}",
+            f"{watts}{joules}; {roof}",
         )
 
 
@@ -281,12 +308,15 @@ def report_variants(outcome: Outcome, run: Any, on_gpu: bool, card_mib: Any) -> 
         extra = job.get("extra") or {}
         mfu = job.get("mfu")
         label = f"resnet18-cifar {job['variant']} (batch {job['batch_size']})"
+        epochs = job_epochs(run, job)
+        images = epochs[-1]["images"] if epochs else None
         outcome.figure(
             label,
-            f"steady epoch {_fmt(job.get('epoch_time_s'), '.2f', ' s')}, "
+            f"steady epoch {_fmt(job.get('epoch_time_s'), '.2f', ' s')} "
+            f"({_fmt(images, ',')} images trained), "
             f"{_fmt(job.get('images_per_s'), ',.0f', ' img/s')}, "
             f"GPU util {_fmt(job.get('gpu_util_pct'), '.1f', '%')}, "
-            f"{_fmt(job.get('power_w'), '.0f', ' W')}, "
+            f"{_watts(job)}, "
             f"{_fmt(job.get('energy_per_epoch_j'), ',.0f', ' J/epoch')}, "
             f"peak {_fmt(job.get('peak_mem_mib'), ',.0f', ' MiB')}, "
             f"MFU {_fmt(None if mfu is None else 100 * mfu, '.1f', '%')}, "
@@ -317,6 +347,23 @@ def report_variants(outcome: Outcome, run: Any, on_gpu: bool, card_mib: Any) -> 
         outcome.check("variants: NVML, energy, MFU and GPU memory", None, "no GPU")
 
 
+def report_compiled(outcome: Outcome, run: Any) -> None:
+    """Each compiled job compiled its graphs in the first epoch of each phase only (none in a
+    steady epoch: a graph compiled there means a shape changed, or a dynamic graph replaced a
+    static one), and a few in all."""
+    for job in (j for j in run.jobs if j["status"] == "ok"):
+        extra = job.get("extra") or {}
+        graphs, steady = extra.get("compiled_graphs"), extra.get("compiled_graphs_steady")
+        bounded = isinstance(graphs, int) and 1 <= graphs <= MAX_COMPILED_GRAPHS
+        outcome.check(
+            f"{job['job_id']}: graphs compiled in the first epoch only",
+            bounded and steady == 0,
+            f"{graphs} graphs while training and evaluating (1 to {MAX_COMPILED_GRAPHS} "
+            f"expected), {steady} of them in steady epochs; "
+            f"{extra.get('compiled_graphs_inference', 'no')} for inference",
+        )
+
+
 def report_search(outcome: Outcome, run: Any, on_gpu: bool) -> None:
     job = run.jobs[0]
     extra = job.get("extra") or {}
@@ -334,11 +381,11 @@ def report_search(outcome: Outcome, run: Any, on_gpu: bool) -> None:
 
 def report_vgg(outcome: Outcome, run: Any) -> None:
     """The lecture's VGG16 recipe: one CIFAR-10 epoch (train and test, in the stage's
-    proportion of 5 to 1) projected from the steady epoch."""
+    proportion of 5 to 1) projected from the steady epoch and the images it trained."""
     job = run.jobs[0]
     images = job_epochs(run, job)[-1]["images"]
     steady_s = job.get("epoch_time_s")
-    minutes = None if steady_s is None else steady_s * CIFAR_TRAIN / images / 60
+    minutes = None if steady_s is None else steady_s * whole_epoch_scale(run, job) / 60
     steps = -(-images // job["batch_size"])
     outcome.figure(
         "vgg16 224 px, batch 64, Adam 1e-4 (lecture)",
@@ -350,9 +397,9 @@ def report_vgg(outcome: Outcome, run: Any) -> None:
 
 def report_classic(outcome: Outcome, run: Any, on_gpu: bool) -> None:
     """Project cifar10-classic (30 epochs, 3 seeds, all of CIFAR-10) from two short epochs per
-    model: per job, its fixed cost (profile, build) + warm-up + 30 steady epochs scaled to the
-    whole data set (train and test, in the stage's proportion of 5 to 1), + the suite's
-    inference timing at its minimum (the stage leaves it out)."""
+    model: per job, its fixed cost (profile, build) + warm-up + 30 steady epochs scaled from the
+    images they trained to the whole data set (train and test, in the stage's proportion of 5
+    to 1), + the suite's inference timing at its minimum (the stage leaves it out)."""
     timing_s = classic_inference_s()
     total_s, measured = 0.0, 0
     for job in run.jobs:
@@ -361,7 +408,7 @@ def report_classic(outcome: Outcome, run: Any, on_gpu: bool) -> None:
             continue
         measured += 1
         epochs = job_epochs(run, job)
-        scale = CIFAR_TRAIN / epochs[-1]["images"]
+        scale = whole_epoch_scale(run, job)
         fixed = job["total_time_s"] - sum(e["epoch_time_s"] for e in epochs)
         per_seed = (
             max(fixed, 0.0)

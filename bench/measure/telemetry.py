@@ -34,7 +34,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from types import ModuleType
 from typing import IO, Any
@@ -72,6 +72,7 @@ CSV_COLUMNS = (
 # (``PhaseTelemetry.power_method``): the total-energy counter over the exact span, or readings.
 INSTANT, TRAILING_AVERAGE, COUNTER = "instant", "trailing-average", "counter"
 SOURCE_RANK = (TRAILING_AVERAGE, INSTANT)  # readings of mixed sources are named by the first
+IDLE = "idle"  # the label of the time between segments (before the first, after an ``end``)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class NvmlSampler:
         self._reasons: Callable[[Any], int] | None = None
         self._instant = False
         self._t0 = 0.0
-        self._segment: tuple[int, str, int | None] = (0, "idle", None)
+        self._segment: tuple[int, str, int | None] = (0, IDLE, None)
         self._samples: list[Sample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -237,7 +238,7 @@ class NvmlSampler:
 
     def end(self) -> None:
         """Close the current segment with a reading now; later samples are ``idle``."""
-        self.begin("idle")
+        self.begin(IDLE)
 
     def samples(self) -> list[Sample]:
         """A copy of the samples so far."""
@@ -246,10 +247,10 @@ class NvmlSampler:
 
     def summary(self, *segments: int) -> PhaseTelemetry:
         """Aggregates over the samples of the numbered ``segments`` (as ``begin`` returned)."""
-        chosen = [s for s in self.samples() if s.segment in segments]
+        runs = segment_runs(self.samples(), segments)
+        chosen = [s for run in runs for s in run]
         if not chosen:
             return PhaseTelemetry()
-        runs = [list(run) for _, run in itertools.groupby(chosen, key=lambda s: s.segment)]
         util = _known(s.gpu_util_pct for s in chosen)
         energy, energy_method = _energy(runs)
         duration = sum(run[-1].time_s - run[0].time_s for run in runs)
@@ -395,20 +396,34 @@ def _handle_by_uuid(nvml: Any, uuid: str) -> Any:
     return matches[0] if len(matches) == 1 else None
 
 
+def segment_runs(samples: Iterable[Sample], segments: Collection[int]) -> list[list[Sample]]:
+    """The samples of the numbered ``segments`` as ``summary`` aggregates them: one list per run
+    of consecutive samples of one segment, in the order taken."""
+    chosen = [s for s in samples if s.segment in segments]
+    return [list(run) for _, run in itertools.groupby(chosen, key=lambda s: s.segment)]
+
+
+def integrated_energy_j(segments: Sequence[Sequence[Sample]]) -> float | None:
+    """Joules from integrating the power readings over time (trapezoids) within each run of
+    ``segment_runs``; None where a reading has no power."""
+    if any(s.power_w is None for seg in segments for s in seg):
+        return None
+    total = 0.0
+    for seg in segments:
+        for a, b in itertools.pairwise(seg):
+            total += (_value(a.power_w) + _value(b.power_w)) / 2 * (b.time_s - a.time_s)
+    return total
+
+
 def _energy(segments: Sequence[Sequence[Sample]]) -> tuple[float | None, str | None]:
     """Joules over the segments: counter differences where every sample has the counter, else
     trapezoidal integration of power."""
     samples = [s for seg in segments for s in seg]
     if all(s.energy_mj is not None for s in samples):
         counters = [_known(s.energy_mj for s in seg) for seg in segments]
-        return sum((seg[-1] - seg[0]) / 1000 for seg in counters), "counter"
-    if all(s.power_w is not None for s in samples):
-        total = 0.0
-        for seg in segments:
-            for a, b in itertools.pairwise(seg):
-                total += (_value(a.power_w) + _value(b.power_w)) / 2 * (b.time_s - a.time_s)
-        return total, "integrated-power"
-    return None, None
+        return sum((seg[-1] - seg[0]) / 1000 for seg in counters), COUNTER
+    integrated = integrated_energy_j(segments)
+    return (integrated, "integrated-power") if integrated is not None else (None, None)
 
 
 def _power(
