@@ -309,6 +309,36 @@ def test_sampler_thread_samples_and_stops_cleanly() -> None:
     assert threading.active_count() == before
 
 
+def test_a_periodic_reading_taken_as_a_segment_begins_stays_in_time_order() -> None:
+    """The sampler thread's reading is held up after its clock was read (as a thread may be
+    descheduled there) while the training thread begins a segment: the reading belongs before
+    the new segment's first one, and every sample stays in time order."""
+    held, release = threading.Event(), threading.Event()
+
+    def clock() -> float:
+        now = time.monotonic()
+        if threading.current_thread().name == "nvml-sampler" and not release.is_set():
+            held.set()
+            release.wait(5)
+        return now
+
+    fake = FakeNvml([Reading(1, 1, 1, 1000, 0)])
+    sampler = NvmlSampler(0, interval_s=0.001, nvml=fake, clock=clock)
+    sampler.start()
+    assert held.wait(5)
+    beginning = threading.Thread(target=sampler.begin, args=("train", 1))
+    beginning.start()
+    beginning.join(0.2)  # long enough for begin to finish, were it not waiting for the reading
+    release.set()
+    beginning.join(5)
+    sampler.stop()
+    samples = sampler.samples()
+    times = [s.time_s for s in samples]
+    assert times == sorted(times)
+    first_of_train = next(s.time_s for s in samples if s.phase == "train")
+    assert all(s.time_s >= first_of_train for s in samples if s.phase == "train")
+
+
 def test_a_sampling_iteration_costs_little_cpu() -> None:
     """CPU time of the whole process per reading while the thread samples every millisecond:
     bench's own work per iteration (wake-up, six reads, one sample), the NVML calls being

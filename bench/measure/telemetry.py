@@ -227,8 +227,8 @@ class NvmlSampler:
         current one and starts it. Returns its number, the key ``summary`` takes."""
         serial = self._segment[0] + 1
         if self.available:
-            reading = self._read()
             with self._lock:
+                reading = self._read()
                 self._samples.append(self._sample(reading, self._segment))
                 self._segment = (serial, phase, epoch)
                 self._samples.append(self._sample(reading, self._segment))
@@ -323,9 +323,11 @@ class NvmlSampler:
             self._record()
 
     def _record(self) -> None:
-        reading = self._read()
+        # A reading is taken and labelled under one lock, as in ``begin``: a periodic reading
+        # taken just before a segment begins can then neither join the new segment nor land
+        # after its first reading, so samples stay in time order.
         with self._lock:
-            self._samples.append(self._sample(reading, self._segment))
+            self._samples.append(self._sample(self._read(), self._segment))
 
     @staticmethod
     def _sample(reading: Reading, segment: tuple[int, str, int | None]) -> Sample:
