@@ -194,6 +194,7 @@ def test_the_readme_states_each_stages_estimate_and_limit() -> None:
     assert rows["preflight"] == [f"{stages.PREFLIGHT_ESTIMATE.seconds:g}", ""]
     report = stages.REPORT_ESTIMATE
     assert rows["report"] == [f"{report.seconds:g}", str(report.timeout_s)]
+    assert rows["whole check"] == [f"{stages.total_estimate_s():.1f}", f"{gpu_check.BUDGET_S:g}"]
     assert rows["whole check"] == [f"{stages.total_estimate_s():g}", f"{gpu_check.BUDGET_S:g}"]
 
 
