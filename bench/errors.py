@@ -33,6 +33,15 @@ class DataError(BenchError):
     """A data set that is missing or cannot be read."""
 
 
+class UnreadableData(DataError):
+    """A data file or folder the OS will not let bench read (permissions, say), with the OS's
+    ``reason``: fetching it again would not help, so it is neither missing nor corrupt."""
+
+    def __init__(self, path: object, err: OSError, doing: str = "cannot be read") -> None:
+        self.reason = err.strerror or first_line(err)
+        super().__init__(f"{path}: {doing}: {self.reason}")
+
+
 class WriteError(BenchError):
     """A file that cannot be written (read-only folder, disk full): no mistake of the user's,
     so it exits 74 (``EX_IOERR`` of sysexits.h)."""

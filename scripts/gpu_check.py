@@ -52,6 +52,7 @@ from gpu_check_stages import (
 
 from bench.cli import OneLineParser
 from bench.errors import first_line
+from bench.text_table import align_columns, markdown_text
 
 ROOT = Path(__file__).resolve().parent.parent
 PROG = "gpu-check"
@@ -273,7 +274,7 @@ def stage_table(outcome: Outcome, whole_s: float, budget_s: float) -> Iterator[s
             _number(result.get("wall_s"), 1, "g"),
             f"{result['status']}: {result['note']}",
         )
-        yield "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
+        yield "| " + " | ".join(markdown_text(c) for c in cells) + " |"
     yield f"| whole check | {total_estimate_s():g} | | {budget_s:g} | {whole_s:.0f} | |"
 
 
@@ -297,7 +298,7 @@ def write_figures(
         "figures": outcome.figures,
     }
     (out / "figures.json").write_text(json.dumps(summary, indent=2) + "\n")
-    figures = list(table(outcome.figures))
+    figures = align_columns(outcome.figures) if outcome.figures else []
     form = "on a GPU" if on_gpu else "reduced form, on the CPU"
     checks = [f"{c['status']:4}  {c['check']}: {c['figure']}" for c in outcome.checks]
     text = [
@@ -321,12 +322,6 @@ def write_figures(
     ]
     (out / "figures.md").write_text("\n".join(text) + "\n")
     return figures
-
-
-def table(rows: Sequence[tuple[str, str]]) -> Iterator[str]:
-    width = max((len(name) for name, _ in rows), default=0)
-    for name, value in rows:
-        yield f"{name.ljust(width)}  {value}"
 
 
 def seconds(text: str) -> float:

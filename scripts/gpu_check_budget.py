@@ -6,10 +6,11 @@ measured run's figures (each stage's measured seconds, the variants' achieved TF
 
 - Compute: a stage's GPU FLOPs (FLOPs per image from bench's static profile, ``FLOPS``, times
   images, epochs and passes; the images a job trains, without the last partial batch where it
-  drops it, as a compiled job does) over the H100 SXM5 datasheet's dense peak for the precision
-  (``bench.measure.peak_throughput``: 67 fp32, 494.7 tf32, 989.4 bf16/fp16 TFLOP/s) times an
-  assumed achieved fraction (``ACHIEVED``): CIFAR-sized convolutions at batch 128-512 leave
-  tensor cores mostly idle, so the fraction is far lower for tf32 and bf16 than for fp32.
+  drops it, ``JobConfig.drops_last_batch``) over the H100 SXM5 datasheet's dense peak for the
+  precision (``bench.measure.peak_throughput``: 67 fp32, 494.7 tf32, 989.4 bf16/fp16
+  TFLOP/s) times an assumed achieved fraction (``ACHIEVED``): CIFAR-sized convolutions at
+  batch 128-512 leave tensor cores mostly idle, so the fraction is far lower for tf32 and
+  bf16 than for fp32.
 - Per step: ``STEP_S`` of Python, kernel launches and CUDA events per training or evaluation
   step, ``PASS_S`` per timed forward pass of inference.
 - Fixed: ``PROCESS_S`` per ``python -m`` process (interpreter, imports, CUDA context),
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.measure.peak_throughput import DTYPE_OF_PRECISION, PEAKS
+from bench.models.registry import get_model_info
 from bench.suite.files import find_suite, read_toml
 from bench.suite.matrix import Job, build_suite
 from bench.suite.settings import JobConfig
@@ -68,12 +70,6 @@ FLOPS: dict[tuple[str, tuple[int, int, int], int], tuple[int, int]] = {
     ("resnet50-cifar", (3, 32, 32), 10): (2_595_659_776, 7_783_440_384),
     ("resnet50", (3, 224, 224), 1000): (8_178_368_512, 24_299_077_632),
     ("vgg16", (3, 224, 224), 10): (30_932_418_560, 92_623_847_424),
-}
-# The input size and classes bench builds a registered model with by default (bench infer).
-DEFAULT_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
-    "lenet5": ((1, 32, 32), 10),
-    "resnet18-cifar": ((3, 32, 32), 10),
-    "resnet50": ((3, 224, 224), 1000),
 }
 # Images of a data set whose size a suite leaves at 0 (all of it).
 FULL_SIZES = {"digits": (1437, 360), "synthetic": (1024, 256), "cifar10": (50_000, 10_000)}
@@ -118,10 +114,11 @@ def flops_of(model: str, shape: tuple[tuple[int, int, int], int]) -> tuple[int, 
     return FLOPS[(model, tuple(input_size), classes)]  # type: ignore[index]
 
 
-def drops_last_batch(config: JobConfig) -> bool:
-    """Whether a job's training leaves out its last partial batch, as ``bench.data.pipeline``
-    decides: the suite asks for it, or the job is compiled (one shape, one static graph)."""
-    return config.dataset.drop_last or bool(config.compile)
+def default_shape(model: str) -> tuple[tuple[int, int, int], int]:
+    """The input size and classes bench builds a registered model with by default (``bench
+    infer``), from the registry (its metadata imports no torch)."""
+    info = get_model_info(model)
+    return info.input_size, info.num_classes
 
 
 def trained_images(images: int, batch: int, drop_last: bool) -> int:
@@ -190,7 +187,7 @@ def job_work(job: Job) -> list[Work]:
         _, step = flops_of(job.model, shape)
         work.append(Work((2**trials - 1) * step, config.precision, 0, trials * TRIAL_S))
         batches = (batch, config.eval_batch_size or batch)
-    drop_last = drops_last_batch(config)
+    drop_last = config.drops_last_batch
     work.append(
         training(job.model, shape, images, config.epochs, batches, config.precision, drop_last)
     )

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpu_check_budget import drops_last_batch, run_configs, suite_jobs, trained_images
+from gpu_check_budget import FULL_SIZES, run_configs, suite_jobs, trained_images
 from gpu_check_energy import energy_check
 
 from bench.errors import first_line
 from bench.measure.telemetry import COUNTER, INSTANT, TRAILING_AVERAGE
 
-CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000
 CLASSIC_EPOCHS, CLASSIC_SEEDS = 30, 3  # cifar10-classic's schedule
 UTIL_GOAL_PCT, OVERHEAD_GOAL, CLASSIC_GOAL_MIN = 90.0, 1.02, 30.0
 NVML_FIELDS = ("gpu_util_pct", "gpu_mem_util_pct", "power_w", "energy_j", "sm_clock_mhz")
@@ -144,7 +143,7 @@ def whole_epoch_scale(run: Any, job: dict[str, Any]) -> float:
     record: a compiled job leaves out its last partial batch, and so would a whole epoch at its
     batch; the job's settings as its ``run.json`` gives them)."""
     config = run_configs(run.info, str(run.info_path))[job["job_id"]]
-    whole = trained_images(CIFAR_TRAIN, job["batch_size"], drops_last_batch(config))
+    whole = trained_images(FULL_SIZES["cifar10"][0], job["batch_size"], config.drops_last_batch)
     return whole / job_epochs(run, job)[-1]["images"]
 
 

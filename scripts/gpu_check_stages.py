@@ -83,7 +83,7 @@ def infer_stage() -> Stage:
     cpu = ("infer", "lenet5", "--batch-sizes", "1,8", *modes, "--device", "cpu")
     work = []
     for model in models:
-        shape = budget.DEFAULT_SHAPES[model]
+        shape = budget.default_shape(model)
         work.append(budget.profile(model, shape))
         work += [
             budget.inference(model, shape, batches, p, iterations, min_time_s) for p in precisions
@@ -109,7 +109,7 @@ def overhead_stage() -> Stage:
     """The harness-overhead benchmark: on the GPU, resnet18-cifar at batch 256 in deterministic
     fp32, a warm-up epoch and ``OVERHEAD_PAIRS`` timed epochs on each side."""
     model, train, test, batch = OVERHEAD_WORK
-    shape = budget.DEFAULT_SHAPES[model]
+    shape = budget.default_shape(model)
     epochs = 2 * (1 + OVERHEAD_PAIRS)
     work = [
         budget.profile(model, shape),

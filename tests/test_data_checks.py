@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import os
 import pickle
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,10 +19,13 @@ import pytest
 import torch
 from cli_errors import one_line_error
 from data_files import write_cifar10, write_cifar100, write_idx, write_mnist, write_pickle
+from permissions import enforced
 
 from bench.data.datasets import load_dataset
-from bench.data.torchvision_sets import check_files
-from bench.errors import DataError
+from bench.data.idx_files import LABELS_MAGIC, read_idx
+from bench.data.safe_pickle import load_data_pickle
+from bench.data.torchvision_sets import FileCheck, check_files
+from bench.errors import DataError, UnreadableData
 
 CIFAR10 = "cifar-10-batches-py"
 
@@ -283,3 +289,58 @@ def test_a_data_dir_whose_name_is_too_long_is_one_line(
     assert one_line_error(argv, capsys).endswith(
         f"{folder}: cannot look for the files: File name too long"
     )
+
+
+def _cifar_batch(root: Path) -> Path:
+    write_cifar10(root)
+    return root / CIFAR10 / "data_batch_2"
+
+
+def _idx_labels(root: Path) -> Path:
+    write_mnist(root)
+    return root / RAW / "train-labels-idx1-ubyte.gz"
+
+
+# Per reader: its data set, a file of it written under a root, and the reader reading it.
+READERS: dict[str, tuple[str, Callable[[Path], Path], Callable[[Path], object]]] = {
+    "cifar-pickle": ("cifar10", _cifar_batch, load_data_pickle),
+    "idx-gz": ("mnist", _idx_labels, lambda path: read_idx(path, LABELS_MAGIC)),
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_a_file_the_os_will_not_let_its_reader_read_is_unreadable_data(
+    tmp_path: Path, reader: str
+) -> None:
+    """Its reader says so with the OS's reason, and `bench doctor` says `unreadable`: not a
+    file that is not a pickle or not gzip (``corrupt``). Run without root's override of the
+    permission bits (tests/permissions.py), so that the kernel refuses as it does any user."""
+    name, write, read = READERS[reader]
+    path = write(tmp_path)
+    with enforced((path, 0o000)):
+        with pytest.raises(UnreadableData) as err:
+            read(path)
+        check = check_files(name, tmp_path)
+    assert str(err.value) == f"{path}: cannot be read: Permission denied"
+    assert err.value.reason == "Permission denied"
+    assert check == FileCheck("unreadable", str(err.value))
+
+
+@pytest.mark.parametrize("name", ["cifar10", "mnist"])
+def test_loading_a_data_set_opens_each_of_its_files_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Whether a file can be read is learnt by reading it, not by opening every file first."""
+    folder = tmp_path / (CIFAR10 if name == "cifar10" else RAW)
+    (write_cifar10 if name == "cifar10" else write_mnist)(tmp_path)
+    opened: Counter[Path] = Counter()
+    real_open = io.open
+
+    def counting_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(path, int):
+            opened[Path(os.fspath(path))] += 1
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", counting_open)
+    load_dataset(name, tmp_path)
+    assert opened == dict.fromkeys(folder.iterdir(), 1)

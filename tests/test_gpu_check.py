@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.results.rundir import RunDir
+from bench.text_table import markdown_text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -23,6 +25,7 @@ import gpu_check  # noqa: E402
 import gpu_check_budget as budget  # noqa: E402
 import gpu_check_preflight as preflight  # noqa: E402
 import gpu_check_stages as stages  # noqa: E402
+from gpu_check_evaluate import Outcome  # noqa: E402
 from gpu_check_process import TIMED_OUT, run_bounded  # noqa: E402
 
 SCRIPT = ROOT / "scripts" / "gpu-check.sh"
@@ -48,9 +51,28 @@ def statuses(summary: dict[str, object]) -> dict[str, str]:
 
 
 def stage_rows(figures_md: str) -> dict[str, list[str]]:
-    """The stage table of figures.md: per stage, its cells after the name."""
-    rows = [line.strip("|").split("|") for line in figures_md.splitlines() if line.startswith("| ")]
+    """The stage table of figures.md: per stage, its cells after the name (split at the
+    pipes between cells, not at a cell's escaped ``\\|``)."""
+    rows = [
+        re.split(r"(?<!\\)\|", line[1:-1])
+        for line in figures_md.splitlines()
+        if line.startswith("| ")
+    ]
     return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
+
+
+def test_a_stage_table_cell_is_markdown_text() -> None:
+    """A note holding Markdown's syntax (a pipe, emphasis, a tag) shows those characters in
+    its own cell: nothing in it ends the cell or renders as markup."""
+    outcome = Outcome()
+    note = "exit 1 in 2 s | *bold* <b>x</b> [link](https://example.com)"
+    outcome.stages["smoke"] = {"status": "FAIL", "note": note, "estimate_s": 29.9, "flops": 0.0}
+    text = "\n".join(gpu_check.stage_table(outcome, 12.0, 480.0))
+    assert text.splitlines()[2] == (
+        "| smoke | 29.9 | 0.0 |  |  | FAIL: exit 1 in 2 s \\| \\*bold\\* &lt;b&gt;x&lt;/b&gt; "
+        "\\[link\\](https\\://example.com) |"
+    )
+    assert stage_rows(text)["smoke"][-1] == f"FAIL: {markdown_text(note)}"
 
 
 def test_without_a_gpu_it_says_so_in_one_line_and_exits_2_at_once(tmp_path: Path) -> None:
@@ -224,16 +246,15 @@ def test_an_estimate_follows_the_stage_settings() -> None:
 
 def test_the_budget_tables_are_the_projects_own_figures() -> None:
     """FLOPs per image as the static profile counts them (its counter, on the meta device:
-    shapes only, as fast for VGG16 at 224 px as for LeNet-5), default shapes from the
-    registry, and the benchmark's and inference timing's settings, as the budget restates
-    them."""
+    shapes only, as fast for VGG16 at 224 px as for LeNet-5), counted for the default shapes
+    the registry gives, and the benchmark's and inference timing's settings, as the budget
+    restates them."""
     import torch
 
     from bench.data.datasets import SYNTHETIC_DEFAULTS
     from bench.data.digits import read_digits
     from bench.measure.inference import WARMUP_PASSES
     from bench.measure.static_profile import _count_flops, meta_model
-    from bench.models.registry import get_model_info
 
     for (name, input_size, classes), counts in budget.FLOPS.items():
         model = meta_model(name, num_classes=classes, in_channels=input_size[0])
@@ -241,9 +262,9 @@ def test_the_budget_tables_are_the_projects_own_figures() -> None:
         with torch.no_grad():
             forward = _count_flops(model.eval(), x, backward=False)
         assert (forward, _count_flops(model.train(), x, backward=True)) == counts, name
-    for model, (input_size, classes) in budget.DEFAULT_SHAPES.items():
-        info = get_model_info(model)
-        assert (tuple(info.input_size), info.num_classes) == (input_size, classes)
+    for model in ("lenet5", "resnet18-cifar", "resnet50"):  # the infer and overhead stages'
+        assert (model, *budget.default_shape(model)) in budget.FLOPS, model
+    assert budget.default_shape("resnet50") == ((3, 224, 224), 1000)
     assert budget.INFERENCE_WARMUP == WARMUP_PASSES
     train, test = read_digits()
     assert budget.FULL_SIZES["digits"] == (len(train.labels), len(test.labels))

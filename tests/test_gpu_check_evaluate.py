@@ -348,19 +348,24 @@ def test_a_compiled_jobs_estimate_counts_the_images_it_trains() -> None:
         assert training.steps == 2 * (train_steps + 2)
 
 
-def test_the_budgets_rule_for_a_last_partial_batch_is_the_loaders() -> None:
+def test_the_rule_for_a_last_partial_batch_is_the_loaders() -> None:
+    """The budget and the evaluation count the images a job trains by the rule the loaders
+    follow (``JobConfig.drops_last_batch``)."""
     import torch
 
     from bench.data.pipeline import load_splits, make_loaders
 
-    for variant, dropped in (("fp32+compile", True), ("fp32", False)):
-        (job,) = budget.suite_jobs(
-            "smoke", ("dataset.train_size=100", f'variants=["{variant}"]'), "lenet5-relu"
-        )
+    for variant, drop_last, dropped in (
+        ("fp32+compile", "false", True),
+        ("fp32", "false", False),
+        ("fp32", "true", True),
+    ):
+        overrides = ("dataset.train_size=100", f"dataset.drop_last={drop_last}")
+        (job,) = budget.suite_jobs("smoke", (*overrides, f'variants=["{variant}"]'), "lenet5-relu")
         splits = load_splits(job.config.dataset, ROOT / "data", False)
         train, _ = make_loaders(splits, job.config, 0, torch.device("cpu"))
         batch = job.config.batch_size
-        assert budget.drops_last_batch(job.config) is dropped
+        assert job.config.drops_last_batch is dropped
         assert train.num_images == budget.trained_images(100, batch, dropped)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_errors import one_line_error
 from compare_fixtures import write_run as write_compare_run
 from file_trees import tree_state
 from place_fixtures import Place
@@ -174,18 +175,11 @@ RUN_READERS: dict[str, Callable[[Place, Path], list[str]]] = {
 
 
 def refused(argv: list[str], inputs: Place, capsys: pytest.CaptureFixture[str]) -> str:
-    """The one stderr line of ``bench ARGV``, after asserting it exits 2 with nothing else on
-    stderr, writes nothing (the outputs go under ``out/``) and leaves every input unchanged."""
-    before = tree_state(inputs.root)
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err, err
-    assert err.startswith(f"bench {argv[0]}: error: "), err
-    assert tree_state(inputs.root) == before
-    assert not (inputs.root.parent / "out").exists()  # nothing trained, merged or saved
-    return err.rstrip("\n")
+    """The one stderr line of ``bench ARGV`` (``one_line_error``), which leaves every input
+    unchanged and writes nothing: ``out/``, where the outputs go, stays absent (nothing
+    trained, merged or saved)."""
+    assert not (inputs.root.parent / "out").exists()
+    return one_line_error(argv, capsys, unchanged=[inputs.root, inputs.root.parent / "out"])
 
 
 def check_refused_everywhere(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from cli_errors import one_line_error
-from file_trees import tree_state
 from run_fixtures import write_run
 
 from bench.cli import main
@@ -33,16 +32,6 @@ def workspace(tmp_path: Path) -> Path:
         'dataset.train_size = 64\ndataset.test_size = 32\n[[models]]\nname = "lenet5"\n'
     )
     return tmp_path
-
-
-def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """``one_line_error`` for a mistake argparse itself finds (a flag's type), which exits."""
-    with pytest.raises(SystemExit) as stop:
-        main(argv)
-    assert stop.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err, err
-    return err.rstrip("\n")
 
 
 def _with(workspace: Path, lines: str) -> Path:
@@ -109,11 +98,9 @@ def test_a_size_flag_beyond_its_bound_is_one_line_and_runs_nothing(
     argv = [a.replace("{suite}", str(workspace / "suite.toml")) for a in argv]
     out = ["--out", str(workspace / "runs")] if argv[0] in ("run", "infer") else []
     out += ["--dry-run"] if argv[0] == "run" else []  # refused when read: no training needed
-    before = tree_state(workspace)
-    check = _usage_error if message.startswith("argument ") else one_line_error
-    err = check([*argv, *out], capsys)
+    by_parser = message.startswith("argument ")
+    err = one_line_error([*argv, *out], capsys, unchanged=[workspace], parser_exits=by_parser)
     assert err == f"bench {argv[0]}: error: {message}"
-    assert tree_state(workspace) == before
 
 
 SUITE_SIZES = {
@@ -163,10 +150,9 @@ def _refused_when_read(
     """The workspace's suite with ``lines`` is refused by ``bench run`` with ``message``, and
     the workspace is left as it was."""
     path = _with(workspace, lines)
-    before = tree_state(workspace)
     argv = ["run", "--suite", str(path), "--out", str(workspace / "runs"), "--dry-run"]
-    assert one_line_error(argv, capsys) == f"bench run: error: {path}: {message}"
-    assert tree_state(workspace) == before
+    err = one_line_error(argv, capsys, unchanged=[workspace])
+    assert err == f"bench run: error: {path}: {message}"
 
 
 def test_a_profile_suite_size_beyond_its_bound_is_refused(
@@ -219,9 +205,8 @@ def test_a_list_that_repeats_a_value_is_refused_everywhere_in_one_line(
     argv = [a.replace("{suite}", str(workspace / "suite.toml")) for a in argv]
     out = ["--out", str(workspace / "runs")]
     out += ["--dry-run"] if argv[0] == "run" else []
-    before = tree_state(workspace)
-    assert one_line_error([*argv, *out], capsys) == f"bench {argv[0]}: error: {message}"
-    assert tree_state(workspace) == before
+    err = one_line_error([*argv, *out], capsys, unchanged=[workspace])
+    assert err == f"bench {argv[0]}: error: {message}"
 
 
 @pytest.mark.parametrize("case", SUITE_REPEATS)

@@ -3,9 +3,9 @@
 Each batch is a pickled dict with ``data`` (uint8 [N, 3072], a 3×32×32 image per row, channel
 by channel) and a list of N integer labels (``labels``, or ``fine_labels`` for CIFAR-100); the
 meta file lists the class names (``label_names``, ``fine_label_names``). Files are read by
-``safe_pickle`` (nothing in them can run code) and anything else is a one-line ``DataError``
-naming the file: a value of the wrong type, shape or count, a label that is not an integer
-class index.
+``safe_pickle`` (nothing in them can run code; a file the OS will not let us read is its
+``UnreadableData``) and anything else is a one-line ``DataError`` naming the file: a value of
+the wrong type, shape or count, a label that is not an integer class index.
 """
 
 from __future__ import annotations
@@ -27,11 +27,17 @@ _ROW = int(np.prod(IMAGE_SHAPE))
 _LABELS = {"label_names": "labels", "fine_label_names": "fine_labels"}
 
 
-def read_cifar(folder: Path, files: Sequence[str], meta: str, names_key: str) -> ImageSet:
-    """The images and labels of the batches ``files`` in ``folder`` (in that order), with
-    class names from the ``names_key`` list of the meta file ``meta``."""
+def read_cifar(
+    folder: Path, splits: Sequence[Sequence[str]], meta: str, names_key: str
+) -> list[ImageSet]:
+    """Per split of ``splits``, the images and labels of its batches in ``folder`` (in that
+    order), with class names from the ``names_key`` list of the meta file ``meta``."""
     classes = _class_names(folder / meta, names_key)
-    parts = [_batch(folder / file, _LABELS[names_key], len(classes)) for file in files]
+    return [_split(folder, files, _LABELS[names_key], classes) for files in splits]
+
+
+def _split(folder: Path, files: Sequence[str], key: str, classes: tuple[str, ...]) -> ImageSet:
+    parts = [_batch(folder / file, key, len(classes)) for file in files]
     images = np.concatenate([data for data, _ in parts]).reshape(-1, *IMAGE_SHAPE)
     labels = np.concatenate([labels for _, labels in parts])
     return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), classes)

@@ -4,7 +4,8 @@ An idx file is a big-endian header (a magic number whose low byte is the number 
 2051 for uint8 images [N, H, W] and 2049 for uint8 labels [N], then one 32-bit size per
 dimension) followed by exactly that many bytes. A file is read as ``NAME`` or, where that is
 absent, as its gzipped ``NAME.gz`` (as distributed); anything wrong is a one-line
-``DataError`` naming the file and what is wrong.
+``DataError`` naming the file and what is wrong (``UnreadableData`` where the OS will not let
+us read it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from bench.data.imageset import ImageSet
-from bench.errors import DataError
+from bench.errors import DataError, UnreadableData
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -75,9 +76,15 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
 
 
 def _read_bytes(path: Path) -> bytes:
-    """The content of ``path``, decompressed where it ends in ``.gz``."""
+    """The content of ``path``, decompressed where it ends in ``.gz``; a file the OS will not
+    let us read is ``UnreadableData``."""
     try:
         data = path.read_bytes()
-        return gzip.decompress(data) if path.suffix == ".gz" else data
-    except (OSError, EOFError, zlib.error) as err:
+    except OSError as err:
+        raise UnreadableData(path, err) from None
+    if path.suffix != ".gz":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read ({err})") from None

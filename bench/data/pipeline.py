@@ -48,8 +48,8 @@ def make_loaders(
 
     For process ``rank`` of ``world_size``: its share of the data and of each batch (the
     suite's batch sizes are global; the training batch splits evenly, an evaluation batch
-    rounds up). A compiled job's training loader drops the last partial batch: every training
-    step then has one shape, one static graph.
+    rounds up). The training loader drops the last partial batch where the job does
+    (``JobConfig.drops_last_batch``: asked for, or compiled).
     """
     cfg = config.dataset
     mean, std = (splits.mean, splits.std) if cfg.normalize else (None, None)
@@ -69,7 +69,7 @@ def make_loaders(
         config.batch_size // world_size,
         shuffle=True,
         seed=seed,
-        drop_last=cfg.drop_last or bool(config.compile),
+        drop_last=config.drops_last_batch,
         crop_padding=cfg.random_crop_padding,
         hflip=cfg.hflip,
         **common,

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import DataError
+from bench.errors import DataError, UnreadableData
 
 _SAMPLE = np.zeros(1, np.uint8)
 _RECONSTRUCT = _SAMPLE.__reduce__()[0]
@@ -52,8 +52,9 @@ class _DataUnpickler(pickle.Unpickler):
 
 def load_data_pickle(path: Path) -> Any:
     """The object pickled in ``path`` (Python 2 strings read as latin-1, as torchvision does);
-    a pickle naming anything but ``ALLOWED``, one that cannot be read or one followed by more
-    bytes is a one-line ``DataError`` naming ``path``."""
+    a pickle naming anything but ``ALLOWED``, one that is not a pickle or one followed by more
+    bytes is a one-line ``DataError`` naming ``path``; a file the OS will not let us read is
+    ``UnreadableData``."""
     try:
         with path.open("rb") as handle:
             content = _DataUnpickler(handle, encoding="latin1").load()
@@ -62,6 +63,8 @@ def load_data_pickle(path: Path) -> Any:
         raise DataError(
             f"{path}: refused: the pickle calls {err}, which a data file never needs"
         ) from None
+    except OSError as err:  # opening or reading the file, never its bytes
+        raise UnreadableData(path, err) from None
     except Exception as err:  # what malformed bytes raise varies by opcode
         raise DataError(f"{path}: not a readable pickle ({_reason(err)})") from None
     if trailing:

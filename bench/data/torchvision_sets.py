@@ -29,7 +29,7 @@ from torchvision.datasets.utils import calculate_md5
 from bench.data.cifar_files import read_cifar
 from bench.data.idx_files import idx_path, read_idx_split
 from bench.data.imageset import ImageSet
-from bench.errors import DataError
+from bench.errors import DataError, UnreadableData
 
 SOURCES: Mapping[str, type[datasets.VisionDataset]] = {
     "mnist": datasets.MNIST,
@@ -91,22 +91,27 @@ def read_torchvision_splits(name: str, root: Path, download: bool) -> tuple[Imag
             "not found" if len(missing) == len(files.expected) else f"incomplete (no {missing[0]})"
         )
         raise DataError(f"{name} {state} in {files.folder.resolve()}; {supply}, or add --download")
-    _open_each(files)
     return _read(files)
 
 
 def check_files(name: str, root: Path) -> FileCheck:
     """Whether data set ``name``'s files are under ``root``: the official release (md5), or
     else whether they pass the loader's checks; nothing is downloaded. Files that cannot be
-    looked for or opened (permissions) are ``unreadable``, not missing: a download would not
+    looked for or read (permissions) are ``unreadable``, not missing: a download would not
     help."""
     files = data_files(name, root)
     try:
-        missing = _missing(files)
-        if not missing:
-            _open_each(files)
-    except DataError as err:
+        return _check(files)
+    except UnreadableData as err:
         return FileCheck("unreadable", str(err))
+    except DataError as err:
+        return FileCheck("corrupt", str(err))
+
+
+def _check(files: Files) -> FileCheck:
+    """``check_files`` of ``files``, but for those the OS will not let us read
+    (``UnreadableData``) and contents that fail the loader's checks (``DataError``)."""
+    missing = _missing(files)
     if len(missing) == len(files.expected):
         return FileCheck("missing", f"no files in {files.folder}")
     if missing:
@@ -117,10 +122,7 @@ def check_files(name: str, root: Path) -> FileCheck:
     )
     if differs is None:
         return FileCheck("verified", f"{files.folder} (md5 of the official release)")
-    try:
-        _read(files)
-    except DataError as err:
-        return FileCheck("corrupt", str(err))
+    _read(files)
     if files.expected[differs] is None:
         why = "idx files carry no md5"
     else:
@@ -130,7 +132,7 @@ def check_files(name: str, root: Path) -> FileCheck:
 
 def _missing(files: Files) -> list[str]:
     """The files not in their folder (an idx file is there as itself or as its ``.gz``); a
-    folder that cannot be looked in (a name too long, say) is a ``DataError``."""
+    folder that cannot be looked in (permissions, a name too long) is ``UnreadableData``."""
     idx = issubclass(files.cls, datasets.MNIST)
     try:
         return [
@@ -139,19 +141,7 @@ def _missing(files: Files) -> list[str]:
             if not (idx_path(files.folder, file) if idx else files.folder / file).is_file()
         ]
     except OSError as err:
-        raise DataError(f"{files.folder}: cannot look for the files: {err.strerror}") from None
-
-
-def _open_each(files: Files) -> None:
-    """Open each of the files for reading; one that cannot be is a ``DataError`` naming it."""
-    idx = issubclass(files.cls, datasets.MNIST)
-    for file in files.expected:
-        path = files.folder / file
-        try:
-            path = idx_path(files.folder, file) if idx else path
-            path.open("rb").close()
-        except OSError as err:
-            raise DataError(f"{path}: cannot be read: {err.strerror}") from None
+        raise UnreadableData(files.folder, err, "cannot look for the files") from None
 
 
 def _read(files: Files) -> tuple[ImageSet, ImageSet]:
@@ -160,8 +150,9 @@ def _read(files: Files) -> tuple[ImageSet, ImageSet]:
         train = read_idx_split(files.folder, "train", cls.classes)
         return train, read_idx_split(files.folder, "t10k", cls.classes)
     meta, key = cls.meta["filename"], cls.meta["key"]
-    train = read_cifar(files.folder, [file for file, _ in cls.train_list], meta, key)
-    return train, read_cifar(files.folder, [file for file, _ in cls.test_list], meta, key)
+    splits = [[file for file, _ in cls.train_list], [file for file, _ in cls.test_list]]
+    train, test = read_cifar(files.folder, splits, meta, key)
+    return train, test
 
 
 def _download(cls: Any, root: Path) -> None:
@@ -171,11 +162,12 @@ def _download(cls: Any, root: Path) -> None:
     fetcher.download()
 
 
-def _md5(path: Path) -> str | None:
+def _md5(path: Path) -> str:
+    """torchvision's md5 of ``path``; a file the OS will not let us read is ``UnreadableData``."""
     try:
         return calculate_md5(path)
-    except OSError:
-        return None
+    except OSError as err:
+        raise UnreadableData(path, err) from None
 
 
 def _last_line(err: BaseException) -> str:

@@ -299,6 +299,13 @@ class JobConfig:
         InferenceConfig, "inference timing of the trained model (`bench infer` after training)"
     )
 
+    @property
+    def drops_last_batch(self) -> bool:
+        """Whether training leaves out its last partial batch: the suite asks for it
+        (``dataset.drop_last``), or the job is compiled (every step one shape, one static
+        graph)."""
+        return self.dataset.drop_last or bool(self.compile)
+
 
 @dataclass(frozen=True)
 class SuiteConfig:
