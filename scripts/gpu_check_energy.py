@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from bench.measure.collectors import EVAL
 from bench.measure.telemetry import (
     COUNTER,
+    EVAL,
     IDLE,
     INSTANT,
     Sample,

@@ -148,18 +148,21 @@ def missing_packages(root: Path = ROOT) -> tuple[str | None, list[str]]:
     """The one-line problem where a distribution the stages need is missing (None where all
     are there), and notes on versions that differ from what is asked."""
     try:
-        import packaging  # noqa: F401  (pip's and matplotlib's: there wherever they are)
-    except ImportError:
-        return f"missing Python packages: packaging; {install_line(['packaging'])}", []
+        import packaging  # noqa: F401  (matplotlib's: there wherever it is)
+    except ImportError:  # needed to read the requirements themselves
+        return _missing_line(["packaging"]), []
     found = requirements(project_requirements(root))
     if not found.missing:
         return None, found.notes
-    names = ", ".join(sorted(found.missing))
+    return _missing_line(found.missing), found.notes
+
+
+def _missing_line(missing: Iterable[str]) -> str:
+    names = ", ".join(sorted(missing))
     return (
         f"missing Python packages: {names}; install them from a folder of wheels with: "
-        f"{install_line(found.missing)} (build the folder on a machine with network: "
-        f"PYTHONPATH=. python scripts/gpu_check_wheels.py {WHEELS})",
-        found.notes,
+        f"{install_line(missing)} (build the folder on a machine with network: "
+        f"PYTHONPATH=. python scripts/gpu_check_wheels.py {WHEELS})"
     )
 
 

@@ -4,6 +4,7 @@ the CPU runs every stage it can, and one stage is stopped by its time limit."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -85,6 +86,33 @@ def test_without_a_gpu_it_says_so_in_one_line_and_exits_2_at_once(tmp_path: Path
     assert done.stderr.rstrip().endswith("; --cpu runs the reduced form")
     assert done.stdout == "" and not (tmp_path / "out").exists()
     assert elapsed < 10
+
+
+@pytest.mark.parametrize(
+    ("lent", "named"),
+    [((), ("packaging",)), (("packaging",), ("fvcore", "nvidia-ml-py", "pandas", "torch"))],
+    ids=["bare", "with-packaging"],
+)
+def test_a_python_without_the_packages_is_told_which_and_how_in_one_line(
+    tmp_path: Path, lent: tuple[str, ...], named: tuple[str, ...]
+) -> None:
+    """A bare Python (a venv with the standard library, and ``lent`` packages of this one): the
+    script's own modules load without torch, pandas or NVML, so the preflight names what is
+    missing (first ``packaging``, which it reads the requirements with) instead of a traceback
+    from an import."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    (site,) = bare.glob("lib/python*/site-packages")
+    for name in lent:
+        (site / name).symlink_to(Path(importlib.import_module(name).__file__).parent)
+    done = check(str(tmp_path / "out"), "--cpu", timeout=60, PYTHON=str(bare / "bin" / "python"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    line = done.stderr.strip()
+    assert line.startswith("gpu-check: error: missing Python packages: ")
+    assert all(name in line for name in named)
+    assert " -m pip install --no-index --find-links wheels " in line
+    assert done.stdout == "" and not (tmp_path / "out").exists()
 
 
 def test_the_reduced_form_runs_every_stage_and_reports(tmp_path: Path) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from bench.measure.memory import cuda_peaks_mib, reset_cuda_peaks, reset_rss_peak, rss_peak_mib
-from bench.measure.telemetry import NvmlSampler
+from bench.measure.telemetry import EVAL, NvmlSampler
 
-TRAIN, EVAL = "train", "eval"  # the parts of an epoch
+TRAIN = "train"  # the parts of an epoch: training, then evaluation (EVAL)
 
 
 class JobCollectors:

@@ -73,6 +73,7 @@ CSV_COLUMNS = (
 INSTANT, TRAILING_AVERAGE, COUNTER = "instant", "trailing-average", "counter"
 SOURCE_RANK = (TRAILING_AVERAGE, INSTANT)  # readings of mixed sources are named by the first
 IDLE = "idle"  # the label of the time between segments (before the first, after an ``end``)
+EVAL = "eval"  # the label of an epoch's evaluation segment (training's is its phase)
 
 
 @dataclass(frozen=True)
