@@ -51,8 +51,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from bench.errors import BenchError, WriteError, first_line
 from bench.results.atomic import write_atomic
 from bench.results.checks import (
@@ -79,6 +77,7 @@ from bench.results.records import (
 from bench.results.samples import check_sample, check_samples
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 RUN_FILE = "run.json"
@@ -253,6 +252,8 @@ class Run:
 
     def artifact(self, job_id: str, name: str) -> np.ndarray | None:
         """A job's array ``name``, or ``None`` where it is absent."""
+        import numpy as np
+
         path = self.path / ARTIFACTS_DIR / job_id / f"{name}.npy"
         if not member_file(self.path, path):
             return None
@@ -313,6 +314,8 @@ class RunDir:
 
     def save_array(self, job_id: str, name: str, array: np.ndarray) -> None:
         """Keep ``array`` as the job's artifact ``name`` (atomically)."""
+        import numpy as np
+
         folder = self.path / ARTIFACTS_DIR / _checked_job_id(job_id, str(self.path))
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
