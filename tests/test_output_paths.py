@@ -187,6 +187,14 @@ LOCKED: dict[str, LockedCase] = {
         [_folder(p, "ro", RO)],
         f"--out {p.root}/ro/runs: {p.root}/ro is not writable",
     ),
+    "run-history-db-read-only": lambda p: (
+        [
+            *("run", "--suite", str(p.suite), "--out", str(p.root / "runs")),
+            *("--history-db", str(p.root / "ro" / "h.sqlite")),
+        ],
+        [_folder(p, "ro", RO)],
+        f"--history-db {p.root}/ro/h.sqlite: {p.root}/ro is not writable",
+    ),
     "baseline-save-out-read-only": lambda p: (
         ["baseline", "save", str(p.run), "--out", str(p.root / "ro" / "b.json")],
         [_folder(p, "ro", RO)],
