@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, UnknownNameError
+from bench.errors import BenchError, UnknownNameError, os_errors
 from bench.regress.compare import relative_change
 from bench.results.checks import METRIC_FIELDS, Field, Fields, check_fields
 from bench.results.outputs import output_file
@@ -115,13 +115,11 @@ def check_sqlite_file(db_path: Path) -> bool:
     """Whether ``db_path`` is an SQLite file with something in it (``False``: no file, or an
     empty one, which SQLite takes as a new database); a ``BenchError`` where it is a file of
     anything else, which bench never opens."""
-    try:
+    with os_errors(db_path, "read"):
         if not db_path.is_file():
             return False
         with db_path.open("rb") as handle:
             header = handle.read(len(SQLITE_HEADER))
-    except OSError as err:
-        raise BenchError(f"{db_path}: cannot read: {err.strerror}") from None
     if header and header != SQLITE_HEADER:
         raise BenchError(
             f"{db_path}: not an SQLite database; bench keeps its history only in one "
@@ -136,10 +134,8 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
     committed on success, closed in every case. One that cannot be opened, or a database of
     something else, is a one-line ``BenchError``, a damaged one a ``DamagedDatabaseError``."""
     check_sqlite_file(db_path)
-    try:
+    with os_errors(db_path, "open the history database"):
         db_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BenchError(f"{db_path}: cannot open the history database: {err.strerror}") from None
     with _database(db_path) as conn:
         _bench_columns(conn, db_path)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {_JOBS_TABLE}")
@@ -157,11 +153,9 @@ def connect_existing(db_path: Path) -> Iterator[sqlite3.Connection]:
     """A history database that must exist already, opened read-only (the commands that only
     read it never change it); an empty one holds no rows, metrics it predates read as
     ``NULL``."""
-    try:
+    with os_errors(f"--db {db_path}", "read"):
         if not db_path.is_file():
             raise BenchError(f"--db {db_path}: no such history database")
-    except OSError as err:
-        raise BenchError(f"--db {db_path}: cannot read: {err.strerror}") from None
     check_sqlite_file(db_path)
     with _database(db_path, read_only=True) as conn:
         # a table or view of this connection's own (TEMP) comes before the file's table

@@ -45,13 +45,13 @@ import random
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.errors import BenchError, WriteError, first_line
+from bench.errors import BenchError, WriteError, first_line, os_error_line, os_errors
 from bench.results.atomic import write_atomic
 from bench.results.checks import (
     EPOCH_FIELDS,
@@ -136,7 +136,7 @@ def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Pat
         except FileExistsError:
             continue
         except OSError as err:
-            raise WriteError(f"{path}: cannot write: {err.strerror}") from None
+            raise WriteError(os_error_line(path, "write", err)) from None
         if _run_numbers(parent).count(number) == 1:
             return path
         path.rmdir()
@@ -522,7 +522,7 @@ def _read_records(path: Path) -> Iterable[dict[str, Any]]:
     except FileNotFoundError:
         return
     except OSError as err:
-        raise BenchError(f"{path}: cannot read: {err.strerror}") from None
+        raise BenchError(os_error_line(path, "read", err)) from None
     with handle:
         for number, line in enumerate(handle, start=1):
             if not line.endswith(b"\n"):
@@ -662,17 +662,9 @@ def _append_line(path: Path, line: str) -> None:
 
 def _reading(path: Path) -> contextlib.AbstractContextManager[None]:
     """An ``OSError`` while looking at ``path`` (no permission) becomes a ``BenchError``."""
-    return _os_errors(path, "read", BenchError)
+    return os_errors(path, "read")
 
 
 def _writing(path: Path) -> contextlib.AbstractContextManager[None]:
     """An ``OSError`` while writing ``path`` becomes a ``WriteError`` naming it."""
-    return _os_errors(path, "write", WriteError)
-
-
-@contextlib.contextmanager
-def _os_errors(path: Path, verb: str, error: type[BenchError]) -> Iterator[None]:
-    try:
-        yield
-    except OSError as err:
-        raise error(f"{path}: cannot {verb}: {err.strerror or first_line(err)}") from None
+    return os_errors(path, "write", WriteError)
