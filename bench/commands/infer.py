@@ -139,12 +139,14 @@ def infer_command(args: argparse.Namespace) -> int:
             subject = Subject(
                 info.name, device, size, "random", config.channels_last, args.compile, counted
             )
+            # a model counted or built out of memory is as a batch that does not fit: oom rows
+            if isinstance(profile, OutOfMemory):
+                rows += unfit_rows(subject, plan, str(profile))
+                continue
             try:
-                if isinstance(profile, OutOfMemory):
-                    raise profile
                 with out_of_memory_named(f"{info.name}: building the model"):
                     model = _random_weight_model(info.name, classes, size[0], device, config)
-            except OutOfMemory as err:  # as a batch that does not fit: an oom row, and go on
+            except OutOfMemory as err:
                 rows += unfit_rows(subject, plan, str(err))
                 continue
             rows += sweep(model, subject, plan, collectors.sampler)
