@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
 class BenchError(Exception):
@@ -60,3 +61,18 @@ def first_line(err: BaseException) -> str:
     """The first line of ``err``'s message, or its type's name where it has none."""
     lines = str(err).strip().splitlines()
     return lines[0] if lines else type(err).__name__
+
+
+def os_error_line(path: object, verb: str, err: OSError) -> str:
+    """``PATH: cannot VERB: REASON``, the one line for an ``OSError`` met on ``path``: the
+    OS's reason, or the error's first line where it gives none."""
+    return f"{path}: cannot {verb}: {err.strerror or first_line(err)}"
+
+
+@contextlib.contextmanager
+def os_errors(path: object, verb: str, error: type[BenchError] = BenchError) -> Iterator[None]:
+    """Within: an ``OSError`` becomes ``error`` with its ``os_error_line``."""
+    try:
+        yield
+    except OSError as err:
+        raise error(os_error_line(path, verb, err)) from None

@@ -385,6 +385,23 @@ def test_compare_runs_where_torch_cannot_be_imported(tmp_path: Path) -> None:
     assert result.stdout.startswith("### bench compare: no regression")
 
 
+def test_compare_without_samples_or_seeds_to_test_loads_no_numpy_or_scipy(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", ONE_SEED)
+    script = (
+        "import sys; from bench.cli import main; code = main(sys.argv[1:]); "
+        "print(sorted({'numpy', 'scipy'} & set(sys.modules))); sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "compare", str(run), str(run)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
 def recorded_metrics(name: str) -> set[str]:
     """The metrics a shipped suite's jobs record where their device measures everything: all
     but time to target without a target, and the inference metrics without (batch-1) timing."""

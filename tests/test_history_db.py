@@ -32,10 +32,19 @@ def rows_per_run(db: Path) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("db", "message"),
     [
-        ("folder", "folder: is a directory, not a history database"),
-        ("file/history.sqlite", "file/history.sqlite: {tmp}/file is not a directory"),
-        ("file/deeper/history.sqlite", "file/deeper/history.sqlite: {tmp}/file is not a directory"),
-        ("damaged.sqlite", "damaged.sqlite: not a usable history database: file is not a database"),
+        ("folder", "--db {tmp}/folder: is a directory; give a file name"),
+        (
+            "file/history.sqlite",
+            "--db {tmp}/file/history.sqlite: {tmp}/file is a file, not a directory",
+        ),
+        (
+            "file/deeper/history.sqlite",
+            "--db {tmp}/file/deeper/history.sqlite: {tmp}/file is a file, not a directory",
+        ),
+        (
+            "damaged.sqlite",
+            "{tmp}/damaged.sqlite: not a usable history database: file is not a database",
+        ),
     ],
 )
 def test_a_database_that_cannot_be_used_is_one_line_and_exit_2(
@@ -47,7 +56,7 @@ def test_a_database_that_cannot_be_used_is_one_line_and_exit_2(
     run = a_run(tmp_path)
     assert main(["history", "--record", str(run), "--db", str(tmp_path / db)]) == 2
     err = capsys.readouterr().err
-    assert err == f"bench history: error: {tmp_path}/{message.replace('{tmp}', str(tmp_path))}\n"
+    assert err == f"bench history: error: {message.replace('{tmp}', str(tmp_path))}\n"
     # bench history leaves a damaged database where it is: the user decides
     assert (tmp_path / "damaged.sqlite").read_bytes() == DAMAGED
 

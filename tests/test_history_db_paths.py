@@ -59,18 +59,10 @@ WRITERS: dict[str, Callable[[Place, Path], list[str]]] = {
     ],
     "history-record": lambda p, db: ["history", "--record", str(p.run), "--db", str(db)],
 }
-PREFIX = {"run": "--history-db ", "history-record": ""}
+PREFIX = {"run": "--history-db ", "history-record": "--db "}
 
 
-@pytest.mark.parametrize(
-    ("writer", "target"),
-    [
-        (w, t)
-        for w in WRITERS
-        for t in NOT_HISTORY
-        if (w, t) != ("history-record", "another-runs-records")
-    ],
-)
+@pytest.mark.parametrize(("writer", "target"), [(w, t) for w in WRITERS for t in NOT_HISTORY])
 def test_a_history_db_that_is_not_a_history_is_refused_before_anything_runs(
     place: Place, capsys: pytest.CaptureFixture[str], writer: str, target: str
 ) -> None:

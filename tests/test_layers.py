@@ -1,11 +1,14 @@
 """The package's layers (docs/architecture.md), read from the source with ``ast``: no module
 imports a package of a higher layer, the packages import each other without cycles, and the
-reading side (results, regress, report, merge) imports no torch."""
+reading side (results, regress, report, merge) imports no torch; and, in a fresh interpreter,
+building the command line loads none of the heavy libraries."""
 
 from __future__ import annotations
 
 import ast
 import graphlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -25,6 +28,8 @@ LAYERS = (
 LAYER_OF = {part: level for level, parts in enumerate(LAYERS) for part in parts}
 TORCH_FREE = ("bench.results", "bench.regress", "bench.report", "bench.run.merge")
 TORCH = {"torch", "torchvision", "fvcore"}
+HEAVY = ("numpy", "scipy", "pandas", "torch")
+"""Libraries that a command loads only when its work needs them, never to build the parser."""
 
 
 @cache
@@ -134,3 +139,14 @@ def test_the_checks_see_torch_where_it_is_imported() -> None:
     assert "torch" in loaded_on_import("bench.run.job")
     assert "bench.suite.settings" in loaded_on_import("bench.suite.matrix")
     assert ("bench.report", False) in imports("bench.commands.report")
+
+
+def test_building_the_command_line_loads_no_heavy_library() -> None:
+    script = (
+        "import sys; from bench.cli import get_args_parser; get_args_parser(); "
+        f"print(sorted(set({HEAVY!r}) & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "[]\n"

@@ -24,7 +24,7 @@ from contract import signature_mismatch
 from fake_pynvml import Board, FailingNvml, FakeNvml, Reading, Timeline, TimelineNvml
 from nvml_library import real_call
 
-from bench.measure.gpu_state import REASON_PREFIXES
+from bench.measure.gpu_state import REASON_PREFIXES, VALUE_MEMBERS
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
@@ -362,6 +362,22 @@ def test_the_real_wrappers_give_str_names_int_units_and_none_for_unknown_memory(
         real_call(unsupported, "nvmlDeviceGetPowerUsage", HANDLE)[1], pynvml.NVMLError_NotSupported
     )
     assert isinstance(real_call(FailingNvml(), "nvmlInit")[1], pynvml.NVMLError_LibraryNotFound)
+
+
+def test_a_field_value_is_read_from_the_union_member_its_type_names() -> None:
+    """nvml.h names each member of ``c_nvmlValue_t`` after the words of its type
+    (``NVML_VALUE_TYPE_UNSIGNED_LONG_LONG``: ``ullVal``); gpu_state's table, keyed by the
+    types' numbers, holds every type pynvml knows and each one's member."""
+    prefix = "NVML_VALUE_TYPE_"
+    types = {
+        value: name.removeprefix(prefix).lower().split("_")
+        for name, value in vars(pynvml).items()
+        if name.startswith(prefix) and name != f"{prefix}COUNT"
+    }
+    assert {
+        value: f"{''.join(w[0] for w in words)}Val" for value, words in types.items()
+    } == VALUE_MEMBERS
+    assert set(VALUE_MEMBERS.values()) == {name for name, _ in pynvml.c_nvmlValue_t._fields_}
 
 
 class BytesNames(FakeNvml):

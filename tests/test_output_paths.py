@@ -118,7 +118,7 @@ ONTO_INPUTS: dict[str, Case] = {
     ),
     "profile-trace-into-a-run": lambda p: (
         ["profile", "lenet5", "--trace", "1", "--out", str(p.run)],
-        f"--out {p.run}: inside the run directory {p.run}; {IN_RUN}",
+        f"--out {p.run}/traces: inside the run directory {p.run}; {IN_RUN}",
     ),
     "run-out-inside-its-baseline-run": lambda p: (
         ["run", "--suite", str(p.suite), "--baseline", str(p.run), "--out", str(p.run / "runs")],
@@ -185,6 +185,14 @@ LOCKED: dict[str, LockedCase] = {
         [_folder(p, "ro", RO)],
         f"--out {p.root}/ro/runs: {p.root}/ro is not writable",
     ),
+    "run-history-db-read-only": lambda p: (
+        [
+            *("run", "--suite", str(p.suite), "--out", str(p.root / "runs")),
+            *("--history-db", str(p.root / "ro" / "h.sqlite")),
+        ],
+        [_folder(p, "ro", RO)],
+        f"--history-db {p.root}/ro/h.sqlite: {p.root}/ro is not writable",
+    ),
     "baseline-save-out-read-only": lambda p: (
         ["baseline", "save", str(p.run), "--out", str(p.root / "ro" / "b.json")],
         [_folder(p, "ro", RO)],
@@ -248,12 +256,12 @@ LOCKED: dict[str, LockedCase] = {
     "profile-trace-out-a-file": lambda p: (
         ["profile", "lenet5", "--trace", "1", "--out", str(_a_file(p))],
         [],
-        f"--out {p.root}/a-file: {p.root}/a-file is a file, not a directory",
+        f"--out {p.root}/a-file/traces: {p.root}/a-file is a file, not a directory",
     ),
     "profile-trace-out-read-only": lambda p: (
         ["profile", "lenet5", "--trace", "1", "--out", str(p.root / "ro")],
         [_folder(p, "ro", RO)],
-        f"--out {p.root}/ro: {p.root}/ro is not writable",
+        f"--out {p.root}/ro/traces: {p.root}/ro is not writable",
     ),
     "profile-suite-out-read-only": lambda p: (
         ["profile", "--suite", str(p.profile_suite), "--out", str(p.root / "ro" / "p")],

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import torch
+from permissions import enforced
 from tiny_suite import tiny_suite
 from torch import nn
 
@@ -214,16 +215,30 @@ def tf32_flags() -> Iterator[list[tuple[bool, bool]]]:
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
+def unprofiled(step: Callable[[], object], steps: int, *_: object) -> Trace:
+    """``trace_steps`` with the profiler left out: the steps run, the trace is empty."""
+    for _ in range(steps):
+        step()
+    return Trace(gzip.compress(b"{}"), (), (), steps, "cpu")
+
+
+def test_profile_traces_into_the_traces_folder_of_a_read_only_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the folder the files go into must take them: a read-only ``--out`` whose
+    ``traces/`` can be written is no reason to refuse."""
+    monkeypatch.setattr(job_trace, "trace_steps", unprofiled)
+    (tmp_path / "traces").mkdir()
+    args = ["profile", "lenet5", "--trace", "1", "--batch-size", "2", "--out", str(tmp_path)]
+    with enforced((tmp_path, 0o555)):
+        assert main(args) == 0
+    assert (tmp_path / "traces" / "lenet5.json.gz").is_file()
+
+
 def test_profile_traces_in_fp32_with_tf32_off_whatever_was_set(
     tmp_path: Path, tf32_flags: list[tuple[bool, bool]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``bench profile --trace`` (the profiler itself left out: only the steps matter here)."""
-
-    def unprofiled(step: Callable[[], object], steps: int, *_: object) -> Trace:
-        for _ in range(steps):
-            step()
-        return Trace(gzip.compress(b"{}"), (), (), steps, "cpu")
-
     monkeypatch.setattr(job_trace, "trace_steps", unprofiled)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     args = ["profile", "lenet5", "--trace", "2", "--batch-size", "2", "--out", str(tmp_path)]

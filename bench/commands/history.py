@@ -101,8 +101,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     from bench.results.outputs import output_dir, output_file
 
     if args.record:
-        check_db_to_write(args.db)
-        output_file(args.db, "--db", create=False, reads=args.record)
+        check_db_to_write(args.db, "--db", reads=args.record)
     reads = [*args.record, args.db, *args.baseline]
     if args.html is not None:
         from bench.report.dashboard import INDEX

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from bench.commands.profile import model_sizes
 from bench.errors import BenchError, OutOfMemory, UnknownNameError
 from bench.results.atomic import write_atomic
-from bench.results.outputs import output_dir
 from bench.suite.profile_suite import PROFILE_SUITE_SCHEMA
 from bench.suite.schema import lookup, schema_of
 from bench.suite.settings import COMPILE_MODES, DEVICES, PRECISIONS, InferenceConfig, JobConfig
@@ -104,6 +103,7 @@ def infer_command(args: argparse.Namespace) -> int:
     from bench.measure.collectors import JobCollectors
     from bench.measure.memory import out_of_memory_named
     from bench.models.registry import get_model_info
+    from bench.results.outputs import output_dir
     from bench.run.inference import Subject, sweep, unfit_rows
     from bench.run.job import resolve_device
 
@@ -139,12 +139,14 @@ def infer_command(args: argparse.Namespace) -> int:
             subject = Subject(
                 info.name, device, size, "random", config.channels_last, args.compile, counted
             )
+            # a model counted or built out of memory is as a batch that does not fit: oom rows
+            if isinstance(profile, OutOfMemory):
+                rows += unfit_rows(subject, plan, str(profile))
+                continue
             try:
-                if isinstance(profile, OutOfMemory):
-                    raise profile
                 with out_of_memory_named(f"{info.name}: building the model"):
                     model = _random_weight_model(info.name, classes, size[0], device, config)
-            except OutOfMemory as err:  # as a batch that does not fit: an oom row, and go on
+            except OutOfMemory as err:
                 rows += unfit_rows(subject, plan, str(err))
                 continue
             rows += sweep(model, subject, plan, collectors.sampler)

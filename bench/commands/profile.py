@@ -153,8 +153,7 @@ def _trace_one(args: argparse.Namespace) -> int:
     if args.layers or args.format != "table":
         raise BenchError("--trace prints its own tables; drop --layers and --format")
     folder = (args.out or Path(".")) / TRACES_DIR
-    output_dir(folder.parent, create=False)  # before anything is traced
-    output_dir(folder, create=False)
+    output_dir(folder, create=False)  # before anything is traced
     info, size, classes = _model_sizes(args)
     batch = TRACE_BATCH if args.batch_size is None else args.batch_size
     device = resolve_device("auto")

@@ -11,7 +11,6 @@ from typing import Any
 
 from bench.data import DEFAULT_DATA_DIR
 from bench.errors import BenchError, SuiteError
-from bench.results.outputs import output_dir
 from bench.suite.matrix import JOB_SCHEMA
 from bench.suite.schema import Field, SettingInfo, lookup, settings_of
 from bench.suite.settings import JobConfig
@@ -176,6 +175,8 @@ def run_command(args: argparse.Namespace) -> int:
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
     if args.resume is None and not args.dry_run:
+        from bench.results.outputs import output_dir
+
         reads = [args.baseline] if args.baseline is not None else []
         output_dir(args.out, create=False, reads=reads)  # created once the suite is valid
     for flag, given in (

@@ -180,23 +180,23 @@ def field_number(nvml: Any, handle: Any, field: str) -> float | None:
         (value,) = nvml.nvmlDeviceGetFieldValues(handle, [getattr(nvml, field)])
         if value.nvmlReturn != nvml.NVML_SUCCESS:
             return None
-        kinds = {getattr(nvml, name, None): member for name, member in _VALUE_MEMBERS.items()}
-        member = kinds.get(value.valueType)
+        member = VALUE_MEMBERS.get(value.valueType)
         return getattr(value.value, member) if member is not None else None
 
     return _number(attempt(read))
 
 
-# a field value's ``valueType`` → the member of its ``c_nvmlValue_t`` union holding the value
-_VALUE_MEMBERS = {
-    "NVML_VALUE_TYPE_DOUBLE": "dVal",
-    "NVML_VALUE_TYPE_UNSIGNED_INT": "uiVal",
-    "NVML_VALUE_TYPE_UNSIGNED_LONG": "ulVal",
-    "NVML_VALUE_TYPE_UNSIGNED_LONG_LONG": "ullVal",
-    "NVML_VALUE_TYPE_SIGNED_LONG_LONG": "sllVal",
-    "NVML_VALUE_TYPE_SIGNED_INT": "siVal",
-    "NVML_VALUE_TYPE_UNSIGNED_SHORT": "usVal",
+VALUE_MEMBERS = {
+    0: "dVal",  # NVML_VALUE_TYPE_DOUBLE
+    1: "uiVal",  # NVML_VALUE_TYPE_UNSIGNED_INT
+    2: "ulVal",  # NVML_VALUE_TYPE_UNSIGNED_LONG
+    3: "ullVal",  # NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
+    4: "sllVal",  # NVML_VALUE_TYPE_SIGNED_LONG_LONG
+    5: "siVal",  # NVML_VALUE_TYPE_SIGNED_INT
+    6: "usVal",  # NVML_VALUE_TYPE_UNSIGNED_SHORT
 }
+"""A field value's ``valueType`` (the numbers nvml.h gives the value types, those of the pynvml
+constants named beside them) → the member of its ``c_nvmlValue_t`` union that holds the value."""
 
 
 def _number(value: Any) -> float | None:

@@ -71,6 +71,7 @@ CSV_COLUMNS = (
 # Where a power reading comes from (``Sample.power_source``) and how a mean power was found
 # (``PhaseTelemetry.power_method``): the total-energy counter over the exact span, or readings.
 INSTANT, TRAILING_AVERAGE, COUNTER = "instant", "trailing-average", "counter"
+INTEGRATED = "integrated-power"  # energy from the power readings (else COUNTER: the counter's)
 SOURCE_RANK = (TRAILING_AVERAGE, INSTANT)  # readings of mixed sources are named by the first
 IDLE = "idle"  # the label of the time between segments (before the first, after an ``end``)
 EVAL = "eval"  # the label of an epoch's evaluation segment (training's is its phase)
@@ -426,7 +427,7 @@ def _energy(segments: Sequence[Sequence[Sample]]) -> tuple[float | None, str | N
         counters = [_known(s.energy_mj for s in seg) for seg in segments]
         return sum((seg[-1] - seg[0]) / 1000 for seg in counters), COUNTER
     integrated = integrated_energy_j(segments)
-    return (integrated, "integrated-power") if integrated is not None else (None, None)
+    return (integrated, INTEGRATED) if integrated is not None else (None, None)
 
 
 def _power(
@@ -438,7 +439,7 @@ def _power(
     sources = {s.power_source for s in samples}
     source = None if None in sources else min(sources, key=SOURCE_RANK.index)
     if energy is not None and duration > 0:
-        return energy / duration, COUNTER if energy_method == "counter" else source
+        return energy / duration, COUNTER if energy_method == COUNTER else source
     if source is None:
         return None, None
     return _mean(_known(s.power_w for s in samples)), source

@@ -73,11 +73,11 @@ def run_spread(
 ) -> RunSpread | None:
     """The within-run noise of a change from ``base`` to ``new`` (each side's pass or step
     times, in ms); ``None`` with fewer than ``MIN_SAMPLE`` positive times a side."""
+    if min(len(base), len(new)) < MIN_SAMPLE or min(*base, *new) <= 0:
+        return None
     import numpy as np
     from scipy import stats
 
-    if min(len(base), len(new)) < MIN_SAMPLE or min(*base, *new) <= 0:
-        return None
     centre = np.median if sampled.statistic == "median" else np.mean
 
     def log_ratio(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:

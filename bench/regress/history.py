@@ -36,9 +36,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, UnknownNameError
+from bench.errors import BenchError, UnknownNameError, os_errors
 from bench.regress.compare import relative_change
 from bench.results.checks import METRIC_FIELDS, Field, Fields, check_fields
+from bench.results.outputs import output_file
 from bench.results.records import METRICS
 from bench.results.run_results import RunResults, results_of
 from bench.results.rundir import RunDir
@@ -92,35 +93,39 @@ class DamagedDatabaseError(BenchError):
     """A history database that SQLite finds is not a database, or a corrupt one."""
 
 
-def check_db_path(db_path: Path) -> None:
-    """A ``BenchError`` where ``db_path`` cannot hold a database: a directory, under a file, or
-    a file that is not an SQLite database (an empty file is a new one)."""
+def check_db_to_write(db_path: Path, flag: str, reads: Sequence[Path] = ()) -> None:
+    """A ``BenchError`` naming ``flag`` where bench may not keep its history in ``db_path``: a
+    path it may not write (``output_file``: onto or inside what the command ``reads`` or a run
+    directory, a directory, under a file, in a folder it cannot write), a file that is not an
+    SQLite database, or an SQLite database of something else. Read-only, so a damaged
+    database passes (it is moved aside when the history is recorded)."""
+    output_file(db_path, flag, create=False, reads=reads)
     try:
-        if db_path.is_dir():
-            raise BenchError(f"{db_path}: is a directory, not a history database")
-        existing = next((p for p in db_path.parents if p.exists()), None)
-        if existing is not None and not existing.is_dir():
-            raise BenchError(f"{db_path}: {existing} is not a directory")
-        if db_path.is_file():
-            with db_path.open("rb") as handle:
-                header = handle.read(len(SQLITE_HEADER))
-            if header and header != SQLITE_HEADER:
-                raise BenchError(
-                    f"{db_path}: not an SQLite database; bench keeps its history only in one "
-                    "(give another path)"
-                )
-    except OSError as err:
-        raise BenchError(f"{db_path}: cannot read: {err.strerror}") from None
+        if check_sqlite_file(db_path):
+            with (
+                contextlib.suppress(DamagedDatabaseError),
+                _database(db_path, read_only=True) as conn,
+            ):
+                _bench_columns(conn, db_path)
+    except BenchError as err:
+        raise BenchError(f"{flag} {err}") from None
 
 
-def check_db_to_write(db_path: Path) -> None:
-    """A ``BenchError`` where bench may not keep its history in ``db_path`` (``check_db_path``,
-    or an SQLite database of something else); read-only, so a damaged database passes (it is
-    moved aside when the history is recorded)."""
-    check_db_path(db_path)
-    if db_path.is_file() and db_path.stat().st_size:
-        with contextlib.suppress(DamagedDatabaseError), _database(db_path, read_only=True) as conn:
-            _bench_columns(conn, db_path)
+def check_sqlite_file(db_path: Path) -> bool:
+    """Whether ``db_path`` is an SQLite file with something in it (``False``: no file, or an
+    empty one, which SQLite takes as a new database); a ``BenchError`` where it is a file of
+    anything else, which bench never opens."""
+    with os_errors(db_path, "read"):
+        if not db_path.is_file():
+            return False
+        with db_path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        raise BenchError(
+            f"{db_path}: not an SQLite database; bench keeps its history only in one "
+            "(give another path)"
+        )
+    return bool(header)
 
 
 @contextlib.contextmanager
@@ -128,11 +133,9 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
     """An open database with the ``jobs`` table (metric columns added where missing);
     committed on success, closed in every case. One that cannot be opened, or a database of
     something else, is a one-line ``BenchError``, a damaged one a ``DamagedDatabaseError``."""
-    check_db_path(db_path)
-    try:
+    check_sqlite_file(db_path)
+    with os_errors(db_path, "open the history database"):
         db_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BenchError(f"{db_path}: cannot open the history database: {err.strerror}") from None
     with _database(db_path) as conn:
         _bench_columns(conn, db_path)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {_JOBS_TABLE}")
@@ -150,12 +153,10 @@ def connect_existing(db_path: Path) -> Iterator[sqlite3.Connection]:
     """A history database that must exist already, opened read-only (the commands that only
     read it never change it); an empty one holds no rows, metrics it predates read as
     ``NULL``."""
-    try:
+    with os_errors(f"--db {db_path}", "read"):
         if not db_path.is_file():
             raise BenchError(f"--db {db_path}: no such history database")
-    except OSError as err:
-        raise BenchError(f"--db {db_path}: cannot read: {err.strerror}") from None
-    check_db_path(db_path)
+    check_sqlite_file(db_path)
     with _database(db_path, read_only=True) as conn:
         # a table or view of this connection's own (TEMP) comes before the file's table
         present = _bench_columns(conn, db_path)

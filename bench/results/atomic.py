@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench.errors import WriteError, first_line
+from bench.errors import WriteError, os_error_line
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -24,7 +24,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise WriteError(f"{path}: cannot write: {err.strerror or first_line(err)}") from None
+        raise WriteError(os_error_line(path, "write", err)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

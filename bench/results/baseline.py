@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from bench.errors import BenchError, os_errors
 from bench.results.atomic import write_atomic
 from bench.results.checks import (
     JOB_FIELDS,
@@ -37,10 +37,8 @@ BASELINE_VERSION = 1
 
 def load_results(path: Path) -> RunResults:
     """The results of a run directory or of a saved baseline file."""
-    try:
+    with os_errors(path, "read"):
         is_dir, is_file = path.is_dir(), path.is_file()
-    except OSError as err:
-        raise BenchError(f"{path}: cannot read: {err.strerror}") from None
     if is_dir:
         return results_of(RunDir.open(path).read())
     if is_file:

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, os_error_line
 from bench.results.rundir import enclosing_run_dir, may_access, real_path
 
 
@@ -94,4 +94,4 @@ def _make_dir(folder: Path, flag: str, named: Path, create: bool) -> None:
         if create:
             folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise BenchError(f"{flag} {named}: cannot create {folder}: {err.strerror}") from None
+        raise BenchError(os_error_line(f"{flag} {named}", f"create {folder}", err)) from None

@@ -45,15 +45,13 @@ import random
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from bench.errors import BenchError, WriteError, first_line
+from bench.errors import BenchError, WriteError, first_line, os_error_line, os_errors
 from bench.results.atomic import write_atomic
 from bench.results.checks import (
     EPOCH_FIELDS,
@@ -79,6 +77,7 @@ from bench.results.records import (
 from bench.results.samples import check_sample, check_samples
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 RUN_FILE = "run.json"
@@ -137,7 +136,7 @@ def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Pat
         except FileExistsError:
             continue
         except OSError as err:
-            raise WriteError(f"{path}: cannot write: {err.strerror}") from None
+            raise WriteError(os_error_line(path, "write", err)) from None
         if _run_numbers(parent).count(number) == 1:
             return path
         path.rmdir()
@@ -253,6 +252,8 @@ class Run:
 
     def artifact(self, job_id: str, name: str) -> np.ndarray | None:
         """A job's array ``name``, or ``None`` where it is absent."""
+        import numpy as np
+
         path = self.path / ARTIFACTS_DIR / job_id / f"{name}.npy"
         if not member_file(self.path, path):
             return None
@@ -313,6 +314,8 @@ class RunDir:
 
     def save_array(self, job_id: str, name: str, array: np.ndarray) -> None:
         """Keep ``array`` as the job's artifact ``name`` (atomically)."""
+        import numpy as np
+
         folder = self.path / ARTIFACTS_DIR / _checked_job_id(job_id, str(self.path))
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
@@ -519,7 +522,7 @@ def _read_records(path: Path) -> Iterable[dict[str, Any]]:
     except FileNotFoundError:
         return
     except OSError as err:
-        raise BenchError(f"{path}: cannot read: {err.strerror}") from None
+        raise BenchError(os_error_line(path, "read", err)) from None
     with handle:
         for number, line in enumerate(handle, start=1):
             if not line.endswith(b"\n"):
@@ -659,17 +662,9 @@ def _append_line(path: Path, line: str) -> None:
 
 def _reading(path: Path) -> contextlib.AbstractContextManager[None]:
     """An ``OSError`` while looking at ``path`` (no permission) becomes a ``BenchError``."""
-    return _os_errors(path, "read", BenchError)
+    return os_errors(path, "read")
 
 
 def _writing(path: Path) -> contextlib.AbstractContextManager[None]:
     """An ``OSError`` while writing ``path`` becomes a ``WriteError`` naming it."""
-    return _os_errors(path, "write", WriteError)
-
-
-@contextlib.contextmanager
-def _os_errors(path: Path, verb: str, error: type[BenchError]) -> Iterator[None]:
-    try:
-        yield
-    except OSError as err:
-        raise error(f"{path}: cannot {verb}: {err.strerror or first_line(err)}") from None
+    return os_errors(path, "write", WriteError)

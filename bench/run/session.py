@@ -326,25 +326,22 @@ def _db_text(db: Path) -> str:
 
 
 def _check_history_db(db: Path) -> None:
-    """Refuse, before training, a ``--history-db`` that cannot be a database file, that is not
-    a history database (a baseline or a run's file among them), or that lies in a run
-    directory."""
+    """The history database's path, checked as ``bench history --record`` checks its
+    ``--db`` (a ``BenchError``: one line naming ``--history-db``)."""
     from bench.regress.history import check_db_to_write
-    from bench.results.outputs import check_apart
 
-    check_apart(db, "--history-db", ())
-    try:
-        check_db_to_write(db)
-    except BenchError as err:
-        raise BenchError(f"--history-db {err}") from None
+    check_db_to_write(db, "--history-db")
 
 
 def _record_history(db: Path, run: Run) -> bool:
-    """Record the run in the history database; whether it was (a warning where it was not)."""
+    """Record the run in the history database; whether it was (a warning where it was not).
+    Its path is checked again: the default one was not before training, and a given one may
+    have changed while the jobs ran."""
     from bench.regress.history import record_run_results
     from bench.results.run_results import results_of
 
     try:
+        _check_history_db(db)
         aside = record_run_results(db, results_of(run))
     except (BenchError, OSError) as err:
         _warn(

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bench.errors import SuiteError, UnknownNameError
+from bench.errors import SuiteError, UnknownNameError, os_error_line
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,4 +58,4 @@ def read_toml(path: Path) -> dict[str, Any]:
             f"offset {err.start})"
         ) from None
     except OSError as err:
-        raise SuiteError(f"{path}: cannot read: {err.strerror}") from None
+        raise SuiteError(os_error_line(path, "read", err)) from None
