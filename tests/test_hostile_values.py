@@ -1,10 +1,11 @@
 """No bad number passes a gate: every reader checks what it reads (``bench.results.checks``).
 
 A non-finite, mistyped, out-of-range or too deeply nested value in a baseline, a run
-directory's ``run.json`` or records, an inference row or a trace table is one line naming the
-file and field and exit 2 in every command that reads it, before any work (before training
-for ``bench run --baseline``), and no input changes; a history row that bench did not write is
-skipped with one warning line; a baseline of another suite is refused unless allowed.
+directory's ``run.json`` or records, an inference row, a sample of pass or step times or a trace
+table is one line naming the file and field and exit 2 in every command that reads it, before
+any work (before training for ``bench run --baseline``), and no input changes; a history row
+that bench did not write is skipped with one warning line; a baseline of another suite is
+refused unless allowed.
 """
 
 from __future__ import annotations
@@ -323,6 +324,16 @@ WRONG_TYPES: dict[str, tuple[Damage, str, bool]] = {
         "field 'first_epoch_time_s' below 0: -1",
         False,
     ),
+    "baseline-negative-sample": (
+        lambda i: edit_baseline(i, ("jobs", 0, "samples"), '{"epoch_time_s": [1.5, -1]}'),
+        "field 'jobs[0].samples.epoch_time_s[1]' below 0: -1",
+        True,
+    ),
+    "run-sample-not-a-list": (
+        lambda i: edit_job(i, ("samples",), '{"epoch_time_s": "fast"}'),
+        "field 'samples.epoch_time_s' not a list: 'fast'",
+        False,
+    ),
     "run-repeated-seed": (
         repeat_job,
         f"job lenet5-copy repeats job {TRACED} (lenet5, seed 0); a seed is measured once",
@@ -368,6 +379,11 @@ BEYOND_RANGE: dict[str, tuple[Damage, str, bool]] = {
     "records-huge-integer": (
         lambda i: edit_job(i, ("params",), HUGE),
         "field 'params' out of range (beyond ±2^63): a 1329-bit integer",
+        False,
+    ),
+    "records-huge-sample": (
+        lambda i: edit_job(i, ("samples",), '{"latency_ms_p50": [1e300]}'),
+        "field 'samples.latency_ms_p50[0]' out of range (beyond ±2^63): 1e+300",
         False,
     ),
     "records-deep": (
@@ -442,6 +458,10 @@ ROWS_AND_TRACES: dict[str, tuple[Damage, str]] = {
     "modules-clock": (
         lambda i: edit_trace(i, "modules", ",cpu", ",gpu"),
         "field 'clock' not one of cpu, device: 'gpu'",
+    ),
+    "samples-too-many": (
+        lambda i: edit_job(i, ("inference", 0, "pass_ms"), "[" + ",".join(["1"] * 33) + "]"),
+        "field 'inference[0].pass_ms' more than 32 items: 33",
     ),
 }
 

@@ -57,7 +57,6 @@ from bench.errors import BenchError, WriteError, first_line
 from bench.results.atomic import write_atomic
 from bench.results.checks import (
     EPOCH_FIELDS,
-    INFERENCE_FIELDS,
     JOB_FIELDS,
     MODULE_FIELDS,
     OPERATOR_FIELDS,
@@ -76,7 +75,6 @@ from bench.results.records import (
     JobRecord,
     to_json_dict,
 )
-from bench.results.samples import check_sample, check_samples
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -537,11 +535,6 @@ def _checked_record(line: bytes, where: str) -> dict[str, Any]:
         raise BenchError(f"{where}: not a bench record (type must be 'epoch' or 'job')")
     check_fields(check_tree(record, where), _RECORD_FIELDS[kind], where)
     _checked_job_id(record["job_id"], where)
-    check_samples(record.get("samples"), where)
-    check_sample(record.get("step_ms"), where, "step_ms")
-    for index, row in enumerate(record.get("inference") or ()):
-        check_fields(row, INFERENCE_FIELDS, where, f"inference[{index}].")
-        check_sample(row.get("pass_ms"), where, f"inference[{index}].pass_ms")
     return record
 
 
