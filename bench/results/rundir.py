@@ -60,6 +60,8 @@ from bench.results.checks import (
     JOB_FIELDS,
     MODULE_FIELDS,
     OPERATOR_FIELDS,
+    Field,
+    Fields,
     check_distinct_seeds,
     check_fields,
     check_tree,
@@ -96,20 +98,20 @@ COMPARISON_FILES: Mapping[str, str] = {
 TRACES_DIR = "traces"
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*")
-# run.json fields that readers use, with the JSON type each must have where present
-_INFO_TYPES: Mapping[str, type] = {
-    "schema_version": int,
-    "run_id": str,
-    "created_utc": str,
-    "suite": dict,
-    "overrides": list,
-    "environment": dict,
-    "environments": list,
-    "jobs": list,
-    "command": list,
-    "shard": str,
-    "history_db": str,
+_INFO_FIELDS: Fields = {
+    "schema_version": Field(int, minimum=1),
+    "run_id": Field(str),
+    "created_utc": Field(str),
+    "suite": Field(dict),
+    "overrides": Field(list, item=Field(str)),
+    "environment": Field(dict),
+    "environments": Field(list, item=Field(dict)),
+    "jobs": Field(list, item=Field(dict, fields={"job_id": Field(str, required=True)})),
+    "command": Field(list),
+    "shard": Field(str),
+    "history_db": Field(str),
 }
+"""The fields of ``run.json`` that readers use; each may be absent (or null)."""
 # the fields of each type of record
 _RECORD_FIELDS = {"epoch": EPOCH_FIELDS, "job": JOB_FIELDS}
 
@@ -192,9 +194,9 @@ class Run:
         value: Any = self.info
         for part in dotted.split("."):
             value = value.get(part) if isinstance(value, Mapping) else None
-        if not _is_json_type(value, kind):
-            where = self.info_path
-            raise BenchError(f"{where}: field '{dotted}' missing or not {_TYPE_WORDS[kind]}")
+        problem = Field(kind, required=True).problem(value)
+        if problem is not None:
+            raise BenchError(f"{self.info_path}: field '{dotted}' {problem}")
         return value
 
     def finished_job_ids(self) -> set[str]:
@@ -541,28 +543,18 @@ def _checked_record(line: bytes, where: str) -> dict[str, Any]:
 def _checked_info(info: Any, where: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise BenchError(f"{where}: not a JSON object")
-    # a known field set to null reads as absent, so every reader's default applies
-    info = {k: v for k, v in info.items() if not (k in _INFO_TYPES and v is None)}
-    version = info.get("schema_version", 1)
-    if not _is_json_type(version, int) or version < 1:
-        raise BenchError(f"{where}: field 'schema_version' must be a positive integer")
+    version_field = {"schema_version": _INFO_FIELDS["schema_version"]}
+    version = check_fields(info, version_field, str(where)).get("schema_version") or 1
     if version > SCHEMA_VERSION:
         raise BenchError(
             f"{where}: schema_version {version} is newer than this bench reads "
             f"({SCHEMA_VERSION}); upgrade bench"
         )
-    for name, expected in _INFO_TYPES.items():
-        if name in info and not _is_json_type(info[name], expected):
-            raise BenchError(f"{where}: field '{name}' must be {_TYPE_WORDS[expected]}")
+    check_fields(info, _INFO_FIELDS, str(where))
     for index, job in enumerate(info.get("jobs") or []):
-        if not isinstance(job, dict) or not isinstance(job.get("job_id"), str):
-            raise BenchError(f"{where}: field 'jobs[{index}]' must be an object with a job_id")
         _checked_job_id(job["job_id"], f"{where}: field 'jobs[{index}]'")
-    if not all(isinstance(e, dict) for e in info.get("environments") or []):
-        raise BenchError(f"{where}: field 'environments' must be a list of objects")
-    if not all(isinstance(o, str) for o in info.get("overrides") or []):
-        raise BenchError(f"{where}: field 'overrides' must be a list of strings")
-    return info
+    # a known field set to null reads as absent, so every reader's default applies
+    return {k: v for k, v in info.items() if not (k in _INFO_FIELDS and v is None)}
 
 
 def member_file(run_dir: Path, path: Path) -> bool:
@@ -616,18 +608,6 @@ def _checked_job_id(job_id: str, where: str) -> str:
     if not _JOB_ID.fullmatch(job_id):
         raise BenchError(f"{where}: job id {job_id!r} is not a plain name")
     return job_id
-
-
-_TYPE_WORDS: Mapping[type, str] = {
-    int: "an integer",
-    str: "a string",
-    dict: "an object",
-    list: "a list",
-}
-
-
-def _is_json_type(value: Any, expected: type) -> bool:
-    return isinstance(value, expected) and not (expected is int and isinstance(value, bool))
 
 
 def _to_csv(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> str:
