@@ -219,6 +219,29 @@ MODULE_FIELDS: Fields = {
     "clock": Field(str, required=True, choices=TRACE_CLOCKS),
 }
 """The columns of a trace's module table."""
+TELEMETRY_FIELDS: Fields = {
+    "time_s": number_field("time_s", required=True),
+    "phase": Field(str),
+    "epoch": number_field("epoch", int),
+    **{
+        name: number_field(name)
+        for name in (
+            "gpu_util_pct",
+            "mem_util_pct",
+            "mem_used_mib",
+            "power_w",
+            "temperature_c",
+            "sm_clock_mhz",
+            "mem_clock_mhz",
+        )
+    },
+    "clock_event_reasons": number_field("clock_event_reasons", int),
+    "segment": number_field("segment", int),
+    "power_source": Field(str),
+}
+"""The columns of a job's GPU telemetry CSV, in order (``bench.measure.telemetry`` writes
+them); an empty cell is a reading NVML did not give, and a file of an older bench may lack any
+column but ``time_s``."""
 
 
 def check_fields(value: Any, fields: Fields, where: str, prefix: str = "") -> dict[str, Any]:
@@ -249,16 +272,18 @@ def check_distinct_seeds(jobs: Iterable[tuple[str, str, str, int]], where: str) 
 
 
 def checked_csv(text: str, fields: Fields, where: str) -> list[dict[str, Any]]:
-    """The rows of the CSV ``text`` as ``fields`` (every one a column) hold them, numbers read
-    as numbers; an empty text has none. A ``BenchError`` names the line and field that does not
+    """The rows of the CSV ``text`` as ``fields`` hold them, numbers read as numbers and an
+    empty cell as ``None``; an empty text has none. Every required field must be a column; a
+    row holds the others that are. A ``BenchError`` names the line and field that does not
     fit."""
     reader = csv.DictReader(io.StringIO(text))
     try:
         header = reader.fieldnames or []
-        absent = [name for name in fields if name not in header]
+        absent = [name for name, field in fields.items() if field.required and name not in header]
         if header and absent:
             raise BenchError(f"{where}: no column '{absent[0]}'")
-        return [_csv_row(row, fields, f"{where}: line {reader.line_num}") for row in reader]
+        present = {name: field for name, field in fields.items() if name in header}
+        return [_csv_row(row, present, f"{where}: line {reader.line_num}") for row in reader]
     except csv.Error as err:
         raise BenchError(f"{where}: line {reader.line_num}: not CSV: {err}") from None
 
@@ -266,7 +291,7 @@ def checked_csv(text: str, fields: Fields, where: str) -> list[dict[str, Any]]:
 def _csv_row(row: Mapping[str, str | None], fields: Fields, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, field in fields.items():
-        cell = row.get(name)
+        cell = row.get(name) or None
         if field.kind in (int, float):
             out[name], problem = number_cell(cell or "", field)
         else:
@@ -316,15 +341,17 @@ def number_problem(value: float) -> str | None:
 
 
 def number_cell(text: str, field: Field) -> tuple[float | None, str | None]:
-    """A CSV cell as the number ``field`` holds (``None`` for an empty cell) and why it cannot
-    be one, or ``None``."""
+    """A CSV cell as the number ``field`` holds (``None`` for an empty cell; an integer where
+    ``field`` holds one and the cell a whole number) and why it cannot be one, or ``None``."""
     if text == "":
         return None, field.problem(None)
     try:
-        value = float(text)
+        value: float = float(text)
     except ValueError:
         return None, f"not {_WORDS[float]}: {shown(text)}"
-    return value, field.problem(value)
+    if field.kind is int and math.isfinite(value) and value.is_integer():
+        value = int(value)  # as pandas writes an integer column with gaps: 3.0
+    return value, number_problem(value) or field.problem(value)
 
 
 def shown(value: Any) -> str:

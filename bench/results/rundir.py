@@ -60,6 +60,7 @@ from bench.results.checks import (
     JOB_FIELDS,
     MODULE_FIELDS,
     OPERATOR_FIELDS,
+    TELEMETRY_FIELDS,
     Field,
     Fields,
     check_distinct_seeds,
@@ -159,6 +160,9 @@ class Run:
     records: tuple[dict[str, Any], ...]
     jobs: tuple[dict[str, Any], ...]
     epochs: tuple[dict[str, Any], ...]
+    _telemetry: dict[str, pd.DataFrame | None] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def run_id(self) -> str:
@@ -218,17 +222,15 @@ class Run:
         return list(self.info.get("jobs", []))
 
     def telemetry(self, job_id: str) -> pd.DataFrame | None:
-        """A job's telemetry samples, or ``None`` where it has none (CPU runs, no NVML)."""
+        """A job's telemetry samples (``TELEMETRY_FIELDS``, checked; read once), or ``None``
+        where it has none (CPU runs, no NVML)."""
         import pandas as pd
 
-        path = self.path / TELEMETRY_DIR / f"{job_id}.csv"
-        if not member_file(self.path, path):
-            return None
-        try:
-            frame = pd.read_csv(path)
-        except (OSError, ValueError, UnicodeDecodeError) as err:
-            raise BenchError(f"{path}: cannot read telemetry: {first_line(err)}") from None
-        return frame if not frame.empty and "time_s" in frame else None
+        if job_id not in self._telemetry:
+            path = self.path / TELEMETRY_DIR / f"{_checked_job_id(job_id, str(self.path))}.csv"
+            rows = _checked_table(self.path, path, TELEMETRY_FIELDS, "telemetry")
+            self._telemetry[job_id] = pd.DataFrame(rows) if rows else None
+        return self._telemetry[job_id]
 
     def has_telemetry(self) -> bool:
         """Whether any job of the run kept telemetry."""
@@ -243,12 +245,8 @@ class Run:
             return None
         tables = []
         for path, fields in ((paths.operators, OPERATOR_FIELDS), (paths.modules, MODULE_FIELDS)):
-            member_file(self.path, path)  # refuses a link out; a missing file fails below
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as err:
-                raise BenchError(f"{path}: cannot read trace table: {first_line(err)}") from None
-            tables.append(pd.DataFrame(checked_csv(text, fields, str(path)), columns=list(fields)))
+            rows = _checked_table(self.path, path, fields, "trace table", required=True)
+            tables.append(pd.DataFrame(rows, columns=list(fields)))
         return tables[0], tables[1]
 
     def artifact(self, job_id: str, name: str) -> np.ndarray | None:
@@ -452,16 +450,17 @@ def save_trace_files(folder: Path, name: str, files: TraceFiles) -> TracePaths:
 
 def read_runs(paths: Sequence[Path]) -> list[Run]:
     """Each distinct run directory of ``paths``, read, in order, with the files beside its
-    records (each job's ``job_files``, the comparison) checked before anything is made of
-    them."""
+    records (each job's ``job_files`` and telemetry, the comparison) checked before anything
+    is made of them."""
     distinct: dict[Path, Path] = {}
     for path in paths:
         distinct.setdefault(path.resolve(), path)
     runs = [RunDir.open(path).read() for path in distinct.values()]
     for run in runs:
         member_file(run.path, run.path / COMPARISON_FILES["md"])
-        for job in run.jobs:
-            job_files(run.path, job["job_id"])
+        for job_id in dict.fromkeys(record["job_id"] for record in run.records):
+            job_files(run.path, job_id)
+            run.telemetry(job_id)
     return runs
 
 
@@ -555,6 +554,20 @@ def _checked_info(info: Any, where: Path) -> dict[str, Any]:
         _checked_job_id(job["job_id"], f"{where}: field 'jobs[{index}]'")
     # a known field set to null reads as absent, so every reader's default applies
     return {k: v for k, v in info.items() if not (k in _INFO_FIELDS and v is None)}
+
+
+def _checked_table(
+    run_dir: Path, path: Path, fields: Fields, what: str, required: bool = False
+) -> list[dict[str, Any]]:
+    """The rows of the CSV table ``path`` of ``run_dir`` (``checked_csv``); none where it is
+    absent, unless it is ``required`` (then a one-line ``BenchError``)."""
+    if not member_file(run_dir, path) and not required:
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise BenchError(f"{path}: cannot read {what}: {first_line(err)}") from None
+    return checked_csv(text, fields, str(path))
 
 
 def member_file(run_dir: Path, path: Path) -> bool:
