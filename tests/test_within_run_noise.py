@@ -16,8 +16,10 @@ from cli_errors import one_line_error
 from compare_fixtures import write_run
 
 from bench.cli import main
+from bench.regress import compare
 from bench.regress.compare import MIN_SAMPLE, MachineNoise, compare_runs, run_spread
 from bench.results.baseline import load_results
+from bench.results.run_results import RunResults
 from bench.results.rundir import RECORDS_FILE
 from bench.results.samples import SAMPLE_CAP, SAMPLED_METRICS, compact
 from bench.suite.thresholds import default_thresholds
@@ -144,6 +146,28 @@ def test_the_history_noise_comes_first(tmp_path: Path) -> None:
     assert (change.noise_source, change.spread, change.verdict) == ("history", None, "regression")
     (change,) = compare_runs(new, base, default_thresholds()).changes
     assert (change.noise_source, change.verdict) == ("passes", "noise")
+
+
+def test_epoch_time_and_throughput_share_one_bootstrap_of_their_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job keeps its steady steps for both training metrics: a comparison bootstraps them
+    once, and both changes are judged by that one spread."""
+
+    def run(path: Path, factor: float) -> RunResults:
+        values = {"lenet5": {"epoch_time_s": [factor], "images_per_s": [100 / factor]}}
+        times = [10 * factor * ms for ms in PASSES]
+        kept = {"lenet5": {"epoch_time_s": times, "images_per_s": times}}
+        return load_results(write_run(path, values, samples=kept))
+
+    bootstraps = []
+    real = compare.run_spread
+    monkeypatch.setattr(compare, "run_spread", lambda *a: bootstraps.append(a) or real(*a))
+    changes = compare_runs(run(tmp_path / "new", 1.2), run(tmp_path / "base", 1.0), {}).changes
+    spreads = {change.metric: change.spread for change in changes}
+    assert len(bootstraps) == 1
+    assert spreads["epoch_time_s"] is spreads["images_per_s"] is not None
+    assert spreads["epoch_time_s"] == real(*bootstraps[0])
 
 
 def test_every_format_names_the_noise_used(
