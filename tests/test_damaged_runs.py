@@ -40,7 +40,19 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "jobs-not-a-list": (
         lambda run: _edit_info(run, jobs="all of them"),
-        "run.json: field 'jobs' must be a list",
+        "run.json: field 'jobs' not a list: 'all of them'",
+    ),
+    "schema-version-zero": (
+        lambda run: _edit_info(run, schema_version=0),
+        "run.json: field 'schema_version' below 1: 0",
+    ),
+    "planned-job-without-id": (
+        lambda run: _edit_info(run, jobs=[{"model": "lenet5"}]),
+        "run.json: field 'jobs[0].job_id' missing or not a string",
+    ),
+    "override-not-a-string": (
+        lambda run: _edit_info(run, overrides=["epochs=1", 2]),
+        "run.json: field 'overrides[1]' not a string: 2",
     ),
     "garbage-record": (
         lambda run: _insert_line(run, "<html>"),

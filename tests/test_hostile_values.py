@@ -1,10 +1,11 @@
 """No bad number passes a gate: every reader checks what it reads (``bench.results.checks``).
 
 A non-finite, mistyped, out-of-range or too deeply nested value in a baseline, a run
-directory's ``run.json`` or records, an inference row or a trace table is one line naming the
-file and field and exit 2 in every command that reads it, before any work (before training
-for ``bench run --baseline``), and no input changes; a history row that bench did not write is
-skipped with one warning line; a baseline of another suite is refused unless allowed.
+directory's ``run.json`` or records, an inference row, a sample of pass or step times, a trace
+table or a telemetry CSV is one line naming the file and field and exit 2 in every command
+that reads it, before any work (before training for ``bench run --baseline``), and no input
+changes; a history row that bench did not write is skipped with one warning line; a baseline
+of another suite is refused unless allowed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tiny_suite import tiny_suite
 
 from bench.cli import main
 from bench.measure.environment import current_machine_id
+from bench.measure.telemetry import CSV_COLUMNS
 from bench.regress.history import record_results
 from bench.results.baseline import load_results, save
 from bench.results.run_results import JobRow, RunResults
@@ -144,6 +146,26 @@ def edit_trace(inputs: Place, table: str, old: str, new: str) -> str:
     path = inputs.run / "traces" / f"{TRACED}_{table}.csv"
     path.write_text(path.read_text().replace(old, new, 1))
     return f"{path}: line 2"
+
+
+# One reading as the sampler writes it, by column of CSV_COLUMNS.
+TELEMETRY_ROW = {
+    "time_s": "0.5", "phase": "train", "epoch": "1", "gpu_util_pct": "92.0",
+    "mem_util_pct": "55.0", "mem_used_mib": "2048.0", "power_w": "180.0",
+    "temperature_c": "60.0", "sm_clock_mhz": "1755.0", "mem_clock_mhz": "5001.0",
+    "clock_event_reasons": "0", "segment": "1", "power_source": "instant",
+}  # fmt: skip
+
+
+def spoil_telemetry(inputs: Place, column: str, value: str) -> str:
+    """Give lenet5-s0 a telemetry CSV of two readings, the second's ``column`` set to
+    ``value``."""
+    path = inputs.run / "telemetry" / f"{TRACED}.csv"
+    rows = [TELEMETRY_ROW, {**TELEMETRY_ROW, "time_s": "1.0", column: value}]
+    path.parent.mkdir(exist_ok=True)
+    lines = [",".join(CSV_COLUMNS), *(",".join(row[c] for c in CSV_COLUMNS) for row in rows)]
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return f"{path}: line 3"
 
 
 Damage = Callable[[Place], str]
@@ -317,6 +339,16 @@ WRONG_TYPES: dict[str, tuple[Damage, str, bool]] = {
         "field 'first_epoch_time_s' below 0: -1",
         False,
     ),
+    "baseline-negative-sample": (
+        lambda i: edit_baseline(i, ("jobs", 0, "samples"), '{"epoch_time_s": [1.5, -1]}'),
+        "field 'jobs[0].samples.epoch_time_s[1]' below 0: -1",
+        True,
+    ),
+    "run-sample-not-a-list": (
+        lambda i: edit_job(i, ("samples",), '{"epoch_time_s": "fast"}'),
+        "field 'samples.epoch_time_s' not a list: 'fast'",
+        False,
+    ),
     "run-repeated-seed": (
         repeat_job,
         f"job lenet5-copy repeats job {TRACED} (lenet5, seed 0); a seed is measured once",
@@ -362,6 +394,11 @@ BEYOND_RANGE: dict[str, tuple[Damage, str, bool]] = {
     "records-huge-integer": (
         lambda i: edit_job(i, ("params",), HUGE),
         "field 'params' out of range (beyond ±2^63): a 1329-bit integer",
+        False,
+    ),
+    "records-huge-sample": (
+        lambda i: edit_job(i, ("samples",), '{"latency_ms_p50": [1e300]}'),
+        "field 'samples.latency_ms_p50[0]' out of range (beyond ±2^63): 1e+300",
         False,
     ),
     "records-deep": (
@@ -437,12 +474,48 @@ ROWS_AND_TRACES: dict[str, tuple[Damage, str]] = {
         lambda i: edit_trace(i, "modules", ",cpu", ",gpu"),
         "field 'clock' not one of cpu, device: 'gpu'",
     ),
+    "telemetry-string": (
+        lambda i: spoil_telemetry(i, "power_w", "fast"),
+        "field 'power_w' not a number: 'fast'",
+    ),
+    "telemetry-nan": (
+        lambda i: spoil_telemetry(i, "gpu_util_pct", "NaN"),
+        "field 'gpu_util_pct' not a finite number: NaN",
+    ),
+    "telemetry-negative-utilisation": (
+        lambda i: spoil_telemetry(i, "gpu_util_pct", "-1"),
+        "field 'gpu_util_pct' below 0: -1.0",
+    ),
+    "telemetry-utilisation-over-100": (
+        lambda i: spoil_telemetry(i, "gpu_util_pct", "100.5"),
+        "field 'gpu_util_pct' above 100: 100.5",
+    ),
+    "telemetry-overflow": (
+        lambda i: spoil_telemetry(i, "mem_used_mib", HUGE),
+        "field 'mem_used_mib' not a finite number: Infinity",
+    ),
+    "telemetry-huge-segment": (
+        lambda i: spoil_telemetry(i, "segment", "1e19"),
+        "field 'segment' out of range (beyond ±2^63): a 64-bit integer",
+    ),
+    "telemetry-fractional-epoch": (
+        lambda i: spoil_telemetry(i, "epoch", "1.5"),
+        "field 'epoch' not an integer: 1.5",
+    ),
+    "telemetry-no-time": (
+        lambda i: spoil_telemetry(i, "time_s", ""),
+        "field 'time_s' missing or not a number",
+    ),
+    "samples-too-many": (
+        lambda i: edit_job(i, ("inference", 0, "pass_ms"), "[" + ",".join(["1"] * 33) + "]"),
+        "field 'inference[0].pass_ms' more than 32 items: 33",
+    ),
 }
 
 
 @pytest.mark.parametrize("command", ["report", "merge"])
 @pytest.mark.parametrize("damage", ROWS_AND_TRACES)
-def test_inference_rows_and_trace_tables_are_checked_on_read(
+def test_inference_rows_trace_tables_and_telemetry_are_checked_on_read(
     inputs: Place, capsys: pytest.CaptureFixture[str], command: str, damage: str
 ) -> None:
     spoil, message = ROWS_AND_TRACES[damage]

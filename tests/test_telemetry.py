@@ -6,6 +6,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pynvml
 import pytest
@@ -20,7 +21,8 @@ from bench.measure.peak_throughput import (
     gpu_peaks,
     peak_tflops,
 )
-from bench.measure.telemetry import NvmlSampler, nvml_device_for, percentile
+from bench.measure.telemetry import CSV_COLUMNS, NvmlSampler, nvml_device_for, percentile
+from bench.results.rundir import RunDir
 
 
 def ticking(times: list[float]) -> Iterator[float]:
@@ -142,6 +144,25 @@ def test_time_series_csv_has_one_row_per_sample() -> None:
         "0.0,idle,,10.0,5.0,100.0,50.0,50.0,1500.0,2600.0,0,0,trailing-average",
         "0.5,idle,,20.0,5.0,100.0,60.0,50.0,1500.0,2600.0,0,0,trailing-average",
     ]
+
+
+def test_the_time_series_csv_reads_back_through_the_checked_reader(tmp_path: Path) -> None:
+    """What the sampler writes, a run directory reads back as it was taken (``CSV_COLUMNS``:
+    ``bench.results.checks.TELEMETRY_FIELDS``)."""
+    readings = [Reading(10, 5, 100, 50_000, 0, reasons=4), Reading(20, 5, 100, 60_000, 10)]
+    sampler = scripted_sampler(readings, [0.0, 0.0, 0.5, 0.5])
+    sampler.start()
+    sampler.begin("train", 1)
+    sampler.stop()
+    buffer = io.StringIO()
+    sampler.write_csv(buffer)
+    store = RunDir.create(tmp_path, {"suite": {"name": "s"}})
+    store.save_telemetry("job", buffer.getvalue())
+    frame = store.read().telemetry("job")
+    assert frame is not None and list(frame.columns) == list(CSV_COLUMNS)
+    read = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    taken = [{c: getattr(s, c) for c in CSV_COLUMNS} for s in sampler.samples()]
+    assert read == taken and [r["epoch"] for r in read] == [None, None, 1, 1]
 
 
 IDLE, APP_CLOCKS, POWER_CAP, SYNC_BOOST, HW_THERMAL = 0x1, 0x2, 0x4, 0x10, 0x40

@@ -50,24 +50,12 @@ from bench.measure.gpu_state import (
     throttling_reasons,
     watts,
 )
+from bench.results.checks import TELEMETRY_FIELDS
 
 MIB = 2**20
 Reading = tuple[float, dict[str, Any]]
-CSV_COLUMNS = (
-    "time_s",
-    "phase",
-    "epoch",
-    "gpu_util_pct",
-    "mem_util_pct",
-    "mem_used_mib",
-    "power_w",
-    "temperature_c",
-    "sm_clock_mhz",
-    "mem_clock_mhz",
-    "clock_event_reasons",
-    "segment",
-    "power_source",
-)
+CSV_COLUMNS = tuple(TELEMETRY_FIELDS)
+"""The columns of the CSV ``write_csv`` writes, as ``bench.results`` reads them back."""
 # Where a power reading comes from (``Sample.power_source``) and how a mean power was found
 # (``PhaseTelemetry.power_method``): the total-energy counter over the exact span, or readings.
 INSTANT, TRAILING_AVERAGE, COUNTER = "instant", "trailing-average", "counter"

@@ -310,6 +310,9 @@ def compare_runs(
     new_groups, base_groups = _by_model(new.jobs), _by_model(base.jobs)
     changes: list[MetricChange] = []
     failed: list[FailedModel] = []
+    # metrics judged by the same times (epoch time and throughput, by the steps) share one
+    # bootstrap
+    spreads: dict[tuple[Sampled, tuple[float, ...], tuple[float, ...]], RunSpread | None] = {}
     for key, base_jobs in base_groups.items():
         base_ok = _ok(base_jobs)
         new_ok = _ok(new_groups.get(key, []))
@@ -327,10 +330,10 @@ def compare_runs(
             if METRICS[metric].machine_noise:
                 floor = (noise or {}).get((*key, metric), MachineNoise(runs=0))
             if floor is not None and floor.sigma is None and metric in SAMPLED_METRICS:
-                sampled = SAMPLED_METRICS[metric]
-                spread = run_spread(
-                    sampled, _sample(base_ok, metric), _sample(new_ok, metric), alpha
-                )
+                times = (SAMPLED_METRICS[metric], _sample(base_ok, metric), _sample(new_ok, metric))
+                if times not in spreads:
+                    spreads[times] = run_spread(*times, alpha)
+                spread = spreads[times]
             p_value, verdict = judge(metric, b, n, threshold, alpha, floor, spread)
             changes.append(
                 MetricChange(*key, metric, b, n, threshold, p_value, verdict, floor, spread)

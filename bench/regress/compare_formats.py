@@ -9,7 +9,15 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.regress.compare import NOISE_K, Comparison, MetricChange, Stats, model_label
+from bench.regress.compare import (
+    NOISE_K,
+    Comparison,
+    MachineNoise,
+    MetricChange,
+    RunSpread,
+    Stats,
+    model_label,
+)
 from bench.results.run_results import RunResults
 from bench.text_table import align_columns, markdown_code, markdown_text
 
@@ -286,32 +294,34 @@ def _pct(value: float) -> str:
 def _noise(change: MetricChange) -> str:
     """The noise that judged a change: ``σ 0.041 (7 runs)`` (the history's), ``passes ±4.1%``
     or ``steps ±4.1%`` (the runs' own margin), ``seeds`` or ``unknown (3 earlier runs)``."""
-    source, noise, spread = change.noise_source, change.noise, change.spread
-    if source == "seeds" or noise is None:
-        return "seeds"
-    if noise.sigma is not None:
-        return f"σ {_num(noise.sigma)} ({noise.runs} runs)"
-    if spread is not None:
-        return f"{spread.source} ±{spread.margin_pct:.1f}%"
-    return f"unknown ({noise.runs} earlier runs)"
+    noise = _noise_json(change)
+    match noise["source"]:
+        case "history":
+            return f"σ {_num(noise['sigma'])} ({noise['runs']} runs)"
+        case "passes" | "steps":
+            return f"{noise['source']} ±{noise['margin_pct']:.1f}%"
+        case "unknown":
+            return f"unknown ({noise['runs']} earlier runs)"
+    return "seeds"
 
 
 def _noise_json(change: MetricChange) -> dict[str, Any]:
-    noise, spread = change.noise, change.spread
-    if noise is None:
-        return {"source": "seeds"}
-    if noise.sigma is not None:
-        return {"source": "history", "runs": noise.runs, "sigma": noise.sigma}
-    if spread is None:
-        return {"source": "unknown", "runs": noise.runs}
-    return {
-        "source": spread.source,
-        "statistic": spread.statistic,
-        "margin_pct": spread.margin_pct,
-        "n_base": spread.n_base,
-        "n_new": spread.n_new,
-        "runs": noise.runs,
-    }
+    """The noise that judged a change (``MetricChange.noise_source``) and its figures."""
+    match change.noise_source, change.noise, change.spread:
+        case "history", MachineNoise(runs=runs, sigma=sigma), _:
+            return {"source": "history", "runs": runs, "sigma": sigma}
+        case ("passes" | "steps") as source, MachineNoise(runs=runs), RunSpread() as spread:
+            return {
+                "source": source,
+                "statistic": spread.statistic,
+                "margin_pct": spread.margin_pct,
+                "n_base": spread.n_base,
+                "n_new": spread.n_new,
+                "runs": runs,
+            }
+        case "unknown", MachineNoise(runs=runs), _:
+            return {"source": "unknown", "runs": runs}
+    return {"source": "seeds"}
 
 
 def _p(value: float | None) -> str:

@@ -29,7 +29,7 @@ from bench.results.outputs import output_file
 from bench.results.records import METRICS, utc_now
 from bench.results.run_results import JobRow, RunResults, metric_values, results_of
 from bench.results.rundir import RunDir
-from bench.results.samples import check_samples
+from bench.results.samples import sample_values
 
 BASELINE_FORMAT = "bench-baseline"
 BASELINE_VERSION = 1
@@ -91,16 +91,21 @@ _JOB_FIELDS: Fields = {
     "seed": JOB_FIELDS["seed"],
     "status": JOB_FIELDS["status"],
     "metrics": Field(dict, required=True),
+    "samples": JOB_FIELDS["samples"],
 }
 
 
 def _job_row(row: Any, where: str, prefix: str) -> JobRow:
-    """One row of a baseline's ``jobs``, its fields and metrics checked."""
+    """One row of a baseline's ``jobs``, its fields, metrics and samples checked."""
     check_fields(row, _JOB_FIELDS, where, prefix)
     metrics = check_fields(row["metrics"], METRIC_FIELDS, where, f"{prefix}metrics.")
-    samples = check_samples(row.get("samples"), where, prefix)
     return JobRow(
-        row["model"], row["variant"], row["seed"], row["status"], metric_values(metrics), samples
+        row["model"],
+        row["variant"],
+        row["seed"],
+        row["status"],
+        metric_values(metrics),
+        sample_values(row.get("samples")),
     )
 
 

@@ -5,9 +5,11 @@ Everything read is untrusted. A JSON document may nest at most ``MAX_DEPTH`` lev
 number anywhere in it must be finite and within ``MAX_MAGNITUDE`` (JSON's ``NaN`` and
 ``Infinity``, which Python's reader accepts, are refused, as are ``1e400`` and ``10**400``). A
 known field must have its type (a number is never a string or ``true``), a figure must not be
-negative (nor above 100 for a percentage), a status must be one of its kind's. What fails is a
-one-line ``BenchError`` naming the file, line or row and field, raised where the file is read,
-so that no bad number reaches a table, a figure or a gate.
+negative (nor above 100 for a percentage), a status must be one of its kind's, a list or an
+object what its items or fields must be (a sample of pass or step times: at most
+``SAMPLE_CAP`` numbers of ms). What fails is a one-line ``BenchError`` naming the file, line or
+row and field (``samples.epoch_time_s[3]``), raised where the file is read, so that no bad number
+reaches a table, a figure or a gate.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bench.results.records import (
     JobRecord,
     Status,
 )
+from bench.results.samples import SAMPLE_CAP, SAMPLED_METRICS
 
 MAX_DEPTH = 32
 """The deepest nesting of lists and objects a file may hold (bench writes a few levels)."""
@@ -59,7 +62,8 @@ _WORDS: Mapping[type, str] = {
 @dataclass(frozen=True)
 class Field:
     """What a field must hold: its JSON type (``float``: any number), whether it must be
-    present (not null), its bounds (numbers) and its choices (strings)."""
+    present (not null), its bounds (numbers), its choices (strings), the field each item must
+    fit and how many there may be (lists), and the fields it holds (objects)."""
 
     kind: type
     required: bool = False
@@ -68,9 +72,13 @@ class Field:
     choices: frozenset[str] = frozenset()
     exclusive: bool = False
     """Whether the minimum itself is out of bounds."""
+    item: Field | None = None
+    max_items: int | None = None
+    fields: Mapping[str, Field] | None = None
 
     def problem(self, value: Any) -> str | None:
-        """Why ``value`` does not fit this field, or ``None`` where it does."""
+        """Why ``value`` itself does not fit this field (not its items or fields: ``fault``),
+        or ``None`` where it does."""
         if value is None:
             return f"missing or not {_WORDS[self.kind]}" if self.required else None
         if not _has_kind(value, self.kind):
@@ -81,6 +89,29 @@ class Field:
             return number_problem(value) or self._bounds_problem(value)
         if self.choices and value not in self.choices:
             return f"not one of {', '.join(sorted(self.choices))}: {shown(value)}"
+        if self.max_items is not None and len(value) > self.max_items:
+            return f"more than {self.max_items} items: {len(value)}"
+        return None
+
+    def fault(self, value: Any, name: str, listed: bool = False) -> tuple[str, str] | None:
+        """The first part of ``value``, the field ``name``, that does not fit: its name
+        (``name``, ``name[3]``, ``name.key``) and why; ``None`` where all of it fits. An item
+        of a list (``listed``) is never null."""
+        if listed and value is None:
+            return name, f"not {_WORDS[self.kind]}: null"
+        problem = self.problem(value)
+        if problem is not None:
+            return name, problem
+        if value is None:
+            return None
+        parts: list[tuple[Field, Any, str, bool]] = []
+        if self.item is not None:
+            parts += [(self.item, v, f"{name}[{i}]", True) for i, v in enumerate(value)]
+        if self.fields is not None:
+            parts += [(f, value.get(k), f"{name}.{k}", False) for k, f in self.fields.items()]
+        for field, part, part_name, in_list in parts:
+            if found := field.fault(part, part_name, in_list):
+                return found
         return None
 
     def _bounds_problem(self, value: float) -> str | None:
@@ -93,6 +124,12 @@ class Field:
 
 
 Fields = Mapping[str, Field]
+SAMPLE_FIELD = Field(list, item=Field(float, minimum=0.0), max_items=SAMPLE_CAP)
+"""A sample of pass or step times (``bench.results.samples``): at most ``SAMPLE_CAP`` numbers
+of ms, none negative; every ``list[float]`` field of a record is one."""
+SAMPLES_FIELD = Field(dict, fields={metric: SAMPLE_FIELD for metric in SAMPLED_METRICS})
+"""A job's ``samples``: the sample of each metric of ``SAMPLED_METRICS`` (other keys are not
+read)."""
 
 
 def fields_of(
@@ -103,12 +140,16 @@ def fields_of(
 ) -> dict[str, Field]:
     """The fields of the record dataclass ``cls`` with the types their annotations give:
     numbers at least 0 (``SIGNED_FIELDS`` aside; above 0 where ``positive``), percentages
-    (``*_pct``, ``*_acc``) at most 100; ``required`` ones present, ``choices`` for strings."""
+    (``*_pct``, ``*_acc``) at most 100, ``list[float]`` samples (``SAMPLE_FIELD``); ``required``
+    ones present, ``choices`` for strings."""
     needed, options, above_zero = set(required), choices or {}, set(positive)
     out = {}
     for field in dataclasses.fields(cls):
-        kind = _KINDS[str(field.type).split(" | ")[0].split("[")[0]]
+        annotation = str(field.type).split(" | ")[0]
+        kind = _KINDS[annotation.split("[")[0]]
         out[field.name] = number_field(field.name, kind, field.name in needed)
+        if annotation == "list[float]":
+            out[field.name] = dataclasses.replace(SAMPLE_FIELD, required=field.name in needed)
         if field.name in options:
             out[field.name] = dataclasses.replace(
                 out[field.name], choices=frozenset(options[field.name])
@@ -131,14 +172,6 @@ def number_field(name: str, kind: type = float, required: bool = False) -> Field
     )
 
 
-JOB_FIELDS = fields_of(
-    JobRecord,
-    required=("job_id", "model", "seed", "status"),
-    choices={"status": get_args(Status)},
-)
-"""A job record's fields."""
-EPOCH_FIELDS = fields_of(EpochRecord, required=("job_id", "phase", "epoch"))
-"""An epoch record's fields."""
 INFERENCE_FIELDS = fields_of(
     InferenceRow,
     required=("model", "precision", "batch_size", "status"),
@@ -152,6 +185,18 @@ INFERENCE_FIELDS = fields_of(
 )
 """An inference row's fields (the ``inference`` list of a job record); its batch size, count,
 latencies and throughput above 0 (the report draws them on log scales)."""
+JOB_FIELDS = {
+    **fields_of(
+        JobRecord,
+        required=("job_id", "model", "seed", "status"),
+        choices={"status": get_args(Status)},
+    ),
+    "inference": Field(list, item=Field(dict, fields=INFERENCE_FIELDS)),
+    "samples": SAMPLES_FIELD,
+}
+"""A job record's fields, its inference rows' and samples' included."""
+EPOCH_FIELDS = fields_of(EpochRecord, required=("job_id", "phase", "epoch"))
+"""An epoch record's fields."""
 METRIC_FIELDS = {name: number_field(name) for name in METRICS}
 """The metrics a comparison, a baseline and the history keep: numbers, or null."""
 TRACE_CLOCKS = frozenset({"device", "cpu"})
@@ -174,6 +219,29 @@ MODULE_FIELDS: Fields = {
     "clock": Field(str, required=True, choices=TRACE_CLOCKS),
 }
 """The columns of a trace's module table."""
+TELEMETRY_FIELDS: Fields = {
+    "time_s": number_field("time_s", required=True),
+    "phase": Field(str),
+    "epoch": number_field("epoch", int),
+    **{
+        name: number_field(name)
+        for name in (
+            "gpu_util_pct",
+            "mem_util_pct",
+            "mem_used_mib",
+            "power_w",
+            "temperature_c",
+            "sm_clock_mhz",
+            "mem_clock_mhz",
+        )
+    },
+    "clock_event_reasons": number_field("clock_event_reasons", int),
+    "segment": number_field("segment", int),
+    "power_source": Field(str),
+}
+"""The columns of a job's GPU telemetry CSV, in order (``bench.measure.telemetry`` writes
+them); an empty cell is a reading NVML did not give, and a file of an older bench may lack any
+column but ``time_s``."""
 
 
 def check_fields(value: Any, fields: Fields, where: str, prefix: str = "") -> dict[str, Any]:
@@ -183,9 +251,9 @@ def check_fields(value: Any, fields: Fields, where: str, prefix: str = "") -> di
         name = f"field '{prefix.rstrip('.')}' " if prefix else ""
         raise BenchError(f"{where}: {name}not an object: {shown(value)}")
     for name, field in fields.items():
-        problem = field.problem(value.get(name))
-        if problem is not None:
-            raise BenchError(f"{where}: field '{prefix}{name}' {problem}")
+        found = field.fault(value.get(name), f"{prefix}{name}")
+        if found is not None:
+            raise BenchError(f"{where}: field '{found[0]}' {found[1]}")
     return value
 
 
@@ -204,16 +272,18 @@ def check_distinct_seeds(jobs: Iterable[tuple[str, str, str, int]], where: str) 
 
 
 def checked_csv(text: str, fields: Fields, where: str) -> list[dict[str, Any]]:
-    """The rows of the CSV ``text`` as ``fields`` (every one a column) hold them, numbers read
-    as numbers; an empty text has none. A ``BenchError`` names the line and field that does not
+    """The rows of the CSV ``text`` as ``fields`` hold them, numbers read as numbers and an
+    empty cell as ``None``; an empty text has none. Every required field must be a column; a
+    row holds the others that are. A ``BenchError`` names the line and field that does not
     fit."""
     reader = csv.DictReader(io.StringIO(text))
     try:
         header = reader.fieldnames or []
-        absent = [name for name in fields if name not in header]
+        absent = [name for name, field in fields.items() if field.required and name not in header]
         if header and absent:
             raise BenchError(f"{where}: no column '{absent[0]}'")
-        return [_csv_row(row, fields, f"{where}: line {reader.line_num}") for row in reader]
+        present = {name: field for name, field in fields.items() if name in header}
+        return [_csv_row(row, present, f"{where}: line {reader.line_num}") for row in reader]
     except csv.Error as err:
         raise BenchError(f"{where}: line {reader.line_num}: not CSV: {err}") from None
 
@@ -221,7 +291,7 @@ def checked_csv(text: str, fields: Fields, where: str) -> list[dict[str, Any]]:
 def _csv_row(row: Mapping[str, str | None], fields: Fields, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, field in fields.items():
-        cell = row.get(name)
+        cell = row.get(name) or None
         if field.kind in (int, float):
             out[name], problem = number_cell(cell or "", field)
         else:
@@ -271,15 +341,17 @@ def number_problem(value: float) -> str | None:
 
 
 def number_cell(text: str, field: Field) -> tuple[float | None, str | None]:
-    """A CSV cell as the number ``field`` holds (``None`` for an empty cell) and why it cannot
-    be one, or ``None``."""
+    """A CSV cell as the number ``field`` holds (``None`` for an empty cell; an integer where
+    ``field`` holds one and the cell a whole number) and why it cannot be one, or ``None``."""
     if text == "":
         return None, field.problem(None)
     try:
-        value = float(text)
+        value: float = float(text)
     except ValueError:
         return None, f"not {_WORDS[float]}: {shown(text)}"
-    return value, field.problem(value)
+    if field.kind is int and math.isfinite(value) and value.is_integer():
+        value = int(value)  # as pandas writes an integer column with gaps: 3.0
+    return value, number_problem(value) or field.problem(value)
 
 
 def shown(value: Any) -> str:

@@ -55,10 +55,12 @@ from bench.errors import BenchError, WriteError, first_line, os_error_line, os_e
 from bench.results.atomic import write_atomic
 from bench.results.checks import (
     EPOCH_FIELDS,
-    INFERENCE_FIELDS,
     JOB_FIELDS,
     MODULE_FIELDS,
     OPERATOR_FIELDS,
+    TELEMETRY_FIELDS,
+    Field,
+    Fields,
     check_distinct_seeds,
     check_fields,
     check_tree,
@@ -74,7 +76,6 @@ from bench.results.records import (
     JobRecord,
     to_json_dict,
 )
-from bench.results.samples import check_sample, check_samples
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,20 +98,20 @@ COMPARISON_FILES: Mapping[str, str] = {
 TRACES_DIR = "traces"
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*")
-# run.json fields that readers use, with the JSON type each must have where present
-_INFO_TYPES: Mapping[str, type] = {
-    "schema_version": int,
-    "run_id": str,
-    "created_utc": str,
-    "suite": dict,
-    "overrides": list,
-    "environment": dict,
-    "environments": list,
-    "jobs": list,
-    "command": list,
-    "shard": str,
-    "history_db": str,
+_INFO_FIELDS: Fields = {
+    "schema_version": Field(int, minimum=1),
+    "run_id": Field(str),
+    "created_utc": Field(str),
+    "suite": Field(dict),
+    "overrides": Field(list, item=Field(str)),
+    "environment": Field(dict),
+    "environments": Field(list, item=Field(dict)),
+    "jobs": Field(list, item=Field(dict, fields={"job_id": Field(str, required=True)})),
+    "command": Field(list),
+    "shard": Field(str),
+    "history_db": Field(str),
 }
+"""The fields of ``run.json`` that readers use; each may be absent (or null)."""
 # the fields of each type of record
 _RECORD_FIELDS = {"epoch": EPOCH_FIELDS, "job": JOB_FIELDS}
 
@@ -158,6 +159,9 @@ class Run:
     records: tuple[dict[str, Any], ...]
     jobs: tuple[dict[str, Any], ...]
     epochs: tuple[dict[str, Any], ...]
+    _telemetry: dict[str, pd.DataFrame | None] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def run_id(self) -> str:
@@ -193,9 +197,9 @@ class Run:
         value: Any = self.info
         for part in dotted.split("."):
             value = value.get(part) if isinstance(value, Mapping) else None
-        if not _is_json_type(value, kind):
-            where = self.info_path
-            raise BenchError(f"{where}: field '{dotted}' missing or not {_TYPE_WORDS[kind]}")
+        problem = Field(kind, required=True).problem(value)
+        if problem is not None:
+            raise BenchError(f"{self.info_path}: field '{dotted}' {problem}")
         return value
 
     def finished_job_ids(self) -> set[str]:
@@ -217,17 +221,15 @@ class Run:
         return list(self.info.get("jobs", []))
 
     def telemetry(self, job_id: str) -> pd.DataFrame | None:
-        """A job's telemetry samples, or ``None`` where it has none (CPU runs, no NVML)."""
+        """A job's telemetry samples (``TELEMETRY_FIELDS``, checked; read once), or ``None``
+        where it has none (CPU runs, no NVML)."""
         import pandas as pd
 
-        path = self.path / TELEMETRY_DIR / f"{job_id}.csv"
-        if not member_file(self.path, path):
-            return None
-        try:
-            frame = pd.read_csv(path)
-        except (OSError, ValueError, UnicodeDecodeError) as err:
-            raise BenchError(f"{path}: cannot read telemetry: {first_line(err)}") from None
-        return frame if not frame.empty and "time_s" in frame else None
+        if job_id not in self._telemetry:
+            path = self.path / TELEMETRY_DIR / f"{_checked_job_id(job_id, str(self.path))}.csv"
+            rows = _checked_table(self.path, path, TELEMETRY_FIELDS, "telemetry")
+            self._telemetry[job_id] = pd.DataFrame(rows) if rows else None
+        return self._telemetry[job_id]
 
     def has_telemetry(self) -> bool:
         """Whether any job of the run kept telemetry."""
@@ -242,12 +244,8 @@ class Run:
             return None
         tables = []
         for path, fields in ((paths.operators, OPERATOR_FIELDS), (paths.modules, MODULE_FIELDS)):
-            member_file(self.path, path)  # refuses a link out; a missing file fails below
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as err:
-                raise BenchError(f"{path}: cannot read trace table: {first_line(err)}") from None
-            tables.append(pd.DataFrame(checked_csv(text, fields, str(path)), columns=list(fields)))
+            rows = _checked_table(self.path, path, fields, "trace table", required=True)
+            tables.append(pd.DataFrame(rows, columns=list(fields)))
         return tables[0], tables[1]
 
     def artifact(self, job_id: str, name: str) -> np.ndarray | None:
@@ -455,16 +453,17 @@ def save_trace_files(folder: Path, name: str, files: TraceFiles) -> TracePaths:
 
 def read_runs(paths: Sequence[Path]) -> list[Run]:
     """Each distinct run directory of ``paths``, read, in order, with the files beside its
-    records (each job's ``job_files``, the comparison) checked before anything is made of
-    them."""
+    records (each job's ``job_files`` and telemetry, the comparison) checked before anything
+    is made of them."""
     distinct: dict[Path, Path] = {}
     for path in paths:
         distinct.setdefault(path.resolve(), path)
     runs = [RunDir.open(path).read() for path in distinct.values()]
     for run in runs:
         member_file(run.path, run.path / COMPARISON_FILES["md"])
-        for job in run.jobs:
-            job_files(run.path, job["job_id"])
+        for job_id in dict.fromkeys(record["job_id"] for record in run.records):
+            job_files(run.path, job_id)
+            run.telemetry(job_id)
     return runs
 
 
@@ -540,39 +539,38 @@ def _checked_record(line: bytes, where: str) -> dict[str, Any]:
         raise BenchError(f"{where}: not a bench record (type must be 'epoch' or 'job')")
     check_fields(check_tree(record, where), _RECORD_FIELDS[kind], where)
     _checked_job_id(record["job_id"], where)
-    check_samples(record.get("samples"), where)
-    check_sample(record.get("step_ms"), where, "step_ms")
-    for index, row in enumerate(record.get("inference") or ()):
-        check_fields(row, INFERENCE_FIELDS, where, f"inference[{index}].")
-        check_sample(row.get("pass_ms"), where, f"inference[{index}].pass_ms")
     return record
 
 
 def _checked_info(info: Any, where: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise BenchError(f"{where}: not a JSON object")
-    # a known field set to null reads as absent, so every reader's default applies
-    info = {k: v for k, v in info.items() if not (k in _INFO_TYPES and v is None)}
-    version = info.get("schema_version", 1)
-    if not _is_json_type(version, int) or version < 1:
-        raise BenchError(f"{where}: field 'schema_version' must be a positive integer")
+    version_field = {"schema_version": _INFO_FIELDS["schema_version"]}
+    version = check_fields(info, version_field, str(where)).get("schema_version") or 1
     if version > SCHEMA_VERSION:
         raise BenchError(
             f"{where}: schema_version {version} is newer than this bench reads "
             f"({SCHEMA_VERSION}); upgrade bench"
         )
-    for name, expected in _INFO_TYPES.items():
-        if name in info and not _is_json_type(info[name], expected):
-            raise BenchError(f"{where}: field '{name}' must be {_TYPE_WORDS[expected]}")
+    check_fields(info, _INFO_FIELDS, str(where))
     for index, job in enumerate(info.get("jobs") or []):
-        if not isinstance(job, dict) or not isinstance(job.get("job_id"), str):
-            raise BenchError(f"{where}: field 'jobs[{index}]' must be an object with a job_id")
         _checked_job_id(job["job_id"], f"{where}: field 'jobs[{index}]'")
-    if not all(isinstance(e, dict) for e in info.get("environments") or []):
-        raise BenchError(f"{where}: field 'environments' must be a list of objects")
-    if not all(isinstance(o, str) for o in info.get("overrides") or []):
-        raise BenchError(f"{where}: field 'overrides' must be a list of strings")
-    return info
+    # a known field set to null reads as absent, so every reader's default applies
+    return {k: v for k, v in info.items() if not (k in _INFO_FIELDS and v is None)}
+
+
+def _checked_table(
+    run_dir: Path, path: Path, fields: Fields, what: str, required: bool = False
+) -> list[dict[str, Any]]:
+    """The rows of the CSV table ``path`` of ``run_dir`` (``checked_csv``); none where it is
+    absent, unless it is ``required`` (then a one-line ``BenchError``)."""
+    if not member_file(run_dir, path) and not required:
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise BenchError(f"{path}: cannot read {what}: {first_line(err)}") from None
+    return checked_csv(text, fields, str(path))
 
 
 def member_file(run_dir: Path, path: Path) -> bool:
@@ -626,18 +624,6 @@ def _checked_job_id(job_id: str, where: str) -> str:
     if not _JOB_ID.fullmatch(job_id):
         raise BenchError(f"{where}: job id {job_id!r} is not a plain name")
     return job_id
-
-
-_TYPE_WORDS: Mapping[type, str] = {
-    int: "an integer",
-    str: "a string",
-    dict: "an object",
-    list: "a list",
-}
-
-
-def _is_json_type(value: Any, expected: type) -> bool:
-    return isinstance(value, expected) and not (expected is int and isinstance(value, bool))
 
 
 def _to_csv(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> str:

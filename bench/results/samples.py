@@ -10,17 +10,14 @@ passes, so tests on it err towards calling a change noise. Values are rounded to
 significant digits (0.05 % at most), so a record stays small: 32 values take about 250 bytes.
 
 A job record's ``samples`` maps each metric in ``SAMPLED_METRICS`` to the sample it is judged
-by. See docs/regressions.md.
+by; ``bench.results.checks`` checks them where they are read. See docs/regressions.md.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from bench.errors import BenchError
 
 SAMPLE_CAP = 32
 """The most values a sample keeps."""
@@ -56,49 +53,11 @@ def compact(values_ms: Iterable[float]) -> list[float]:
     return [float(f"{value:.4g}") for value in ordered]
 
 
-def check_sample(value: Any, where: str, name: str) -> None:
-    """A ``BenchError`` naming ``where`` and the field ``name`` unless ``value`` is absent
-    (null) or a list of at most ``SAMPLE_CAP`` finite, non-negative numbers."""
-    if value is None:
-        return
-    if not (
-        isinstance(value, list)
-        and len(value) <= SAMPLE_CAP
-        and all(_non_negative(v) for v in value)
-    ):
-        raise BenchError(
-            f"{where}: field '{name}' must be a list of at most {SAMPLE_CAP} finite, "
-            "non-negative numbers (ms)"
-        )
-
-
-def check_samples(value: Any, where: str, prefix: str = "") -> dict[str, tuple[float, ...]]:
-    """A job's ``samples`` (absent or null: none) by metric of ``SAMPLED_METRICS``, each checked
-    by ``check_sample`` (``where: field 'PREFIXsamples.METRIC'``); keys of other metrics are not
-    read."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BenchError(f"{where}: field '{prefix}samples' must be an object of metric: [ms, ...]")
-    for metric in SAMPLED_METRICS:
-        check_sample(value.get(metric), where, f"{prefix}samples.{metric}")
-    return sample_values(value)
-
-
 def sample_values(samples: Mapping[str, Any] | None) -> dict[str, tuple[float, ...]]:
     """The non-empty samples of ``SAMPLED_METRICS`` in ``samples``, as checked where they were
-    read (``check_samples``)."""
+    read (``bench.results.checks.SAMPLES_FIELD``)."""
     return {
         metric: tuple(float(v) for v in sample)
         for metric in SAMPLED_METRICS
         if (sample := (samples or {}).get(metric))
     }
-
-
-def _non_negative(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
