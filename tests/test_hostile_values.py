@@ -54,6 +54,9 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Place:
     a trace of lenet5-s0), its baseline file and a history of five earlier runs of its suite."""
     inputs = Place(tmp_path_factory.mktemp("pristine"))
     write_run(inputs.run, seeds=(0, 1), telemetry=False, artifacts=False)
+    info = json.loads((inputs.run / "run.json").read_text())
+    info["suite"] |= {"models": [{"name": "lenet5"}, {"name": "vgg16"}], "seeds": [0, 1]}
+    (inputs.run / "run.json").write_text(json.dumps(info))  # a suite bench merge can re-read
     trace = TraceFiles(gzip.compress(b'{"traceEvents": []}'), OPERATORS, MODULES)
     RunDir.open(inputs.run).save_trace(TRACED, trace)
     results = load_results(inputs.run)
@@ -194,6 +197,18 @@ RUN_READERS: dict[str, Callable[[Place, Path], list[str]]] = {
     "compare-new": lambda i, out: ["compare", str(i.run), str(i.baseline), "--format", "json",
                                    "--history-db", "none"],
 }  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [*RUN_READERS, "history-html-baseline"])
+def test_every_reader_takes_the_undamaged_inputs(inputs: Place, command: str) -> None:
+    """The control of the refusals below: each command reads the inputs as they were made, so
+    a refusal there is the damage's doing."""
+    out = inputs.root.parent / "out"
+    if command in RUN_READERS:
+        argv = RUN_READERS[command](inputs, out)
+    else:
+        argv = BASELINE_READERS[command](inputs, inputs.baseline, out)
+    assert main(argv) == 0
 
 
 def refused(argv: list[str], inputs: Place, capsys: pytest.CaptureFixture[str]) -> str:
