@@ -1,5 +1,5 @@
-"""Plain-text tables with aligned columns, and text made safe for Markdown (no dependencies:
-the comparison side starts fast)."""
+"""Plain-text tables with aligned columns, and text made safe for Markdown and for file names
+(no dependencies: the comparison side starts fast)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,13 @@ def markdown_code(value: object) -> str:
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
     pad = " " if text[:1] == "`" or text[-1:] == "`" else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def file_name_part(text: str, fallback: str) -> str:
+    """``text`` as part of one file name: each run of characters other than letters, digits,
+    ``.`` and ``-`` becomes ``-`` (no path separator, so a name never leaves its folder);
+    ``fallback`` where nothing is left."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or fallback
 
 
 # Characters with a meaning anywhere in a line of GFM (code, emphasis, strikethrough, table

@@ -153,6 +153,21 @@ def test_imagenet_profile_suite_writes_csv_and_markdown(
     assert "not measured here" in markdown
 
 
+def test_a_profile_suite_name_never_leads_its_tables_out_of_the_out_folder(
+    tmp_path: Path, capsys
+) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        'kind = "profile"\nname = "../../escape"\ninput_size = [1, 32, 32]\n'
+        'num_classes = 10\nmodels = ["lenet5"]\n'
+    )
+    out = tmp_path / "a" / "b"
+    assert main(["profile", "--suite", str(suite), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["..-..-escape.csv", "..-..-escape.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "suite.toml"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b"]
+
+
 PROFILE = 'kind = "profile"\n'
 
 

@@ -182,9 +182,11 @@ def _profile_suite(args: argparse.Namespace) -> int:
     from bench.results.outputs import output_dir
     from bench.suite.files import find_suite
     from bench.suite.profile_suite import load_profile_suite
+    from bench.text_table import file_name_part
 
     suite = load_profile_suite(args.suite)
-    csv_name, md_name = f"{suite.name}.csv", f"{suite.name}.md"
+    stem = file_name_part(suite.name, "profile")
+    csv_name, md_name = f"{stem}.csv", f"{stem}.md"
     if args.out is not None:
         output_dir(args.out, reads=[find_suite(args.suite)], writes=[csv_name, md_name])
     rows: list[tuple[ModelInfo, StaticProfile]] = []

@@ -76,6 +76,7 @@ from bench.results.records import (
     JobRecord,
     to_json_dict,
 )
+from bench.text_table import file_name_part
 
 if TYPE_CHECKING:
     import numpy as np
@@ -127,7 +128,7 @@ def new_run_dir(root: Path, machine: str, suite: str, commit: str | None) -> Pat
     parent = root / machine
     with _writing(parent):
         parent.mkdir(parents=True, exist_ok=True)
-    safe_suite = re.sub(r"[^A-Za-z0-9.-]+", "-", suite).strip("-") or "suite"
+    safe_suite = file_name_part(suite, "suite")
     while True:
         number = max(_run_numbers(parent), default=0) + 1
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
