@@ -39,7 +39,7 @@ class UnreadableData(DataError):
     ``reason``: fetching it again would not help, so it is neither missing nor corrupt."""
 
     def __init__(self, path: object, err: OSError, doing: str = "cannot be read") -> None:
-        self.reason = err.strerror or first_line(err)
+        self.reason = os_reason(err)
         super().__init__(f"{path}: {doing}: {self.reason}")
 
 
@@ -63,10 +63,15 @@ def first_line(err: BaseException) -> str:
     return lines[0] if lines else type(err).__name__
 
 
+def os_reason(err: OSError) -> str:
+    """Why the OS refused: its reason, or the error's first line where it gives none."""
+    return err.strerror or first_line(err)
+
+
 def os_error_line(path: object, verb: str, err: OSError) -> str:
-    """``PATH: cannot VERB: REASON``, the one line for an ``OSError`` met on ``path``: the
-    OS's reason, or the error's first line where it gives none."""
-    return f"{path}: cannot {verb}: {err.strerror or first_line(err)}"
+    """``PATH: cannot VERB: REASON``, the one line for an ``OSError`` met on ``path``
+    (``os_reason``)."""
+    return f"{path}: cannot {verb}: {os_reason(err)}"
 
 
 @contextlib.contextmanager
