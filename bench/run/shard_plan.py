@@ -15,7 +15,7 @@ from bench.errors import BenchError
 from bench.measure.job_cost import JobCost, suite_costs
 from bench.results.rundir import Run
 from bench.suite.matrix import Suite
-from bench.suite.shard import Shard, assign_shards
+from bench.suite.shard import Shard, assign_shards, shard_job_ids
 from bench.text_table import align_columns
 
 # SI prefixes for the estimated cost, the largest that leaves a job's cost at least 1.
@@ -32,7 +32,7 @@ def select_shard(suite: Suite, shard: Shard | None, previous: Run | None) -> Sui
         chosen = _recorded_jobs(previous, suite)
     else:
         totals = {job_id: cost.total_flops for job_id, cost in suite_costs(suite.jobs).items()}
-        chosen = set(assign_shards(totals, shard.count)[shard.index - 1])
+        chosen = set(shard_job_ids(totals, shard))
     return dataclasses.replace(suite, jobs=tuple(j for j in suite.jobs if j.job_id in chosen))
 
 

@@ -1,14 +1,14 @@
 """Shards of a job matrix: ``--shard I/N`` picks a deterministic share of a suite's jobs.
 
 Shards are numbered from 1 (``1/4`` … ``4/4``), as Slurm array task ids and CI matrix indices
-usually are. Jobs are dealt out by their estimated cost (``bench.measure.job_cost``: training
-and evaluation FLOPs, counted from shapes), largest first, each to the shard with the least cost
-so far (the LPT rule): shards end up holding about the same work rather than the same number of
-jobs. Every tie is broken without timing or randomness (jobs of one cost by a SHA-256 hash of
-their stable job id, not Python's salted ``hash()``; shards of one load by fewer jobs, then lower
-index), so every task of an array computes the same shards without talking to the others, and
-the shards of one matrix are disjoint and together hold every job. The shares depend on the
-whole matrix, so every shard must be run with the same suite and flags (``--models``,
+usually are. Jobs are dealt out by their estimated cost (``bench.measure.job_cost``: training,
+evaluation and inference FLOPs, counted from shapes), largest first, each to the shard with the
+least cost so far (the LPT rule): shards end up holding about the same work rather than the same
+number of jobs. Every tie is broken without timing or randomness (jobs of one cost by a SHA-256
+hash of their stable job id, not Python's salted ``hash()``; shards of one load by fewer jobs,
+then lower index), so every task of an array computes the same shards without talking to the
+others, and the shards of one matrix are disjoint and together hold every job. The shares depend
+on the whole matrix, so every shard must be run with the same suite and flags (``--models``,
 ``--seeds``, ``--set``).
 """
 
