@@ -23,7 +23,7 @@ from bench.data.imageset import DataSplits, ImageSet, channel_stats
 from bench.data.synthetic import make_synthetic
 from bench.data.torchvision_sets import read_torchvision_splits
 from bench.errors import DataError, UnknownNameError
-from bench.suite.settings import DATASETS
+from bench.suite.settings import DATASET_SIZES, DATASETS
 
 __all__ = ["DATASETS", "DATASET_OPTIONS", "DataSplits", "ImageSet", "load_dataset"]
 
@@ -42,8 +42,8 @@ DATASET_OPTIONS: Mapping[str, tuple[str, ...]] = {
     "synthetic": (*_SIZES, "image_size", "num_classes", "seed"),
 }
 SYNTHETIC_DEFAULTS: Mapping[str, Any] = {
-    "train_size": 1024,
-    "test_size": 256,
+    "train_size": DATASET_SIZES["synthetic"][0],
+    "test_size": DATASET_SIZES["synthetic"][1],
     "image_size": (3, 32, 32),
     "num_classes": 10,
     "seed": 0,

@@ -2,7 +2,7 @@
 
 Everything the user can get wrong (suite file, flags, data location, device) is checked before
 the run directory is created or any training starts. With ``--shard I/N`` the run holds only
-that shard's jobs (see ``bench.suite.shard``); under torchrun (``WORLD_SIZE`` > 1) every process
+that shard's jobs (see ``bench.run.shard_plan``); under torchrun (``WORLD_SIZE`` > 1) every process
 runs the same jobs together and rank 0 alone writes the run directory (see
 ``bench.run.distributed``).
 
@@ -41,8 +41,9 @@ from bench.run.job import (
     run_job,
 )
 from bench.run.progress import Progress
+from bench.run.shard_plan import format_plan, select_shard
 from bench.suite.matrix import Job, Suite, build_suite, load_suite
-from bench.suite.shard import Shard, parse_shard, shard_job_ids
+from bench.suite.shard import Shard, parse_shard
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,10 @@ def run_suite(request: RunRequest) -> int:
     full, shard = _suite(request, previous)
     if request.gate is not None:
         request.gate.check_suite(full.name)
-    suite = _shard_of(full, shard)
+    suite = select_shard(full, shard, previous)
     if request.dry_run:
         if main:
-            print(format_matrix(suite, f" (shard {shard} of {len(full.jobs)})" if shard else ""))
+            print(format_plan(full, suite, shard))
         return 0
     if not suite.jobs:
         if main:
@@ -220,14 +221,6 @@ def _check_recorded(run: Run, suite: Suite) -> None:
                 f"{record['job_id']!r} of suite {record.get('suite')!r} recorded beside it; "
                 "the file belongs to another suite document"
             )
-
-
-def _shard_of(suite: Suite, shard: Shard | None) -> Suite:
-    """``suite`` with only the jobs of ``shard`` (all of them without one)."""
-    if shard is None:
-        return suite
-    chosen = set(shard_job_ids([job.job_id for job in suite.jobs], shard))
-    return dataclasses.replace(suite, jobs=tuple(j for j in suite.jobs if j.job_id in chosen))
 
 
 def _create_run_dir(suite: Suite, request: RunRequest, shard: Shard | None) -> RunDir:
@@ -377,27 +370,3 @@ def _one_line(err: BaseException) -> str:
     if isinstance(err, BenchError):
         return text
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def format_matrix(suite: Suite, note: str = "") -> str:
-    """The expanded job matrix as a text table (``--dry-run``), ``note`` after its job count."""
-    header = ("job", "model", "seed", "variant", "dataset", "recipe", "epochs", "batch", "device")
-    rows = [
-        (
-            j.job_id,
-            j.model,
-            str(j.seed),
-            j.variant or "-",
-            j.config.dataset.name,
-            j.config.recipe,
-            str(j.config.epochs),
-            str(j.config.batch_size),
-            j.config.device,
-        )
-        for j in suite.jobs
-    ]
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in (header, *rows)
-    ]
-    return f"suite {suite.name}: {len(rows)} jobs{note}\n" + "\n".join(lines)

@@ -33,6 +33,17 @@ DATASET_SHAPES: Mapping[str, tuple[tuple[int, int, int], int]] = {
     "cifar100": ((3, 32, 32), 100),
     "digits": ((1, 32, 32), 10),
 }
+# The number of training and test images of each data set, as published (``digits``: the split
+# of ``bench.data.digits``; ``synthetic``: the numbers drawn when ``train_size`` and
+# ``test_size`` are 0), so that a job's cost is known without its data.
+DATASET_SIZES: Mapping[str, tuple[int, int]] = {
+    "mnist": (60_000, 10_000),
+    "fashion-mnist": (60_000, 10_000),
+    "cifar10": (50_000, 10_000),
+    "cifar100": (50_000, 10_000),
+    "digits": (1437, 360),
+    "synthetic": (1024, 256),
+}
 # Bounds on every size-like setting and on the flags made from them: generous for any real use,
 # small enough that a typo (`10**17`) is refused when the suite or command line is read instead
 # of failing a job after training, or tracing, timing or allocating without end.
@@ -119,6 +130,12 @@ class DatasetConfig:
         if self.resize:
             height = width = self.resize
         return (channels, height, width), classes
+
+    def split_sizes(self) -> tuple[int, int]:
+        """The number of training and test images a job uses: ``train_size`` and
+        ``test_size``, or the data set's whole splits (``DATASET_SIZES``) where they are 0."""
+        train, test = DATASET_SIZES[self.name]
+        return self.train_size or train, self.test_size or test
 
 
 @dataclass(frozen=True)
