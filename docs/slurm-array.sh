@@ -37,8 +37,9 @@ if [ "$SHARD" -lt 1 ] || [ "$SHARD" -gt "$SHARDS" ]; then
     exit 2
 fi
 
-# torch's threads on exactly the cores Slurm gave this task (it is pinned to them)
-export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-$(nproc)}
+# torch's threads on exactly the cores Slurm gave this task (it is pinned to them); nproc
+# counts those, unless an OMP_NUM_THREADS from the submitting shell tells it otherwise
+export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}
 cores=$(grep Cpus_allowed_list /proc/self/status | cut -f2)
 echo "shard $SHARD/$SHARDS on $(hostname): cores $cores, OMP_NUM_THREADS=$OMP_NUM_THREADS"
 

@@ -124,7 +124,7 @@ def test_a_task_runs_its_shard_of_the_arrays_size_with_the_extra_arguments(
 
 
 def test_a_task_without_a_cpu_count_takes_the_cores_it_is_pinned_to(tmp_path: Path) -> None:
-    code, err = array_task(tmp_path, 1, 1)
+    code, err = array_task(tmp_path, 1, 1, OMP_NUM_THREADS="7")  # the submitting shell's
     assert code == 0, err
     ((call),) = calls(tmp_path / "calls.jsonl")
     assert call["omp"] == str(len(os.sched_getaffinity(0)))
