@@ -18,7 +18,7 @@
 #   BENCH_PYTHON  the Python that runs bench, on every node (default: the active virtual
 #                 environment's, else python3 on PATH), made absolute here and checked
 #   BENCH_OUT     the submission's folder, new for each submission (default
-#                 reports/slurm/SUITE-UTCTIME-XXXX); an existing one with ARRAY resumes shards
+#                 reports/slurm/SUITENAME-UTCTIME-XXXX); an existing one with ARRAY resumes shards
 #   BENCH_DATA_DIR  the data sets' folder (data); download them beforehand (--download)
 # It must be on a file system every node sees. Logs go to BENCH_OUT/logs/. sbatch's own
 # variables (SBATCH_ACCOUNT, SBATCH_PARTITION, ...) apply to both jobs.
@@ -47,7 +47,8 @@ BENCH_PYTHON=$(command -v "${BENCH_PYTHON:-${default_python:-python3}}") || {
 }
 if [ -z "${BENCH_OUT:-}" ]; then
     mkdir -p reports/slurm
-    BENCH_OUT=$(mktemp -d "reports/slurm/$SUITE-$(date -u +%Y%m%dT%H%M%SZ)-XXXX")
+    name=$(basename "$SUITE" .toml)  # a suite given as a path
+    BENCH_OUT=$(mktemp -d "reports/slurm/$name-$(date -u +%Y%m%dT%H%M%SZ)-XXXX")
 fi
 mkdir -p "$BENCH_OUT/logs"
 BENCH_OUT=$(cd "$BENCH_OUT" && pwd)

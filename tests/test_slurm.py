@@ -73,6 +73,9 @@ def test_smoke_suite_in_three_shards_on_slurm_then_merged_and_compared(
     out = Path(printed["out"])
     array, merge = printed["array job"].split()[0], printed["merge job"].split()[0]
     logs = out / "logs"
+    assert out.parent == work / "reports" / "slurm" and out.name.startswith("smoke-")
+    dependency = cluster.command("scontrol", "-o", "show", "job", merge).stdout
+    assert f" Dependency=afterany:{array}_*" in dependency  # the whole array, not task 1
 
     cluster.wait([array, merge], JOBS_TIMEOUT_S, sorted(logs.glob("*")))
     states = {**cluster.job_states(array), **cluster.job_states(merge)}

@@ -155,7 +155,7 @@ def submit(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
     bin_dir = stand_ins(tmp_path, sbatch=SBATCH)
     return subprocess.run(
         ["bash", str(SUBMIT), *args],
-        env=stock_env(bin_dir, record, SUITE="smoke", SHARDS="3", **env),
+        env=stock_env(bin_dir, record, **{"SUITE": "smoke", "SHARDS": "3", **env}),
         cwd=work,
         capture_output=True,
         text=True,
@@ -203,6 +203,16 @@ def test_submit_sends_the_array_then_a_merge_after_all_of_it(tmp_path: Path) -> 
     assert first.stdout == (
         f"out: {out}\narray job: 41 (tasks 1-3 of 3 shards)\nmerge job: 42 -> {out}/merged-42\n"
     )
+
+
+def test_submit_names_the_folder_after_a_suite_given_as_a_path(tmp_path: Path) -> None:
+    in_venv = sys.prefix != sys.base_prefix
+    env = {"VIRTUAL_ENV": sys.prefix} if in_venv else {"BENCH_PYTHON": sys.executable}
+    result = submit(tmp_path, **env, SUITE=str(tmp_path / "suites" / "mine.toml"))
+    assert result.returncode == 0, result.stderr
+    out = Path(result.stdout.splitlines()[0].removeprefix("out: "))
+    assert out.parent == tmp_path / "work" / "reports" / "slurm"
+    assert re.fullmatch(r"mine-\d{8}T\d{6}Z-\w{4}", out.name), out.name
 
 
 def test_submit_refuses_a_python_without_bench(tmp_path: Path) -> None:
