@@ -41,6 +41,7 @@ BENCH_PYTHON=$(command -v "${BENCH_PYTHON:-${default_python:-python3}}") || {
     echo "slurm-submit.sh: no Python '${BENCH_PYTHON:-python3}'; set BENCH_PYTHON" >&2
     exit 2
 }
+case $BENCH_PYTHON in /*) ;; *) BENCH_PYTHON=$PWD/$BENCH_PYTHON ;; esac  # e.g. .venv/bin/python
 "$BENCH_PYTHON" -c "import bench" 2>/dev/null || {
     echo "slurm-submit.sh: $BENCH_PYTHON cannot import bench; set BENCH_PYTHON" >&2
     exit 2
