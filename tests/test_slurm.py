@@ -109,7 +109,7 @@ def test_smoke_suite_in_three_shards_on_slurm_then_merged_and_compared(
 
     # The merged run saved as the suite's baseline and judged against it, as a cluster's CI
     # would gate its next merged run: compare must read every job of the merged run as one
-    # run of one suite on one machine, and find all four compared and nothing regressed.
+    # run of one suite on one machine, and find all four compared, unchanged.
     baseline = tmp_path / "baseline.json"
     assert main(["baseline", "save", str(merged), "--out", str(baseline)]) == 0
     capsys.readouterr()
@@ -124,3 +124,4 @@ def test_smoke_suite_in_three_shards_on_slurm_then_merged_and_compared(
     assert verdict["failed"] == verdict["only_base"] == verdict["only_new"] == []
     models = {job.model for job in suite.jobs}
     assert {change["model"] for change in verdict["changes"]} == models
+    assert {change["delta"] for change in verdict["changes"]} == {0.0}  # the same measurements
