@@ -24,7 +24,14 @@ pytest_plugins = ["place_fixtures"]
 
 COMMANDS: dict[str, Callable[[Place], list[str]]] = {
     "report": lambda p: ["report", str(p.run), "--out", str(p.root / "report")],
-    "merge": lambda p: ["merge", str(p.run), "--out", str(p.root / "merged"), "--no-report"],
+    "merge": lambda p: [
+        "merge",
+        str(p.run),
+        "--out",
+        str(p.root / "merged"),
+        "--no-report",
+        "--partial",
+    ],
     "compare": lambda p: ["compare", str(p.run), str(p.baseline)],
     "baseline": lambda p: ["baseline", "save", str(p.run), "--out", str(p.root / "b.json")],
     "history": lambda p: ["history", "--record", str(p.run), "--db", str(p.root / "h.sqlite")],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -111,16 +110,6 @@ def shard_commands(text: str, shard_variable: str) -> list[list[str]]:
     """The ``python -m bench`` commands of an example, shard 1/4 filled in, quotes dropped."""
     filled = text.replace(shard_variable, "1").replace("$SHARDS", "4")
     return bench_commands(filled.replace('"', ""))
-
-
-def test_slurm_array_example_runs_shards_and_merges_them() -> None:
-    text = (DOCS / "slurm-array.sh").read_text()
-    assert "#SBATCH --array=1-4" in text and "SHARDS=4" in text
-    run_line = text[text.index("python -m bench run") :]  # the merge line nests its quotes
-    (run,) = shard_commands(run_line, "$SLURM_ARRAY_TASK_ID")
-    args = get_args_parser().parse_args(run)
-    assert args.shard == Shard(1, 4) and args.suite == "VALUE"
-    assert re.search(r"python -m bench merge .*shard-\*/\*/\*/run\.json.* --out ", text)
 
 
 def test_ci_matrix_example_runs_each_shard_then_merges() -> None:
