@@ -21,7 +21,7 @@ LAYERS = (
     ("bench", "errors", "text_table"),
     ("results", "models"),
     ("suite",),
-    ("data", "measure", "recipes", "regress", "report"),
+    ("data", "measure", "recipes", "regress", "report", "export"),
     ("run",),
     ("commands", "cli", "__main__"),
 )

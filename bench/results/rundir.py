@@ -17,9 +17,16 @@
   artifacts/<job_id>/<name>.npy   arrays for the report (plain arrays, never pickled objects)
   compare.md, compare.json,       the comparison with a baseline (``bench run --baseline``), as
   compare.junit.xml               Markdown, JSON and JUnit XML; replaced atomically
-  traces/<job_id>.json.gz         a traced job's Chrome trace (``--trace``, gzipped JSON)
-  traces/<job_id>_ops.csv         its top operators by self time, per traced step
-  traces/<job_id>_modules.csv     its top-level modules' forward time, per traced step
+  traces/<job_id>/rank0.pt.trace.json.gz
+                                  a traced job's Chrome trace (``--trace``, gzipped JSON), one
+                                  folder per job as TensorBoard's profiler plugin and
+                                  HolisticTraceAnalysis look for them (docs/integrations.md);
+                                  runs before this layout kept ``traces/<job_id>.json.gz``,
+                                  ``<job_id>_ops.csv`` and ``<job_id>_modules.csv``
+  traces/<job_id>/operators.csv   its top operators by self time, per traced step
+  traces/<job_id>/modules.csv     its top-level modules' forward time, per traced step
+  tensorboard/<job_id>/events.*   a finished job's epoch scalars and hparams (TensorBoard event
+                                  file, from its records; bench.export.tensorboard_events)
 ```
 
 A run killed at any moment keeps valid record lines: readers skip an unterminated last line,
@@ -97,6 +104,10 @@ COMPARISON_FILES: Mapping[str, str] = {
 }
 """The comparison with a baseline, by format."""
 TRACES_DIR = "traces"
+TRACE_FILE = "rank0.pt.trace.json.gz"
+"""A job's Chrome trace in its folder: the profiler plugin finds ``*.pt.trace.json.gz`` (the part
+before it names the worker); only rank 0 keeps its trace."""
+TENSORBOARD_DIR = "tensorboard"
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*")
 _INFO_FIELDS: Fields = {
@@ -242,7 +253,9 @@ class Run:
 
         paths = trace_paths(self.path / TRACES_DIR, _checked_job_id(job_id, str(self.path)))
         if not member_file(self.path, paths.operators):
-            return None
+            paths = legacy_trace_paths(self.path / TRACES_DIR, job_id)
+            if not member_file(self.path, paths.operators):
+                return None
         tables = []
         for path, fields in ((paths.operators, OPERATOR_FIELDS), (paths.modules, MODULE_FIELDS)):
             rows = _checked_table(self.path, path, fields, "trace table", required=True)
@@ -338,9 +351,9 @@ class RunDir:
 
     def save_trace(self, job_id: str, files: TraceFiles) -> None:
         """Keep a traced job's Chrome trace and tables (each atomically)."""
-        folder = self.path / TRACES_DIR
-        with _writing(folder):
-            save_trace_files(folder, _checked_job_id(job_id, str(self.path)), files)
+        name = _checked_job_id(job_id, str(self.path))
+        with _writing(self.path / TRACES_DIR / name):
+            save_trace_files(self.path / TRACES_DIR, name, files)
 
     def copy_job_files(self, source: Path, job_id: str) -> None:
         """The job's artifacts, telemetry and trace from the run directory ``source``, where it
@@ -435,17 +448,23 @@ class TracePaths:
 
 
 def trace_paths(folder: Path, name: str) -> TracePaths:
-    """The files of trace ``name`` under ``folder``."""
+    """The files of trace ``name`` under ``folder``: a folder of their own, ``folder/name``."""
+    own = folder / name
+    return TracePaths(own / TRACE_FILE, own / "operators.csv", own / "modules.csv")
+
+
+def legacy_trace_paths(folder: Path, name: str) -> TracePaths:
+    """Where runs before the folder per trace kept trace ``name`` (read, never written)."""
     return TracePaths(
         folder / f"{name}.json.gz", folder / f"{name}_ops.csv", folder / f"{name}_modules.csv"
     )
 
 
 def save_trace_files(folder: Path, name: str, files: TraceFiles) -> TracePaths:
-    """Write trace ``name`` under ``folder`` (created where missing), each file atomically;
+    """Write trace ``name`` into ``folder/name`` (created where missing), each file atomically;
     used for a run's jobs and for ``bench profile --trace``."""
-    folder.mkdir(parents=True, exist_ok=True)
     paths = trace_paths(folder, name)
+    paths.chrome_trace.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(paths.chrome_trace, files.chrome_trace_gz)
     write_atomic(paths.operators, files.operators_csv)
     write_atomic(paths.modules, files.modules_csv)
@@ -479,6 +498,7 @@ def job_files(run_dir: Path, job_id: str) -> list[Path]:
         *(_inside(run_dir, path) for path in found),
         run_dir / TELEMETRY_DIR / f"{job_id}.csv",
         *dataclasses.astuple(trace_paths(run_dir / TRACES_DIR, job_id)),
+        *dataclasses.astuple(legacy_trace_paths(run_dir / TRACES_DIR, job_id)),
     ]
     return [path for path in candidates if member_file(run_dir, path)]
 

@@ -65,6 +65,7 @@ class RunRequest:
     argv: Sequence[str]
     shard: Shard | None = None
     gate: Gate | None = None  # judge the run against a baseline at the end
+    mlflow: str | None = None  # log the run to MLflow at the end: a tracking URI, "" the default
 
 
 def run_suite(request: RunRequest) -> int:
@@ -113,6 +114,8 @@ def run_suite(request: RunRequest) -> int:
             _warn(note)
         if done:
             progress.say(f"resuming {run_dir.path}: {len(done)} finished, {len(pending)} to run")
+    if run_dir is not None:
+        _note_missing_tensorboard(progress)
     try:
         code = _run_jobs(pending, run_dir, env, request, progress)
     except KeyboardInterrupt:
@@ -123,6 +126,13 @@ def run_suite(request: RunRequest) -> int:
         assert run_dir is not None, "only the process holding the run directory writes"
         raise WriteError(f"{err}; the run stops here, {_finish_hint(run_dir)}") from None
     return dist.finish(code) if dist is not None else code
+
+
+def _note_missing_tensorboard(progress: Progress) -> None:
+    from bench.export.tensorboard_events import missing_note
+
+    if (note := missing_note()) is not None:
+        progress.say(note)
 
 
 def _finish_hint(run_dir: RunDir) -> str:
@@ -280,6 +290,25 @@ def _store(
         progress.epoch_done(item)
     else:
         progress.job_done(item)
+        _write_events(run_dir, item)
+
+
+def _write_events(run_dir: RunDir, record: JobRecord) -> None:
+    """The job's TensorBoard event file, from its records as stored; a problem is a warning
+    (the records hold everything: ``bench export tensorboard`` writes it again)."""
+    from bench.export import tensorboard_events
+
+    if tensorboard_events.missing_note() is not None:
+        return
+    run = run_dir.read()
+    try:
+        job = next(j for j in run.jobs if j["job_id"] == record.job_id)
+        tensorboard_events.write_job_events(run, job)
+    except (BenchError, OSError) as err:
+        _warn(
+            f"TensorBoard events not written: {_one_line(err)}; write them with: "
+            f"python -m bench export tensorboard {run.path}"
+        )
 
 
 def _finish(run: Run, request: RunRequest) -> int:
@@ -294,9 +323,11 @@ def _finish(run: Run, request: RunRequest) -> int:
         lines += files
     recorded = str(db) != "none" and _record_history(db, run)
     html = _draw_report(run) if request.report else None
+    logged = _log_mlflow(run, request.mlflow) if request.mlflow is not None else None
     lines += [
         *([f"report:  {html}"] if html else []),
         *([f"history: {db}"] if recorded else []),
+        *([f"mlflow:  {logged}"] if logged else []),
     ]
     for line in lines:
         print(line, flush=True)
@@ -345,6 +376,21 @@ def _record_history(db: Path, run: Run) -> bool:
     if aside is not None:
         _warn(f"{db} was damaged: moved it to {aside} and started a new one")
     return True
+
+
+def _log_mlflow(run: Run, uri: str) -> str | None:
+    """The run logged to MLflow (after its report, whose files it keeps), in one line; ``None``
+    (and a warning) where it was not."""
+    from bench.export.mlflow_runs import export_run, summary
+
+    try:
+        return summary(export_run(run, uri or None))
+    except (BenchError, OSError) as err:
+        _warn(
+            f"MLflow not logged: {_one_line(err)}; log it with: python -m bench export mlflow "
+            f"{run.path}"
+        )
+        return None
 
 
 def _draw_report(run: Run) -> Path | None:
