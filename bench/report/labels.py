@@ -1,0 +1,38 @@
+"""Point labels that do not overlap: each label starts beside its point and adjustText moves
+crowded ones apart (with a thin line back to the point where one moved far)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from adjustText import adjust_text
+from matplotlib.axes import Axes
+from matplotlib.collections import Collection
+from matplotlib.text import Text
+
+
+def place_labels(
+    ax: Axes,
+    xs: Sequence[float],
+    ys: Sequence[float],
+    labels: Sequence[str],
+    markers: Collection | None = None,
+) -> list[Text]:
+    """Label each point (``xs``, ``ys`` in data coordinates) of ``ax`` and move the labels
+    until no two overlap and none covers a point (nor one of ``markers``, drawn larger than a
+    point); the axes' limits must already be final."""
+    texts = [
+        ax.text(x, y, label, fontsize=8, zorder=4)
+        for x, y, label in zip(xs, ys, labels, strict=True)
+    ]
+    if len(texts) > 1:
+        adjust_text(
+            texts,
+            x=list(xs),
+            y=list(ys),
+            objects=markers,
+            ax=ax,
+            expand=(1.1, 1.3),
+            arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.5},
+        )
+    return texts
