@@ -133,8 +133,7 @@ def test_the_learning_curves_legend_leaves_the_title_and_the_data_clear(style: N
     figure.draw_without_rendering()
     renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
     (ax,) = figure.axes
-    legend = ax.get_legend()
-    assert legend is not None and not figure.legends
+    (legend,) = [*figure.legends, *filter(None, [ax.get_legend()])]
     box = legend.get_window_extent(renderer)
     assert not box.overlaps(figure._suptitle.get_window_extent(renderer))  # type: ignore[union-attr]
     assert not box.overlaps(ax.get_window_extent(renderer))
