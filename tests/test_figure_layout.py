@@ -16,7 +16,11 @@ from matplotlib.transforms import Bbox
 
 from bench.measure.roofline import DevicePeaks, RooflinePoint
 from bench.report import figures
-from bench.report.inference_figures import NO_POWER, throughput_and_power_vs_batch
+from bench.report.inference_figures import (
+    NO_POWER,
+    operations_vs_time,
+    throughput_and_power_vs_batch,
+)
 from bench.report.model_figures import ConfusionPanel, confusion_matrices, reconstructions
 from bench.report.roofline import roofline_figure
 
@@ -140,30 +144,42 @@ def test_the_learning_curves_legend_leaves_the_title_and_the_data_clear(style: N
     assert _inside_the_figure(figure, legend)
 
 
+def _inference_rows() -> pd.DataFrame:
+    """The smoke suite's four models timed at batch 1 and 8 on a CPU: the two LeNets with the
+    same FLOPs and near-equal times."""
+    return pd.DataFrame(
+        {
+            "group": GROUPS * 2,
+            "status": "ok",
+            "precision": "fp32",
+            "batch_size": [1] * 4 + [8] * 4,
+            "images_per_s": [4066.0, 5405.0, 0.83, 1945.0, 20000.0, 22000.0, 7.0, 420.0],
+            "latency_ms_p50": [0.246, 0.185, 1210.0, 0.514, 0.4, 0.36, 1140.0, 19.0],
+            "peak_mem_mib": None,
+            "peak_rss_mib": [846.0, 857.0, 1181.0, 1131.0, 856.0, 857.0, 1181.0, 1131.0],
+            "power_w": None,
+            "flops": [833e3, 833e3, 1.11e9, 1.9e7] * 2,
+        }
+    )
+
+
+def test_operations_vs_time_labels_of_equal_operations_do_not_overlap(style: None) -> None:
+    figure = operations_vs_time(_inference_rows(), figures.palette_for(GROUPS))
+    assert [t.get_text() for t in figure.axes[0].texts] == GROUPS
+    assert _overlaps(_boxes(figure)) == []
+
+
 def test_throughput_without_power_readings_is_one_panel_and_a_note_inside_the_figure(
     style: None,
 ) -> None:
-    rows = pd.DataFrame(
-        {
-            "group": LENETS * 2,
-            "status": "ok",
-            "precision": "fp32",
-            "batch_size": [1, 1, 8, 8],
-            "images_per_s": [500.0, 700.0, 1600.0, 1800.0],
-            "latency_ms_p50": [2.0, 1.4, 5.0, 4.4],
-            "peak_mem_mib": None,
-            "peak_rss_mib": 850.0,
-            "power_w": None,
-            "flops": 833e3,
-        }
-    )
-    figure = throughput_and_power_vs_batch(rows, figures.palette_for(LENETS))
+    rows = _inference_rows()
+    figure = throughput_and_power_vs_batch(rows, figures.palette_for(GROUPS))
     assert len(figure.axes) == 1
     note = figure._supxlabel  # type: ignore[attr-defined]
     assert note.get_text() == NO_POWER
     assert _inside_the_figure(figure, note)
     with_power = throughput_and_power_vs_batch(
-        rows.assign(power_w=[10.0, 11.0, 20.0, 21.0]), figures.palette_for(LENETS)
+        rows.assign(power_w=range(10, 18)), figures.palette_for(GROUPS)
     )
     assert len(with_power.axes) == 2 and with_power._supxlabel is None  # type: ignore[attr-defined]
 

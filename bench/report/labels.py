@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from adjustText import adjust_text
 from matplotlib.axes import Axes
 from matplotlib.collections import Collection
 from matplotlib.text import Text
+
+STAGGER_PX = 3.0
 
 
 def place_labels(
@@ -21,9 +24,16 @@ def place_labels(
     """Label each point (``xs``, ``ys`` in data coordinates) of ``ax`` and move the labels
     until no two overlap and none covers a point (nor one of ``markers``, drawn larger than a
     point); the axes' limits must already be final."""
+    # each label starts a few pixels higher than the one before: points with equal values
+    # would otherwise push their labels straight sideways, never apart
+    to_data = ax.transData.inverted()
+    starts = [
+        to_data.transform(ax.transData.transform((x, y)) + np.array([0.0, STAGGER_PX * index]))
+        for index, (x, y) in enumerate(zip(xs, ys, strict=True))
+    ]
     texts = [
         ax.text(x, y, label, fontsize=8, zorder=4)
-        for x, y, label in zip(xs, ys, labels, strict=True)
+        for (x, y), label in zip(starts, labels, strict=True)
     ]
     if len(texts) > 1:
         adjust_text(
