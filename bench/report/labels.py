@@ -24,13 +24,13 @@ def place_labels(
     """Label each point (``xs``, ``ys`` in data coordinates) of ``ax`` and move the labels
     until no two overlap and none covers a point (nor one of ``markers``, drawn larger than a
     point); the axes' limits must already be final."""
-    # each label starts a few pixels higher than the one before: points with equal values
-    # would otherwise push their labels straight sideways, never apart
-    to_data = ax.transData.inverted()
-    starts = [
-        to_data.transform(ax.transData.transform((x, y)) + np.array([0.0, STAGGER_PX * index]))
-        for index, (x, y) in enumerate(zip(xs, ys, strict=True))
-    ]
+    # a label whose point is level with an earlier one starts a few pixels higher: labels of
+    # points with equal values would otherwise be pushed straight sideways, never apart
+    shown = ax.transData.transform(np.column_stack([xs, ys]))
+    level = [int(np.sum(np.abs(shown[:i, 1] - y) < 1.0)) for i, (_, y) in enumerate(shown)]
+    starts = ax.transData.inverted().transform(
+        shown + np.column_stack([np.zeros(len(level)), STAGGER_PX * np.array(level)])
+    )
     texts = [
         ax.text(x, y, label, fontsize=8, zorder=4)
         for (x, y), label in zip(starts, labels, strict=True)
