@@ -79,6 +79,22 @@ def test_report_of_a_run_has_every_table_and_figure(report: ReportPaths) -> None
         assert f"## {title}" in markdown
 
 
+def test_captions_link_every_figure_file_in_html_and_markdown(report: ReportPaths) -> None:
+    assert report.html is not None and report.markdown is not None
+    html, markdown = report.html.read_text(), report.markdown.read_text()
+    assert markdown.count("](figures/") == 2 * len(FULL_FIGURES)
+    for stem in FULL_FIGURES:
+        for ext in ("png", "svg"):
+            assert (report.out_dir / "figures" / f"{stem}.{ext}").is_file()
+            assert f'<a href="figures/{stem}.{ext}">' in html
+        assert f"](figures/{stem}.png) ([SVG](figures/{stem}.svg))" in markdown
+    assert (
+        "- [conv-autoencoder: Reconstructions (each image scaled to its own min–max for "
+        "display)](figures/reconstructions_conv-autoencoder.png)"
+    ) in markdown
+    assert "Reconstructions (each image scaled to its own min–max for display) <span" in html
+
+
 def test_model_table_shows_mean_and_std_over_seeds(report: ReportPaths) -> None:
     jobs = RunDir.open(report.out_dir).read().jobs
     accuracies = [j["test_acc"] for j in jobs if j["model"] == "conv-autoencoder"]
@@ -217,7 +233,7 @@ def test_cpu_inference_rows_draw_memory_from_the_host_and_say_power_is_na(
     stems = {p.stem for p in paths.figures}
     assert {"inference_memory_vs_batch", "inference_throughput_power_vs_batch"} <= stems
     svg = (run / "figures" / "inference_throughput_power_vs_batch.svg").read_text()
-    assert "power: n/a" in svg
+    assert "Power: n/a (no GPU power readings: CPU run or NVML unavailable)" in svg
     assert "process RSS" in (run / "figures" / "inference_memory_vs_batch.svg").read_text()
 
 

@@ -107,9 +107,10 @@ def write_report(
             paths, tables=tuple(_write_csv(tables[n], out_dir) for n in CSV_TABLES)
         )
     notes: list[str] = []
+    figures: list[tuple[str, str]] = []
     if "html" in formats:
         gallery = draw_gallery(runs, jobs, out_dir / FIGURES_DIR)
-        notes = gallery.notes
+        notes, figures = gallery.notes, gallery.links()
         html = render_html(
             title=title,
             descriptions=descriptions,
@@ -126,7 +127,7 @@ def write_report(
         paths = dataclasses.replace(paths, html=out_dir / HTML_FILE, figures=tuple(gallery.files()))
     if "md" in formats:
         shown = [tables[n] for n in ("lecture", "models", "failures", "environment")]
-        markdown = render_markdown(title, descriptions, run_ids, shown, notes, warnings)
+        markdown = render_markdown(title, descriptions, run_ids, shown, notes, warnings, figures)
         write_atomic(out_dir / MARKDOWN_FILE, markdown)
         paths = dataclasses.replace(paths, markdown=out_dir / MARKDOWN_FILE)
     return dataclasses.replace(paths, notes=tuple(notes))

@@ -45,6 +45,7 @@ class RunResults:
     dirty: bool | None
     suite: Mapping[str, Any]
     jobs: tuple[JobRow, ...]
+    hostname: str = ""  # where the run was made ("" where not recorded, as in baseline files)
 
     @property
     def suite_name(self) -> str:
@@ -62,6 +63,7 @@ def results_of(run: Run) -> RunResults:
         machine_id=run.required("environment.machine_id", str),
         commit=environment.get("commit"),
         dirty=environment.get("dirty"),
+        hostname=hostname if isinstance(hostname := environment.get("hostname"), str) else "",
         suite=run.required("suite"),
         jobs=tuple(
             JobRow(
