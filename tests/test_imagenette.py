@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision.datasets.imagenette as tv_imagenette
 from cli_errors import one_line_error
 from imagenette_files import WNIDS, bomb_bytes, jpeg_bytes, write_imagenette
 
@@ -329,3 +330,37 @@ def test_the_suite_runs_one_epoch_end_to_end_on_the_cpu(tmp_path: Path, capsys) 
     assert sum(map(sum, job["confusion_matrix"])) == 10
     assert job["latency_ms_p50"] > 0 and [row["batch_size"] for row in job["inference"]] == [1]
     assert (run_dir / "report.html").is_file()
+
+
+def test_download_fetches_the_asked_size_through_torchvision_then_reads_it_as_any(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetched = []
+
+    def archive(url: str, root: str, md5: str) -> None:
+        fetched.append((url, md5))
+        write_imagenette(Path(root))  # stands in for the official archive
+
+    monkeypatch.setattr(tv_imagenette, "download_and_extract_archive", archive)
+    splits = load_dataset("imagenette", tmp_path, download=True, options=SMALL)
+    assert fetched == [tv_imagenette.Imagenette._ARCHIVES["160px"]]
+    assert fetched[0][0] == "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-160.tgz"
+    assert (len(splits.train), len(splits.test)) == (20, 10)
+    load_dataset("imagenette", tmp_path, download=True, options=SMALL)  # there: not fetched again
+    assert len(fetched) == 1
+
+
+def test_a_failed_download_says_where_and_how_to_supply_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Error downloading imagenette2-160.tgz:\nno route to host")
+
+    monkeypatch.setattr(tv_imagenette, "download_and_extract_archive", offline)
+    with pytest.raises(DataError) as err:
+        load_dataset("imagenette", tmp_path, download=True, options=SMALL)
+    assert str(err.value) == (
+        f"could not download imagenette 160px into {(tmp_path / 'imagenette2-160').resolve()} "
+        "(no route to host); pass --data-dir DIR containing "
+        "imagenette2-160/{train,val}/<class>/*.JPEG instead"
+    )

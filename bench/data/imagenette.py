@@ -74,7 +74,7 @@ def read_imagenette(
             datasets.Imagenette(str(root), split="train", size=size, download=True)
         except DOWNLOAD_ERRORS as err:
             raise DataError(
-                f"could not download imagenette {size} into {root.resolve()} ({last_line(err)}); "
+                f"could not download imagenette {size} into {base.resolve()} ({last_line(err)}); "
                 f"{supply} instead"
             ) from None
     if not _exists(base):
