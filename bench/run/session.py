@@ -262,6 +262,8 @@ def _load_datasets(jobs: Sequence[Job], request: RunRequest) -> dict[str, DataSp
         key = dataset_key(job.config)
         if key not in datasets:
             datasets[key] = load_splits(job.config.dataset, request.data_dir, request.download)
+            if datasets[key].note:  # decoding, apart from training time
+                print(datasets[key].note, file=sys.stderr, flush=True)
     return datasets
 
 
