@@ -16,8 +16,9 @@ from bench.results.samples import sample_values
 
 @dataclass(frozen=True)
 class JobRow:
-    """One job's outcome: its key, its status, every metric (``None`` where unknown) and the
-    per-pass or per-step times some are judged by (``bench.results.samples``, in ms)."""
+    """One job's outcome: its key, its status, every metric (``None`` where unknown), the
+    per-pass or per-step times some are judged by (``bench.results.samples``, in ms), and what
+    it ran on (device, precision, batch size; ``None`` where a baseline file does not say)."""
 
     model: str
     variant: str
@@ -25,6 +26,9 @@ class JobRow:
     status: str
     metrics: Mapping[str, float | None]
     samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    device: str | None = None
+    precision: str | None = None
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         """A non-finite metric never reaches a comparison: the readers refuse it first."""
@@ -45,6 +49,7 @@ class RunResults:
     dirty: bool | None
     suite: Mapping[str, Any]
     jobs: tuple[JobRow, ...]
+    torch_version: str | None = None
 
     @property
     def suite_name(self) -> str:
@@ -71,9 +76,13 @@ def results_of(run: Run) -> RunResults:
                 status=job["status"],
                 metrics=metric_values(job),
                 samples=sample_values(job.get("samples")),
+                device=job.get("device"),
+                precision=job.get("precision"),
+                batch_size=job.get("batch_size"),
             )
             for job in run.jobs
         ),
+        torch_version=run.required("environment.torch", str, needed=False),
     )
 
 

@@ -205,13 +205,14 @@ class Run:
         path = self.path / COMPARISON_FILES["md"]
         return path if member_file(self.path, path) else None
 
-    def required(self, dotted: str, kind: type = dict) -> Any:
-        """The ``run.json`` field ``a.b`` of JSON type ``kind``; a ``BenchError`` naming the
-        file and field where it is missing or of another type."""
+    def required(self, dotted: str, kind: type = dict, needed: bool = True) -> Any:
+        """The ``run.json`` field ``a.b`` of JSON type ``kind`` (``None`` where it is absent
+        and not ``needed``); a ``BenchError`` naming the file and field where it is missing or
+        of another type."""
         value: Any = self.info
         for part in dotted.split("."):
             value = value.get(part) if isinstance(value, Mapping) else None
-        problem = Field(kind, required=True).problem(value)
+        problem = Field(kind, required=needed).problem(value)
         if problem is not None:
             raise BenchError(f"{self.info_path}: field '{dotted}' {problem}")
         return value
