@@ -18,7 +18,8 @@ from bench.results.samples import sample_values
 class JobRow:
     """One job's outcome: its key, its status, every metric (``None`` where unknown), the
     per-pass or per-step times some are judged by (``bench.results.samples``, in ms), and what
-    it ran on (device, precision, batch size; ``None`` where a baseline file does not say)."""
+    it ran on (device, precision, batch size: kept in the history; not part of the outcome
+    rows compare by, and ``None`` from a baseline file, which keeps none)."""
 
     model: str
     variant: str
@@ -26,9 +27,9 @@ class JobRow:
     status: str
     metrics: Mapping[str, float | None]
     samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
-    device: str | None = None
-    precision: str | None = None
-    batch_size: int | None = None
+    device: str | None = field(default=None, compare=False)
+    precision: str | None = field(default=None, compare=False)
+    batch_size: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         """A non-finite metric never reaches a comparison: the readers refuse it first."""
