@@ -95,6 +95,8 @@ RUN_FILE = "run.json"
 RECORDS_FILE = "records.jsonl"
 TORN_FILE = "records.jsonl.torn"
 RESULTS_FILE = "results.csv"
+EPOCHS_FILE = "epochs.csv"
+INFERENCE_FILE = "inference.csv"
 TABLES: Mapping[str, tuple[Column, ...]] = {
     "results": JOB_COLUMNS,
     "epochs": EPOCH_COLUMNS,
