@@ -122,7 +122,8 @@ def test_the_parent_keeps_the_tables_and_each_job_its_files_and_figures(
 
     parent = RunDir.open(exported.run).read().run_id
     assert listed(parent) == [
-        "epochs.csv", "figures", "inference.csv", "results.csv", "run.json", "summary.md",
+        "epochs.csv", "epochs.parquet", "figures", "inference.csv", "inference.parquet",
+        "results.csv", "results.parquet", "run.json", "summary.md",
     ]  # fmt: skip
     assert listed(parent, "figures") == [
         "figures/accuracy_vs_compute.png",

@@ -33,7 +33,7 @@ from bench.measure.telemetry import CSV_COLUMNS
 from bench.regress.history import record_results
 from bench.results.baseline import load_results, save
 from bench.results.run_results import JobRow, RunResults
-from bench.results.rundir import RunDir, TraceFiles
+from bench.results.rundir import TRACES_DIR, RunDir, TraceFiles, trace_paths
 from bench.run.gate import Gate
 
 SUITE = "fixture-suite"
@@ -146,7 +146,8 @@ def repeat_baseline_row(inputs: Place) -> str:
 
 
 def edit_trace(inputs: Place, table: str, old: str, new: str) -> str:
-    path = inputs.run / "traces" / f"{TRACED}_{table}.csv"
+    paths = trace_paths(inputs.run / TRACES_DIR, TRACED)
+    path = paths.operators if table == "ops" else paths.modules
     path.write_text(path.read_text().replace(old, new, 1))
     return f"{path}: line 2"
 

@@ -175,5 +175,5 @@ def test_a_ratio_far_from_two_is_flagged() -> None:
         "FLOPs/MACs outside 1.8–2.2, the two counters count different operators: lenet5 (1.20)."
     )
     table = profile_table([(info, profile)])
-    assert table.data["FLOPs/MACs"].tolist() == [1.2]
+    assert table.data["flops_per_mac"].tolist() == [1.2]
     assert table.display["FLOPs/MACs"].tolist() == ["1.200"]

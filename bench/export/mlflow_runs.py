@@ -31,10 +31,9 @@ from bench.export.fields import (
 )
 from bench.report.frames import slug
 from bench.results.rundir import (
-    EPOCHS_FILE,
-    INFERENCE_FILE,
-    RESULTS_FILE,
+    COMPARISON_FILES,
     RUN_FILE,
+    TABLES,
     Run,
     job_files,
     member_file,
@@ -46,15 +45,13 @@ KEY_TAG = "bench.export_key"
 PARENT_TAG = "mlflow.parentRunId"
 REPORT_FILES = (
     RUN_FILE,
-    RESULTS_FILE,
-    EPOCHS_FILE,
-    INFERENCE_FILE,
+    *(f"{name}.{kind}" for name in TABLES for kind in ("csv", "parquet")),
     "report.html",
     "summary.md",
     "summary_models.csv",
     "summary_lecture.csv",
     "summary_failures.csv",
-    "compare.md",
+    COMPARISON_FILES["md"],
 )
 """Files of a run directory (and its report) the parent run keeps, where they are there."""
 FIGURES = "figures"

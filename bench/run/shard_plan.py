@@ -2,7 +2,7 @@
 them with each job's estimated cost and the shards' shares of it.
 
 A new shard is dealt by estimated cost (``bench.suite.shard``, ``bench.measure.job_cost``); a
-resumed one keeps the jobs its run directory recorded when it was created (``run.json``'s
+resumed one keeps the jobs its run directory recorded when it was created (the run file's
 ``jobs``), so that a resume never depends on counting the costs again.
 """
 
