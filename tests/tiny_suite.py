@@ -14,6 +14,7 @@ SEED_COLUMNS = (
     "epochs",
     "test_acc",
     "best_test_acc",
+    "test_top5",
     "train_loss",
     "test_loss",
 )

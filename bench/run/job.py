@@ -437,6 +437,7 @@ def epoch_record(
         images_per_s=train.images / train.time_s if train.time_s > 0 else 0.0,
         time_utc=utc_now(),
         step_ms=compact(1000 * s for s in train.step_s) or None,
+        test_top5=test.top5,
         **figures,
     )
 
