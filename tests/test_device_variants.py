@@ -90,6 +90,11 @@ def test_without_cuda_the_cuda_variant_is_skipped_in_one_line_and_the_rest_runs(
         "variant": "cuda",
         "skipped": "no CUDA device on this machine",
     }
+    # a resume still without CUDA skips it again, in the same line, and runs nothing else
+    resume = ["run", "--resume", str(run_dir), "--quiet", "--no-report", "--history-db", "none"]
+    assert main(resume) == 0
+    assert capsys.readouterr().err == err
+    assert [j["job_id"] for j in RunDir.open(run_dir).read().jobs] == ["lenet5-relu__s0__cpu"]
     # the report lists the skipped job with its reason, and a merge keeps it
     merged = merge_runs([run_dir], tmp_path / "merged", ["bench", "merge"]).run
     for source in (run, merged):
