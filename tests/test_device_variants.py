@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cli_errors import one_line_error
+from fake_cuda import patch_cuda
 from tiny_suite import tiny_suite
 
 from bench.cli import main
@@ -63,7 +64,7 @@ def test_a_variant_naming_two_devices_is_one_line(
 def test_without_cuda_the_cuda_variant_is_skipped_in_one_line_and_the_rest_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    patch_cuda(monkeypatch, "is_available", lambda: False)  # as on a machine without a GPU
     suite = tmp_path / "devices.toml"
     suite.write_text(DEVICE_SUITE.split('[[models]]\nname = "lenet5"\n')[0])
     out = tmp_path / "out"
