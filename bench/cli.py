@@ -25,6 +25,7 @@ COMMANDS = (
     "compare",
     "baseline",
     "history",
+    "export",
     "doctor",
 )
 

@@ -138,14 +138,14 @@ def test_imagenet_profile_suite_writes_csv_and_markdown(
     assert "profiling resnet152 (7/7)" in err
     assert "FLOPs/MACs lies within 1.8–2.2 for every model." in out
     table = pd.read_csv(tmp_path / "imagenet-profile.csv")
-    assert table["Network"].tolist() == list(load_profile_suite("imagenet-profile").models)
-    vgg16 = table.set_index("Network").loc["vgg16"]
-    assert vgg16["Parameters (M)"] == pytest.approx(138.357544)
-    assert vgg16["MACs (G, multiply-add = 1)"] == pytest.approx(15.470289408)
-    assert vgg16["FLOPs (G, multiply-add = 2)"] == pytest.approx(30.940528640)
-    assert vgg16["ImageNet top-5, paper (%)"] == 92.3
-    assert vgg16["ImageNet top-5, published (%)"] == 90.382
-    assert "Accuracy" not in " ".join(table.columns) and "Seeds (n)" not in table.columns
+    assert table["network"].tolist() == list(load_profile_suite("imagenet-profile").models)
+    vgg16 = table.set_index("network").loc["vgg16"]
+    assert vgg16["params"] == 138_357_544
+    assert vgg16["forward_macs_per_image"] == 15_470_289_408
+    assert vgg16["forward_flops_per_image"] == 30_940_528_640
+    assert vgg16["paper_top5_pct"] == 92.3
+    assert vgg16["published_top5_pct"] == 90.382
+    assert "test_acc_pct_mean" not in table.columns and "seeds_ok" not in table.columns
     markdown = (tmp_path / "imagenet-profile.md").read_text()
     resnet18 = "| resnet18 | 2015 | Shortcut connections | 89.08 | n/a | 11.69 | 1.819 | 3.628 |"
     assert resnet18 in markdown  # ResNet-18 has no paper figure in the lecture
@@ -214,6 +214,6 @@ def test_profile_suite_from_a_path_with_defaults(tmp_path: Path, capsys) -> None
     assert (suite.name, suite.num_classes, suite.batch_size) == ("p", 1000, 1)
     assert main(["profile", "--suite", path, "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert [r["Network"] for r in data["rows"]] == ["lenet5", "lenet5-relu"]
-    assert data["rows"][0]["ImageNet top-5, paper (%)"] is None
+    assert [r["network"] for r in data["rows"]] == ["lenet5", "lenet5-relu"]
+    assert data["rows"][0]["paper_top5_pct"] is None
     assert data["profiles"]["lenet5"]["params"] == 61_706 - 850 + 84 * 1000 + 1000

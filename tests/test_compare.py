@@ -241,7 +241,9 @@ def test_fail_on_overrides_the_suite_threshold(tmp_path: Path, capsys) -> None:
     assert compare(capsys, new, base, "--fail-on", "epoch_time_s:+50%")[0] == 0
 
 
-def test_junit_has_one_test_case_per_model_and_metric(tmp_path: Path, capsys) -> None:
+def test_junit_has_one_test_case_per_model_and_metric_and_a_status_per_model(
+    tmp_path: Path, capsys
+) -> None:
     base = write_run(tmp_path / "base", ONE_SEED)
     slower = {**ONE_SEED, "lenet5": {"epoch_time_s": [2.6], "test_acc": [97.0]}}
     new = write_run(tmp_path / "new", slower)
@@ -257,11 +259,11 @@ def test_junit_has_one_test_case_per_model_and_metric(tmp_path: Path, capsys) ->
     assert set(cases) == {
         (f"bench.fixture.{model}", metric)
         for model in ("lenet5", "resnet18-cifar")
-        for metric in ("epoch_time_s", "test_acc")
+        for metric in ("epoch_time_s", "test_acc", "status")
     }
     failed = {key for key, case in cases.items() if case.find("failure") is not None}
     assert failed == {("bench.fixture.lenet5", "epoch_time_s")}
-    assert (suite.get("tests"), suite.get("failures")) == ("4", "1")
+    assert (suite.get("tests"), suite.get("failures")) == ("6", "1")
 
 
 def test_different_machines_are_refused_unless_allowed_and_then_flagged(

@@ -79,6 +79,7 @@ COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
     "history": lambda run, tmp: ["history", "--record", str(run), "--db", str(tmp / "h.sqlite")],
     "merge": lambda run, tmp: ["merge", str(run), "--out", str(tmp / "merged")],
     "resume": lambda run, tmp: ["run", "--resume", str(run)],
+    "export": lambda run, tmp: ["export", "mlflow", str(run), "--tracking-uri", str(tmp / "ml")],
 }
 
 
@@ -96,6 +97,7 @@ def test_a_damaged_run_directory_is_one_line_and_exit_2(
     assert err.startswith(f"bench {command if command != 'resume' else 'run'}: error: {run}/")
     assert message in err
     assert not (tmp_path / "merged").exists() and not (tmp_path / "b.json").exists()
+    assert not (tmp_path / "ml").exists()
 
 
 def test_null_fields_read_as_absent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,10 @@ from compare_fixtures import write_run
 from test_report_html import CHROMIUM, markup_errors, screenshot
 
 from bench.cli import main
+from bench.regress.dashboard import collect
 from bench.regress.history import record_run
+from bench.report.dashboard import chart_figure
+from bench.report.figures import STYLE
 
 # Three commits, two seeds each, the first measured again last; the third is 31 % slower (a
 # step), accuracy does not move.
@@ -111,6 +114,27 @@ def test_page_shows_the_series_and_marks_the_step(site: Path) -> None:
     for commit, day in (("aaa1111", 1), ("bbb2222", 2), ("ccc3333", 3)):
         assert f'>{commit}</td><td data-sort="2026-01-0{day}T00:00:00+00:00">' in text
     assert "#3 ccc3333 2026-01-03T00:00:00+00:00: median 1.31 (n=2)" in text  # hover
+
+
+def test_one_run_shows_one_commit_on_whole_positions_and_accuracy_up_to_100(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "history.sqlite"
+    record_run(
+        db, write_run(tmp_path / "run", {"lenet5": {"test_acc": [100.0], "epoch_time_s": [1.0]}})
+    )
+    (board,) = collect(db)
+    by_metric = {chart.series.metric: chart for chart in board.charts}
+    for metric, chart in by_metric.items():
+        with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
+            ax = chart_figure(board, chart).axes[0]
+        ticks = [t for t in ax.get_xticks() if 0.5 <= t <= 1.5]
+        assert ticks == [1.0], (metric, list(ax.get_xticks()))
+        assert ax.get_ylim()[1] <= 100 if metric == "test_acc" else ax.get_ylim()[1] > 1.0
+    out = tmp_path / "site"
+    assert main(["history", "--db", str(db), "--html", str(out)]) == 0
+    shown = charts((out / "fixture-on-cpu-0a1b2c3d.html").read_text())
+    assert shown["lenet5 · test_acc (%)"][0] == "Final test accuracy (%): 1 commit, latest 100"
 
 
 def test_pages_are_well_formed_and_self_contained(site: Path) -> None:

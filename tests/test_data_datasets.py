@@ -229,4 +229,12 @@ def test_synthetic_classes_are_learnable_from_the_train_split(tmp_path: Path) ->
 
 
 def test_every_dataset_name_is_known() -> None:
-    assert DATASETS == ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "synthetic")
+    assert DATASETS == (
+        "mnist",
+        "fashion-mnist",
+        "cifar10",
+        "cifar100",
+        "imagenette",
+        "digits",
+        "synthetic",
+    )

@@ -119,3 +119,43 @@ def test_same_generator_seed_gives_the_same_augmentation() -> None:
     c = transforms.random_crop(x, 8, 2, generator(9))
     assert torch.equal(a, b)
     assert not torch.equal(transforms.random_crop(x, 8, 2, generator(7)), c)
+
+
+def test_resize_boxes_with_the_whole_image_as_its_box_is_the_identity() -> None:
+    x = torch.rand((3, 2, 6, 8), generator=generator())
+    boxes = torch.tensor([[0.0, 0.0, 8.0, 6.0]] * 3)
+    assert torch.allclose(transforms.resize_boxes(x, boxes), x, atol=1e-6)
+
+
+def test_resize_boxes_upscales_a_quarter_of_each_image_from_its_own_box() -> None:
+    x = torch.zeros((2, 1, 4, 4))
+    x[0, :, :2, :2] = 1.0  # image 0: ones in its top-left quarter
+    x[1, :, 2:, 2:] = 1.0  # image 1: ones in its bottom-right quarter
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [2.5, 2.5, 3.5, 3.5]])  # inside those ones
+    assert torch.equal(transforms.resize_boxes(x, boxes), torch.ones((2, 1, 4, 4)))
+
+
+def test_random_resized_crop_draws_boxes_as_torchvision_within_the_image(monkeypatch) -> None:
+    drawn: list[torch.Tensor] = []
+    monkeypatch.setattr(transforms, "resize_boxes", lambda x, boxes: drawn.append(boxes) or x)
+    x = torch.zeros((500, 3, 30, 40))
+    transforms.random_resized_crop(x, 0.35, generator())
+    left, top, right, bottom = drawn[0].unbind(1)
+    width, height = right - left, bottom - top
+    assert (left >= 0).all() and (top >= 0).all() and (right <= 40).all() and (bottom <= 30).all()
+    share = width * height / (30 * 40)
+    assert share.max() <= 1 + 1e-6 and share.min() >= 0.35 * 0.75  # clipped boxes lose area
+    ratio = width / height
+    unclipped = (width < 40) & (height < 30)
+    assert ((ratio[unclipped] > 0.75 - 1e-4) & (ratio[unclipped] < 4 / 3 + 1e-4)).all()
+    assert share.std() > 0.1 and left.std() > 1  # drawn per image
+
+
+def test_random_resized_crop_keeps_the_size_and_follows_the_seed() -> None:
+    x = torch.rand((4, 3, 12, 10), generator=generator(1))
+    a = transforms.random_resized_crop(x, 0.2, generator(5))
+    assert a.shape == x.shape
+    assert torch.equal(a, transforms.random_resized_crop(x, 0.2, generator(5)))
+    assert not torch.equal(a, transforms.random_resized_crop(x, 0.2, generator(6)))
+    flat = torch.full((2, 3, 12, 10), 0.5)
+    assert torch.allclose(transforms.random_resized_crop(flat, 0.2, generator()), flat)

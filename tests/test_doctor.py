@@ -30,6 +30,7 @@ from fake_pynvml import (
     Reading,
     ThrottleNamedNvml,
 )
+from imagenette_files import write_imagenette
 from tiny_suite import tiny_suite
 from torchvision import datasets
 from torchvision.datasets.utils import calculate_md5
@@ -364,6 +365,7 @@ def test_data_sets_present_missing_and_damaged(tmp_path: Path) -> None:
     write_cifar100(data)
     with (data / "cifar-100-python/train").open("ab") as handle:
         handle.write(b"x")
+    write_imagenette(data)
     taken = snapshot(tmp_path, FailingNvml(), gpu=None)
     checks = taken["data"]["datasets"]
     assert checks["cifar10"] == {
@@ -384,6 +386,7 @@ def test_data_sets_present_missing_and_damaged(tmp_path: Path) -> None:
         "status": "corrupt",
         "detail": f"{data / 'cifar-100-python/train'}: 1 bytes after the end of the pickle",
     }
+    assert checks["imagenette"]["status"] == "present"
     assert checks["digits"] == {"status": "built-in", "detail": "needs no files"}
     assert taken["warnings"][1:] == [
         f"fashion-mnist data incomplete: {checks['fashion-mnist']['detail']}",
@@ -441,7 +444,8 @@ def test_data_the_os_will_not_let_us_read_is_unreadable_not_missing(
     offered (one would not help). Tests run as root, whom no mode stops, so the refusal is
     planted where the OS gives it: ``os.stat`` inside the folder, or ``io.open`` of the file."""
     data = tmp_path / "data"
-    for write in (write_cifar10, write_cifar100, write_mnist, write_fashion_mnist):
+    writers = (write_cifar10, write_cifar100, write_mnist, write_fashion_mnist, write_imagenette)
+    for write in writers:
         write(data)
     folder = data / "cifar-10-batches-py"
     refused = folder / "data_batch_3"

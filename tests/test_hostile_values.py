@@ -193,7 +193,7 @@ RUN_READERS: dict[str, Callable[[Place, Path], list[str]]] = {
     "baseline-save": lambda i, out: ["baseline", "save", str(i.run), "--out", str(out / "b.json")],
     "history-record": lambda i, out: ["history", "--record", str(i.run), "--db",
                                       str(out / "h.sqlite")],
-    "merge": lambda i, out: ["merge", str(i.run), "--out", str(out / "merged")],
+    "merge": lambda i, out: ["merge", str(i.run), "--out", str(out / "merged"), "--partial"],
     "compare-new": lambda i, out: ["compare", str(i.run), str(i.baseline), "--format", "json",
                                    "--history-db", "none"],
 }  # fmt: skip

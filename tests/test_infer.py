@@ -276,9 +276,9 @@ def test_suite_inference_rows_survive_resume_once_each_and_reach_history(
         ("lenet5__s1", "4", "trained"),
     ]
     for row, min_bytes in zip(before, 2 * [364_600, 717_928], strict=True):
-        point = json.loads(row["roofline"])  # as bench infer places lenet5's batches of 1 and 4
-        assert (point["min_bytes"], point["precision"]) == (min_bytes, "fp32")
-        assert point["seconds"] == pytest.approx(
+        # as bench infer places lenet5's batches of 1 and 4
+        assert (float(row["roofline_min_bytes"]), row["roofline_precision"]) == (min_bytes, "fp32")
+        assert float(row["roofline_time_s"]) == pytest.approx(
             int(row["batch_size"]) / float(row["images_per_s"])
         )
     # The second job is cut short: its final record gives way to an interrupted one.

@@ -12,6 +12,7 @@ import pytest
 import torch
 from fake_cuda import patch_cuda
 from torch import nn
+from torchvision.transforms import v2
 
 from bench.cli import get_args_parser, main
 from bench.commands.run import job_overrides
@@ -23,6 +24,7 @@ from bench.recipes.loop import Precision
 from bench.results.rundir import RunDir
 from bench.run import batch_search
 from bench.suite.matrix import build_suite
+from bench.suite.settings import DatasetConfig, JobConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -250,3 +252,18 @@ def test_batch_search_takes_the_largest_power_of_two_that_fits(
     assert batch_search.largest_batch(nn.Identity, (1, 8, 8), 10, cuda, cap=16) == 16
     cpu = Precision(torch.device("cpu"), "fp32", False)
     assert batch_search.largest_batch(nn.Identity, (1, 8, 8), 10, cpu, cap=1024) is None
+
+
+def test_random_resized_crop_reaches_both_loading_paths_for_training_only() -> None:
+    resident, torch_path = digits_loaders(resized_crop=0.5)
+    plain, _ = digits_loaders()
+    (x, y), (x0, y0) = next(resident.batches(1)), next(plain.batches(1))
+    assert torch.equal(y, y0) and x.shape == x0.shape and not torch.equal(x, x0)
+    (crop,) = [
+        t for t in torch_path.dataset.transform.transforms if isinstance(t, v2.RandomResizedCrop)
+    ]
+    assert (tuple(crop.size), crop.scale) == ((32, 32), (0.5, 1.0))
+    config = JobConfig(dataset=DatasetConfig(name="digits", random_resized_crop=0.35))
+    splits = load_dataset("digits", Path("."))
+    train, test = make_loaders(splits, config, 0, torch.device("cpu"))
+    assert (train.resized_crop, test.resized_crop) == (0.35, 0.0)

@@ -156,3 +156,34 @@ def test_a_pass_takes_its_times_from_the_device_timer_with_one_sync(
     assert len(syncs) == 1
     assert (stats.data_wait_s, stats.compute_s) == (steps * 0.5, steps * 0.5)
     assert stats.time_s == steps * 1.0 + 0.5
+
+
+def test_label_smoothing_mixes_cross_entropy_with_the_mean_negative_log_probability() -> None:
+    outputs = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    targets = torch.tensor([0, 1])
+    log_p = outputs.log_softmax(dim=1)
+    nll, uniform = -log_p[[0, 1], targets].mean(), -log_p.mean()
+    loss, correct = classification_objective(outputs, outputs, targets, label_smoothing=0.1)
+    assert loss.item() == pytest.approx((0.9 * nll + 0.1 * uniform).item())
+    assert int(correct) == 1
+    plain, _ = classification_objective(outputs, outputs, targets)
+    assert plain.item() == pytest.approx(nll.item())
+
+
+def test_the_classify_recipe_trains_and_tests_with_the_suites_label_smoothing(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from bench.recipes import classify
+    from bench.suite.settings import JobConfig
+
+    seen: list[Any] = []
+    monkeypatch.setattr(classify, "run_phase", lambda *args: seen.append(args[5]) or iter(()))
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())
+    job = SimpleNamespace(model="m", config=JobConfig(label_smoothing=0.2))
+    ctx = SimpleNamespace(job=job, build_model=lambda _name: model, num_classes=2)
+    list(classify.run_classify(ctx))  # type: ignore[arg-type]
+    outputs, targets = torch.tensor([[1.0, -1.0]]), torch.tensor([0])
+    loss, _ = seen[0](outputs, outputs, targets)
+    smoothed = nn.functional.cross_entropy(outputs, targets, label_smoothing=0.2).item()
+    plain = nn.functional.cross_entropy(outputs, targets).item()
+    assert loss.item() == pytest.approx(smoothed) and abs(smoothed - plain) > 0.05

@@ -181,3 +181,23 @@ def test_merge_runs_without_torch(runs: dict[str, Path], tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     assert job_lines(tmp_path / "m") == MATRIX
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_missing_jobs_fail_the_merge_unless_partial_and_the_merged_run_is_kept(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], partial: bool
+) -> None:
+    out = tmp_path / "merged"
+    flags = ["--partial"] if partial else []
+    assert merge(runs["shard1"], "--out", out, "--no-report", *flags) == (0 if partial else 1)
+    absent = sorted(set(MATRIX) - set(job_lines(runs["shard1"])), key=MATRIX.index)
+    listed = f"2 jobs of the suite are in none of the runs: {', '.join(absent)}"
+    err = capsys.readouterr().err
+    if partial:
+        assert err == f"note: {listed}\n"
+    else:
+        assert err == (
+            f"bench merge: incomplete: {listed} (merged run written all the same; "
+            "--partial accepts a partial merge)\n"
+        )
+    assert job_lines(out) == job_lines(runs["shard1"])  # what was measured is kept

@@ -241,7 +241,7 @@ LOCKED: dict[str, LockedCase] = {
     "report-traces-unreadable": lambda p: (
         ["report", str(p.run), "--out", str(p.root / "report")],
         [(p.run / "traces", NONE)],
-        f"{p.run}/traces/lenet5-s0.json.gz: cannot read: Permission denied",
+        f"{p.run}/traces/lenet5-s0/rank0.pt.trace.json.gz: cannot read: Permission denied",
     ),
     "report-into-its-read-only-run": lambda p: (
         ["report", str(p.run)],

@@ -49,8 +49,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    """A report table; "n/a" (not measured) becomes NaN, nothing else does."""
-    return pd.read_csv(path, keep_default_na=False, na_values=["n/a"])
+    """A report table; an empty cell (not measured) becomes NaN, nothing else does."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
 def test_report_of_a_run_has_every_table_and_figure(report: ReportPaths) -> None:
@@ -80,6 +80,22 @@ def test_report_of_a_run_has_every_table_and_figure(report: ReportPaths) -> None
         assert f"## {title}" in markdown
 
 
+def test_captions_link_every_figure_file_in_html_and_markdown(report: ReportPaths) -> None:
+    assert report.html is not None and report.markdown is not None
+    html, markdown = report.html.read_text(), report.markdown.read_text()
+    assert markdown.count("](figures/") == 2 * len(FULL_FIGURES)
+    for stem in FULL_FIGURES:
+        for ext in ("png", "svg"):
+            assert (report.out_dir / "figures" / f"{stem}.{ext}").is_file()
+            assert f'<a href="figures/{stem}.{ext}">' in html
+        assert f"](figures/{stem}.png) ([SVG](figures/{stem}.svg))" in markdown
+    assert (
+        "- [conv-autoencoder: Reconstructions (each image scaled to its own min–max for "
+        "display)](figures/reconstructions_conv-autoencoder.png)"
+    ) in markdown
+    assert "Reconstructions (each image scaled to its own min–max for display) <span" in html
+
+
 def test_model_table_shows_mean_and_std_over_seeds(report: ReportPaths) -> None:
     jobs = RunDir.open(report.out_dir).read().jobs
     accuracies = [j["test_acc"] for j in jobs if j["model"] == "conv-autoencoder"]
@@ -89,16 +105,16 @@ def test_model_table_shows_mean_and_std_over_seeds(report: ReportPaths) -> None:
         line for line in markdown.splitlines() if line.startswith("| conv-autoencoder | 2011")
     )
     assert f" {expected} " in row
-    models = read_csv(report.tables[0]).set_index("Network")
-    assert models.loc["conv-autoencoder", "Final test acc (%) mean"] == pytest.approx(
+    models = read_csv(report.tables[0]).set_index("network")
+    assert models.loc["conv-autoencoder", "test_acc_pct_mean"] == pytest.approx(
         statistics.mean(accuracies)
     )
-    assert models.loc["conv-autoencoder", "Final test acc (%) std"] == pytest.approx(
+    assert models.loc["conv-autoencoder", "test_acc_pct_std"] == pytest.approx(
         statistics.stdev(accuracies)
     )
-    assert models["Seeds (n)"].to_dict() == {"lenet5": 1, "vgg16": 1, "conv-autoencoder": 2}
-    assert models.loc["vgg16", "Params"] == 134_301_514
-    assert pd.isna(models.loc["lenet5", "Final test acc (%) std"])
+    assert models["seeds_ok"].to_dict() == {"lenet5": 1, "vgg16": 1, "conv-autoencoder": 2}
+    assert models.loc["vgg16", "params"] == 134_301_514
+    assert pd.isna(models.loc["lenet5", "test_acc_pct_std"])
 
 
 def test_lecture_table_puts_published_top5_beside_the_measured_top1_and_top5(
@@ -106,24 +122,24 @@ def test_lecture_table_puts_published_top5_beside_the_measured_top1_and_top5(
 ) -> None:
     lecture = read_csv(report.tables[1])
     assert list(lecture.columns) == [
-        "Network",
-        "Year",
-        "Salient feature",
-        "Top-1, cifar10 test set (%) mean",
-        "Top-1, cifar10 test set (%) std",
-        "Top-5, cifar10 test set (%) mean",
-        "Top-5, cifar10 test set (%) std",
-        "ImageNet top-5, published (%)",
-        "ImageNet top-5, paper (%)",
-        "Parameters (M)",
-        "MACs (G, multiply-add = 1)",
-        "FLOPs (G, multiply-add = 2)",
-        "FLOPs/MACs",
-        "Inference latency, batch 1, p50 (ms) mean",
-        "Inference latency, batch 1, p50 (ms) std",
-        "Inference throughput, largest batch (images/s) mean",
-        "Inference throughput, largest batch (images/s) std",
-        "Seeds (n)",
+        "network",
+        "year",
+        "salient_feature",
+        "test_acc_pct_mean",
+        "test_acc_pct_std",
+        "test_top5_pct_mean",
+        "test_top5_pct_std",
+        "published_top5_pct",
+        "paper_top5_pct",
+        "params",
+        "forward_macs_per_image",
+        "forward_flops_per_image",
+        "flops_per_mac",
+        "latency_ms_p50_mean",
+        "latency_ms_p50_std",
+        "inference_images_per_s_mean",
+        "inference_images_per_s_std",
+        "seeds_ok",
     ]
     markdown = report.markdown.read_text()
     # top-5 of the fixture: 71.54 + 0.8 × (100 − 71.54) = 94.308, kept as 94.31
@@ -133,14 +149,18 @@ def test_lecture_table_puts_published_top5_beside_the_measured_top1_and_top5(
     )
     assert f"{vgg16} n/a | 77.8 | 13 | 1 |" in markdown
     # vgg16 ran out of memory at batch 128: its throughput is the one at batch 16
-    row = lecture.set_index("Network").loc["vgg16"]
+    row = lecture.set_index("network").loc["vgg16"]
     latency_16 = 0.5 + 16 * 15_470_000_000 / 2e8  # run_fixtures._inference_rows
-    assert row["Inference throughput, largest batch (images/s) mean"] == pytest.approx(
-        16_000 / latency_16
-    )
-    assert row["Top-5, cifar10 test set (%) mean"] == 94.31
+    assert row["inference_images_per_s_mean"] == pytest.approx(16_000 / latency_16)
+    assert row["test_top5_pct_mean"] == 94.31
     lenet5 = "| lenet5 | 1998 | Convolution + pooling | 55.54 | 91.11 | n/a | n/a | 0.06171 |"
     assert lenet5 in markdown
+    header = (
+        "| Network | Year | Salient feature | Top-1, cifar10 test set (%) | "
+        "Top-5, cifar10 test set (%) | ImageNet top-5, published (%) | "
+        "ImageNet top-5, paper (%) |"
+    )
+    assert header in markdown
     assert "Top-1 and top-5: measured here on the test set of cifar10" in markdown
 
 
@@ -151,9 +171,9 @@ def test_records_made_before_top5_was_kept_read_and_show_it_as_na(tmp_path: Path
     assert all(line.pop("test_top5") is not None for line in lines)
     records.write_text("".join(json.dumps(line) + "\n" for line in lines))
     paths = write_report(read_runs([run]), tmp_path / "out", {"csv", "md"})
-    lecture = read_csv(paths.tables[1]).set_index("Network")
-    assert lecture.loc["lenet5", "Top-1, cifar10 test set (%) mean"] == 55.54
-    assert pd.isna(lecture.loc["lenet5", "Top-5, cifar10 test set (%) mean"])
+    lecture = read_csv(paths.tables[1]).set_index("network")
+    assert lecture.loc["lenet5", "test_acc_pct_mean"] == 55.54
+    assert pd.isna(lecture.loc["lenet5", "test_top5_pct_mean"])
     assert "| lenet5 | 1998 | Convolution + pooling | 55.54 | n/a | n/a |" in (
         paths.markdown.read_text()
     )
@@ -161,11 +181,11 @@ def test_records_made_before_top5_was_kept_read_and_show_it_as_na(tmp_path: Path
 
 def test_failed_and_missing_jobs_are_listed_with_their_errors(report: ReportPaths) -> None:
     failures = read_csv(report.tables[2])
-    assert failures[["Job", "Status"]].values.tolist() == [
+    assert failures[["job_id", "status"]].values.tolist() == [
         ["vgg16-s1", "oom"],
         ["lenet5-s1", "missing"],
     ]
-    assert failures.loc[0, "Error"] == "RuntimeError: synthetic oom in fixture job"
+    assert failures.loc[0, "error"] == "RuntimeError: synthetic oom in fixture job"
     html = report.html.read_text()
     assert "vgg16-s1 (seed 1): oom: RuntimeError: synthetic oom in fixture job" in html
     assert "Failed jobs (2)" in html
@@ -177,8 +197,8 @@ def test_cpu_run_shows_unmeasured_values_as_na_and_notes_missing_telemetry(
     run = write_run(tmp_path / "run", models=("lenet5",), gpu=False)
     paths = write_report(read_runs([run]), tmp_path / "out", {"html", "csv"})
     models = read_csv(paths.tables[0])
-    for column in ("Peak GPU mem (MiB)", "GPU util (%)", "Energy per epoch (J)", "MFU (%)"):
-        assert pd.isna(models.loc[0, f"{column} mean"])
+    for column in ("peak_mem_mib", "gpu_util_pct", "energy_per_epoch_j", "mfu_pct"):
+        assert pd.isna(models.loc[0, f"{column}_mean"])
     assert paths.notes == ("GPU telemetry: none in these runs (CPU run or NVML unavailable)",)
     assert "gpu_telemetry" not in {p.stem for p in paths.figures}
     assert "peak_memory" in {p.stem for p in paths.figures}  # host RSS stands in
@@ -200,7 +220,7 @@ def test_inference_figures_and_columns_appear_only_with_inference_rows(tmp_path:
         "operations_vs_inference_time",
     }
     assert paths.notes == ("Inference figures: no inference measurements in these runs",)
-    assert not any("Inference" in c for c in read_csv(paths.tables[1]).columns)
+    assert not any("inference" in c for c in read_csv(paths.tables[1]).columns)
     html = paths.html.read_text()
     assert "Roofline of the training step (mean ± std over seeds)" in html
     assert "inference batch" not in html
@@ -212,13 +232,13 @@ def test_the_roofline_places_inference_batches_beside_the_training_step(tmp_path
     jobs = job_frame(runs)
     table = roofline_table(jobs, inference_frame(runs, jobs))
     assert table.title.startswith("Roofline of the training step and of inference batches")
-    data = table.data.set_index("Network")
+    data = table.data.set_index("network")
     assert list(data.index) == ["lenet5", "lenet5@1", "lenet5@16", "lenet5@128"]
-    assert list(data["Step"]) == ["training step (batch 64, fp32)", *3 * ["inference batch (fp32)"]]
+    assert list(data["step"]) == ["training step (batch 64, fp32)", *3 * ["inference batch (fp32)"]]
     # the fixture's batches lie at 10 × batch FLOP/byte; the GPU's ridge point is 50
-    assert list(data["Intensity (FLOP/byte) mean"]) == pytest.approx([10, 10, 160, 1280])
+    assert list(data["roofline_intensity_mean"]) == pytest.approx([10, 10, 160, 1280])
     bounds = ["memory-bound", "memory-bound", "compute-bound", "compute-bound"]
-    assert list(data["Bound"]) == bounds
+    assert list(data["roofline_bound"]) == bounds
     # achieved: 860,000 FLOPs per image × batch over the fixture's latency, 0.5 + batch ×
     # 0.00215 ms; roof: 10 FLOP/byte × 2 TB/s at batch 1, else the 100 TFLOP/s peak
     shares = [
@@ -227,7 +247,7 @@ def test_the_roofline_places_inference_batches_beside_the_training_step(tmp_path
         100 * 860_000 * 16 / 0.5344e-3 / 100e12,
         100 * 860_000 * 128 / 0.7752e-3 / 100e12,
     ]
-    assert list(data["Share of the roof (%) mean"]) == pytest.approx(shares)
+    assert list(100 * data["roofline_fraction_mean"]) == pytest.approx(shares)
     write_report(runs, run, {"html"})
     svg = (run / "figures" / "roofline.svg").read_text()
     for label in ("lenet5@1<", "lenet5@128<", "training step<", "inference batch (labelled"):
@@ -242,7 +262,7 @@ def test_cpu_inference_rows_draw_memory_from_the_host_and_say_power_is_na(
     stems = {p.stem for p in paths.figures}
     assert {"inference_memory_vs_batch", "inference_throughput_power_vs_batch"} <= stems
     svg = (run / "figures" / "inference_throughput_power_vs_batch.svg").read_text()
-    assert "power: n/a" in svg
+    assert "Power: n/a (no GPU power readings: CPU run or NVML unavailable)" in svg
     assert "process RSS" in (run / "figures" / "inference_memory_vs_batch.svg").read_text()
 
 
@@ -278,10 +298,10 @@ def test_several_runs_are_reported_together_and_told_apart(tmp_path: Path) -> No
     )
     paths = write_report(read_runs([first, second]), tmp_path / "out", {"csv", "md"})
     models = read_csv(paths.tables[0])
-    assert models["Network"].tolist() == ["lenet5 [suite-a]", "lenet5 [suite-b]"]
-    assert models["Seeds (n)"].tolist() == [1, 0]
+    assert models["network"].tolist() == ["lenet5 [suite-a]", "lenet5 [suite-b]"]
+    assert models["seeds_ok"].tolist() == [1, 0]
     failures = read_csv(paths.tables[2])
-    assert failures[["Run", "Job", "Status"]].values.tolist() == [["b", "lenet5-s0", "error"]]
+    assert failures[["run_id", "job_id", "status"]].values.tolist() == [["b", "lenet5-s0", "error"]]
     assert "| Field | a | b |" in paths.markdown.read_text()
 
 
@@ -302,5 +322,5 @@ def test_run_without_any_job_record_still_reports(tmp_path: Path) -> None:
         "GPU telemetry: none in these runs (CPU run or NVML unavailable)",
     )
     assert read_csv(paths.tables[0]).empty
-    assert read_csv(paths.tables[2])["Status"].tolist() == ["missing", "missing"]
+    assert read_csv(paths.tables[2])["status"].tolist() == ["missing", "missing"]
     assert "No figure could be drawn from these runs." in paths.html.read_text()

@@ -70,7 +70,7 @@ def test_model_table_aggregates_jobs_that_ended_ok_over_seeds() -> None:
     assert row["Year"] == "2015"
     assert row["Peak GPU mem (MiB)"] == "n/a"
     assert row["Seeds (n)"] == "2"
-    assert table.data.loc[0, "Final test acc (%) mean"] == 81.0
+    assert table.data.loc[0, "test_acc_pct_mean"] == 81.0
     assert table.rows()[0][6] == ("81.00 ± 1.41", 81.0)
     assert table.rows()[0][10] == ("n/a", "")
 

@@ -60,18 +60,19 @@ def test_resume_records_into_the_history_db_the_run_was_started_with(
 def test_a_trace_folder_turned_read_only_stops_the_resume_with_74_and_the_job_interrupted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The traces/ folder of a traced run is made read-only before ``--resume`` (under
+    """The job's trace folder of a traced run is made read-only before ``--resume`` (under
     tests/permissions.py, so that it binds for root too): the job trains, its trace cannot be
     kept, and the run stops as docs/reliability.md promises; once the folder takes writes again,
     a second ``--resume`` finishes the job."""
     run_dir = cut_short(tmp_path, "--trace", "1", "--history-db", "none")
     kept = (run_dir / "records.jsonl").read_text()
     capsys.readouterr()
-    with enforced((run_dir / "traces", 0o555)):
+    with enforced((run_dir / "traces" / "lenet5__s0", 0o555)):
         assert main(["run", "--resume", str(run_dir), *QUIET]) == 74
     err = capsys.readouterr().err
     assert err == (
-        f"bench run: error: {run_dir}/traces/lenet5__s0.json.gz: cannot write: Permission denied; "
+        f"bench run: error: {run_dir}/traces/lenet5__s0/rank0.pt.trace.json.gz: cannot write: "
+        "Permission denied; "
         f"the run stops here, finish it with: python -m bench run --resume {run_dir}\n"
     )
     records = (run_dir / "records.jsonl").read_text()

@@ -340,7 +340,7 @@ def test_shipped_suites_read_real_file_formats_from_data_dir(tmp_path: Path) -> 
     (mnist,) = results(mnist_dir)
     assert (mnist["dataset"], mnist["input_size"], mnist["status"]) == (
         "mnist",
-        "[1, 32, 32]",
+        "1x32x32",
         "ok",
     )
     job = next(r for r in RunDir.open(mnist_dir).records() if r["type"] == "job")
@@ -348,7 +348,7 @@ def test_shipped_suites_read_real_file_formats_from_data_dir(tmp_path: Path) -> 
     (cifar,) = results(cifar_dir)
     assert (cifar["dataset"], cifar["input_size"], cifar["status"]) == (
         "cifar10",
-        "[3, 32, 32]",
+        "3x32x32",
         "ok",
     )
     assert int(cifar["params"]) == 62006  # lenet5 with 3 input channels

@@ -24,7 +24,14 @@ pytest_plugins = ["place_fixtures"]
 
 COMMANDS: dict[str, Callable[[Place], list[str]]] = {
     "report": lambda p: ["report", str(p.run), "--out", str(p.root / "report")],
-    "merge": lambda p: ["merge", str(p.run), "--out", str(p.root / "merged"), "--no-report"],
+    "merge": lambda p: [
+        "merge",
+        str(p.run),
+        "--out",
+        str(p.root / "merged"),
+        "--no-report",
+        "--partial",
+    ],
     "compare": lambda p: ["compare", str(p.run), str(p.baseline)],
     "baseline": lambda p: ["baseline", "save", str(p.run), "--out", str(p.root / "b.json")],
     "history": lambda p: ["history", "--record", str(p.run), "--db", str(p.root / "h.sqlite")],
@@ -37,9 +44,10 @@ JOB_FILES = ("report", "merge")
 LINKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "run-json": ("run.json", EVERY_READER),
     "records": ("records.jsonl", EVERY_READER),
-    "operator-table": ("traces/lenet5-s0_ops.csv", JOB_FILES),
-    "module-table": ("traces/lenet5-s0_modules.csv", JOB_FILES),
-    "chrome-trace": ("traces/lenet5-s0.json.gz", JOB_FILES),
+    "operator-table": ("traces/lenet5-s0/operators.csv", JOB_FILES),
+    "module-table": ("traces/lenet5-s0/modules.csv", JOB_FILES),
+    "chrome-trace": ("traces/lenet5-s0/rank0.pt.trace.json.gz", JOB_FILES),
+    "operator-table-before-folders": ("traces/lenet5-s0_ops.csv", JOB_FILES),
     "telemetry": ("telemetry/lenet5-s0.csv", JOB_FILES),
     "artifact": ("artifacts/lenet5-s0/first_layer_init.npy", JOB_FILES),
     "comparison": ("compare.md", ("report",)),
@@ -92,13 +100,13 @@ def test_a_linked_folder_out_of_the_run_directory_is_refused(
 def test_a_link_inside_the_run_directory_is_read_and_merged_as_a_plain_file(
     place: Place, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ops = place.run / "traces" / "lenet5-s0_ops.csv"
+    ops = place.run / "traces" / "lenet5-s0" / "operators.csv"
     shutil.move(ops, place.run / "ops-kept-here.csv")
-    ops.symlink_to("../ops-kept-here.csv")
+    ops.symlink_to("../../ops-kept-here.csv")
     assert main(COMMANDS["report"](place)) == 0
     assert "aten::conv2d" in (place.root / "report" / "report.html").read_text()
     assert main(COMMANDS["merge"](place)) == 0
-    merged = place.root / "merged" / "traces" / "lenet5-s0_ops.csv"
+    merged = place.root / "merged" / "traces" / "lenet5-s0" / "operators.csv"
     assert not merged.is_symlink()
     assert merged.read_bytes() == (place.run / "ops-kept-here.csv").read_bytes()
 

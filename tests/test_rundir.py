@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError, WriteError
-from bench.results.records import RESULT_COLUMNS, EpochRecord, JobRecord
+from bench.results.columns import JOB_COLUMNS
+from bench.results.records import EpochRecord, JobRecord
 from bench.results.rundir import RunDir, latest_epochs, new_run_dir
 
 
@@ -103,7 +104,7 @@ def test_append_writes_complete_lines_and_results(tmp_path: Path) -> None:
     assert all(json.loads(line)["schema_version"] == 1 for line in lines)
     with (tmp_path / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == list(RESULT_COLUMNS)
+    assert list(rows[0]) == [c.name for c in JOB_COLUMNS]
     assert rows[0]["job_id"] == "a" and rows[0]["status"] == "ok"
     assert json.loads((tmp_path / "run.json").read_text())["run_id"] == tmp_path.name
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cli_errors import one_line_error
 from data_files import write_cifar10, write_cifar100, write_fashion_mnist, write_mnist
+from imagenette_files import write_imagenette
 
 from bench.cli import main
 from bench.data.datasets import load_dataset
@@ -149,6 +150,7 @@ def test_the_published_shapes_the_checks_use_are_those_the_loaders_give(
         "fashion-mnist": write_fashion_mnist,
         "cifar10": write_cifar10,
         "cifar100": write_cifar100,
+        "imagenette": lambda root: write_imagenette(root, folder="imagenette2-320"),
     }
     if name in writers:
         writers[name](tmp_path)

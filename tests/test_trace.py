@@ -7,10 +7,13 @@ import csv
 import gzip
 import itertools
 import json
+import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from permissions import enforced
@@ -21,7 +24,7 @@ from bench.cli import main
 from bench.errors import BenchError
 from bench.measure.roofline import training_step_bytes
 from bench.measure.static_profile import profile_model, profile_registered
-from bench.measure.trace import Trace, trace_steps
+from bench.measure.trace import Trace, trace_steps, with_rank
 from bench.recipes.loop import Precision, classification_objective
 from bench.results.rundir import RunDir, TraceFiles
 from bench.run import job_trace
@@ -56,16 +59,16 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_traced_job_keeps_a_chrome_trace_and_both_tables(traced: Path) -> None:
     job = "lenet5-relu__s0"
-    with gzip.open(traced / "traces" / f"{job}.json.gz", "rt") as handle:
+    with gzip.open(traced / "traces" / job / "rank0.pt.trace.json.gz", "rt") as handle:
         chrome = json.load(handle)
     names = {event.get("name") for event in chrome["traceEvents"]}
     assert "aten::convolution_backward" in names and "module::conv1" in names
-    operators = csv_rows(traced / "traces" / f"{job}_ops.csv")
+    operators = csv_rows(traced / "traces" / job / "operators.csv")
     assert operators and {r["clock"] for r in operators} == {"cpu"}
     shares = [float(r["self_pct"]) for r in operators]
     assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 100.01
     assert "aten::convolution_backward" in {r["operator"] for r in operators}
-    modules = csv_rows(traced / "traces" / f"{job}_modules.csv")
+    modules = csv_rows(traced / "traces" / job / "modules.csv")
     assert [r["module"] for r in modules] == LENET_RELU_CHILDREN
     assert all(float(r["calls_per_step"]) == 1.0 for r in modules)
     (record,) = [r for r in RunDir.open(traced).records() if r["type"] == "job"]
@@ -147,9 +150,9 @@ def test_profile_traces_one_model_and_prints_both_tables(
     out = capsys.readouterr().out
     assert "lenet5, 1x32x32, batch 4, 1 traced steps: Top operators by self time (CPU time" in out
     assert "Forward time per top-level module" in out and "tanh1" in out
-    with gzip.open(tmp_path / "traces" / "lenet5.json.gz", "rt") as handle:
+    with gzip.open(tmp_path / "traces" / "lenet5" / "rank0.pt.trace.json.gz", "rt") as handle:
         assert json.load(handle)["traceEvents"]
-    assert csv_rows(tmp_path / "traces" / "lenet5_modules.csv")[0]["module"] == "c1"
+    assert csv_rows(tmp_path / "traces" / "lenet5" / "modules.csv")[0]["module"] == "c1"
 
 
 def test_trace_files_are_kept_read_back_and_copied_by_a_merge(tmp_path: Path) -> None:
@@ -176,9 +179,36 @@ def test_trace_files_are_kept_read_back_and_copied_by_a_merge(tmp_path: Path) ->
     ]
     assert list(found[1]["module"]) == ["fc"]
     assert target.read().trace_tables("other") is None
-    (target.path / "traces" / "job_ops.csv").write_bytes(b"\xff\xfe\x00")
-    with pytest.raises(BenchError, match=r"job_ops\.csv: cannot read trace table"):
+    (target.path / "traces" / "job" / "operators.csv").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(BenchError, match=r"job/operators\.csv: cannot read trace table"):
         target.read().trace_tables("job")
+
+
+def test_a_trace_kept_under_the_names_before_its_own_folder_is_read_and_merged(
+    tmp_path: Path,
+) -> None:
+    """Runs written before each trace had a folder kept ``traces/<job>.json.gz``,
+    ``<job>_ops.csv`` and ``<job>_modules.csv``: the report's tables and a merge still find them."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    source = RunDir.create(tmp_path / "a", {"suite": {"name": "s"}})
+    (source.path / "traces").mkdir()
+    operators = "operator,calls_per_step,self_ms_per_step,self_pct,total_ms_per_step,clock\n"
+    (source.path / "traces" / "job_ops.csv").write_text(
+        operators + "aten::mm,2.0,1.5,100.0,1.5,cpu\n"
+    )
+    (source.path / "traces" / "job_modules.csv").write_text(
+        "module,calls_per_step,forward_ms_per_step,clock\nfc,1.0,1.5,cpu\n"
+    )
+    (source.path / "traces" / "job.json.gz").write_bytes(gzip.compress(b'{"traceEvents": []}'))
+    found = source.read().trace_tables("job")
+    assert found is not None
+    assert list(found[0]["operator"]) == ["aten::mm"] and list(found[1]["module"]) == ["fc"]
+    target = RunDir.create(tmp_path / "b", {"suite": {"name": "s"}})
+    target.copy_job_files(source.path, "job")
+    copied = sorted(p.name for p in (target.path / "traces").iterdir())
+    assert copied == ["job.json.gz", "job_modules.csv", "job_ops.csv"]
+    assert target.read().trace_tables("job") is not None
 
 
 def test_a_compiled_model_has_operator_rows_and_no_module_rows() -> None:
@@ -232,7 +262,7 @@ def test_profile_traces_into_the_traces_folder_of_a_read_only_out(
     args = ["profile", "lenet5", "--trace", "1", "--batch-size", "2", "--out", str(tmp_path)]
     with enforced((tmp_path, 0o555)):
         assert main(args) == 0
-    assert (tmp_path / "traces" / "lenet5.json.gz").is_file()
+    assert (tmp_path / "traces" / "lenet5" / "rank0.pt.trace.json.gz").is_file()
 
 
 def test_profile_traces_in_fp32_with_tf32_off_whatever_was_set(
@@ -259,3 +289,71 @@ def test_a_tf32_jobs_trace_runs_with_tf32_on_after_fp32_inference_timing(
         model, classification_objective, optimizer, tf32, itertools.repeat(batch), 1
     )
     assert tf32_flags and set(tf32_flags) == {(True, True)}
+
+
+def test_tensorboards_profiler_plugin_finds_and_parses_each_traced_job(
+    traced: Path, tmp_path: Path
+) -> None:
+    """The plugin (torch-tb-profiler) takes as a run each folder holding a file its
+    ``WORKER_PATTERN`` matches (``*.pt.trace.json[.gz]``; ``plugin.py::_get_run_dirs``), the
+    part before the suffix naming the worker; it parses the trace as its loader does."""
+    from torch_tb_profiler import consts
+    from torch_tb_profiler.profiler.data import RunProfileData
+    from torch_tb_profiler.profiler.run_generator import RunGenerator
+
+    found = [
+        (Path(root), name)
+        for root, _, files in os.walk(traced)
+        for name in files
+        if consts.WORKER_PATTERN.match(name)
+    ]
+    assert found == [(traced / "traces" / "lenet5-relu__s0", "rank0.pt.trace.json.gz")]
+    match = consts.WORKER_PATTERN.match(found[0][1])
+    assert match is not None and (match.group(1), match.group(2)) == ("rank0", None)
+    data = RunProfileData.parse("rank0", None, str(found[0][0] / found[0][1]), str(tmp_path))
+    profile = RunGenerator("rank0", None, data).generate_run_profile()
+    names = {row["name"] for row in profile.operation_table_by_name["data"]}
+    assert {"aten::convolution_backward", "aten::conv2d"} <= names
+    assert data.distributed_info == {"rank": 0, "world_size": 1}
+
+
+def test_a_trace_names_its_rank_first_as_holistic_trace_analysis_reads_it(traced: Path) -> None:
+    """HolisticTraceAnalysis takes each file ending in ``.gz`` or ``.json`` of a folder as one
+    rank's trace, the rank from the first ``"rank": N`` (regex ``"rank":\\s+(\\d+)``) in its
+    text, and calls a trace without one rank 0 with a warning (``hta/common/trace_file.py``,
+    ``create_rank_to_trace_dict``): one folder per job, the rank named before any event."""
+    folder = traced / "traces" / "lenet5-relu__s0"
+    traces = [p for p in folder.iterdir() if p.name.endswith((".gz", ".json"))]
+    assert [p.name for p in traces] == ["rank0.pt.trace.json.gz"]
+    text = gzip.decompress(traces[0].read_bytes()).decode()
+    first = re.search(r'"rank":\s+(\d+)', text)
+    assert first is not None and first.group(1) == "0"
+    assert text.startswith('{"distributedInfo": {"rank": 0, "world_size": 1}')
+
+
+def test_a_rank_the_profiler_wrote_under_torch_distributed_is_kept() -> None:
+    """Under torchrun the profiler writes ``distributedInfo`` itself; it moves to the front,
+    unchanged."""
+    info = {"backend": "gloo", "rank": 3, "world_size": 4}
+    trace = json.dumps({"schemaVersion": 1, "traceEvents": [], "distributedInfo": info})
+    kept = with_rank(trace.encode()).decode()
+    assert kept.startswith('{"distributedInfo": {"backend": "gloo", "rank": 3, "world_size": 4}')
+    assert json.loads(kept) == {"distributedInfo": info, "schemaVersion": 1, "traceEvents": []}
+
+
+def test_a_run_writes_each_finished_jobs_tensorboard_events_from_its_records(
+    traced: Path,
+) -> None:
+    """``bench run`` writes the event file as the job finishes: TensorBoard's reader gives back
+    the epoch records' values at their epochs."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (folder,) = (traced / "tensorboard").iterdir()
+    assert folder.name == "lenet5-relu__s0" and len(list(folder.iterdir())) == 1
+    accumulator = EventAccumulator(str(folder))
+    accumulator.Reload()
+    epochs = [r for r in RunDir.open(traced).records() if r["type"] == "epoch"]
+    for field, tag in (("test_acc", "accuracy_pct/test"), ("epoch_time_s", "time_s/epoch")):
+        expected = [(e["epoch"], float(np.float32(e[field]))) for e in epochs]
+        assert [(s.step, s.value) for s in accumulator.Scalars(tag)] == expected
+    assert "gpu/power_w" not in accumulator.Tags()["scalars"]  # not measured on the CPU

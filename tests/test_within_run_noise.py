@@ -185,13 +185,13 @@ def test_every_format_names_the_noise_used(
     )
     junit = tmp_path / "compare.xml"
     main(["compare", str(new), str(base), "--format", "junit", "--out", str(junit)])
-    (case,) = ET.parse(junit).getroot().iter("testcase")
+    (case, _status) = ET.parse(junit).getroot().iter("testcase")
     assert re.search(r"noise passes ±\d+\.\d%\): noise$", case.findtext("system-out") or "")
     (noise,) = case.iter("property")
     assert noise.get("name") == "noise" and re.fullmatch(r"passes ±\d+\.\d%", noise.get("value"))
     few = latency_run(tmp_path / "few", 1.4, PASSES[:4])
     main(["compare", str(few), str(base), "--format", "junit", "--out", str(junit)])
-    (case,) = ET.parse(junit).getroot().iter("testcase")
+    (case, _status) = ET.parse(junit).getroot().iter("testcase")
     (noise,) = case.iter("property")
     assert noise.get("value") == "unknown (0 earlier runs)"
 

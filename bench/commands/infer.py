@@ -38,7 +38,6 @@ ROOFLINE_NOTE = (
     "over min(peak compute, FLOP/byte × peak bandwidth); peaks: datasheet on a GPU, measured "
     "on the CPU (docs/profiling.md)"
 )
-ROOFLINE_CSV = ("roofline_intensity_flop_per_byte", "roofline_bound", "roofline_roof_pct")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -154,12 +153,12 @@ def infer_command(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2))
     elif args.format == "csv":
-        print(_csv_text(rows), end="")
+        print(_csv_text(records), end="")
     else:
         print(rows_text(rows))
     if args.out is not None:
         output_dir(args.out)
-        write_atomic(args.out / CSV_FILE, _csv_text(rows))
+        write_atomic(args.out / CSV_FILE, _csv_text(records))
         write_atomic(args.out / JSON_FILE, json.dumps(records, indent=2) + "\n")
         print(f"wrote {args.out / CSV_FILE} and {args.out / JSON_FILE}", file=sys.stderr)
     return 0
@@ -279,14 +278,9 @@ def _figure(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def _csv_text(rows: Sequence[InferenceRow]) -> str:
-    """The rows as CSV; the roofline point as its intensity, bound and % of the roof."""
-    import pandas as pd
+def _csv_text(records: Sequence[dict[str, Any]]) -> str:
+    """The rows (as JSON holds them) as CSV, in the columns of a run directory's inference
+    table (``bench.results.columns``: the roofline point flattened into ``roofline_*``)."""
+    from bench.results.columns import INFERENCE_ROW_COLUMNS, csv_text, table_rows
 
-    from bench.results.records import InferenceRow
-
-    columns = [f.name for f in dataclasses.fields(InferenceRow) if f.name != "roofline"]
-    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=columns)
-    frame["input_size"] = frame["input_size"].map(lambda s: "x".join(map(str, s)))
-    points = pd.DataFrame([_roofline_cells(r) for r in rows], columns=list(ROOFLINE_CSV))
-    return str(frame.join(points).to_csv(index=False))
+    return csv_text(table_rows(records, INFERENCE_ROW_COLUMNS), INFERENCE_ROW_COLUMNS)

@@ -62,6 +62,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only errors and the result")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
     parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="at the end, log the run to MLflow as bench export mlflow does (default URI: "
+        "$MLFLOW_TRACKING_URI, else ./mlruns)",
+    )
+    parser.add_argument(
         "--history-db",
         type=Path,
         help="history database (default: <out>/history.sqlite; 'none' to skip)",
@@ -160,6 +168,10 @@ def job_overrides(args: argparse.Namespace) -> list[str]:
 
 def run_command(args: argparse.Namespace) -> int:
     """Handler of ``bench run``."""
+    if args.mlflow is not None:
+        from bench.export.fields import require
+
+        require("mlflow", "mlflow")  # before anything runs
     from bench.run.session import RunRequest, run_suite
 
     if args.resume is not None:
@@ -210,6 +222,7 @@ def run_command(args: argparse.Namespace) -> int:
         argv=sys.argv,
         shard=args.shard,
         gate=gate,
+        mlflow=args.mlflow,
     )
     return run_suite(request)
 

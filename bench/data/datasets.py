@@ -1,13 +1,18 @@
 """The data set registry: names, options and ``load_dataset``.
 
 ``mnist``, ``fashion-mnist``, ``cifar10`` and ``cifar100`` are read from files in torchvision's
-layout (see ``bench.data.torchvision_sets``) and normalised with their published constants;
+layout (see ``bench.data.torchvision_sets``), ``imagenette`` from its JPEGs in torchvision's layout
+(``bench.data.imagenette``), all normalised with their published constants (ImageNet's for
+``imagenette``);
 ``digits`` (scikit-learn's bundled 8×8 digits at 32×32) and ``synthetic`` (seeded class patterns
 plus noise) need no files and are normalised with their own training split's statistics.
 
 Options (``None`` or ``0`` for a size means the default):
 - every data set: ``train_size``, ``test_size``: keep the first N images of each split (an error
   when the split has fewer); for ``synthetic`` the number of images drawn (defaults 1024, 256).
+- ``imagenette`` only: ``side`` the decoded images' side in pixels (default 224), ``size``
+  torchvision's download to read (``full``, ``320px``, ``160px``; default ``320px``), ``cache``
+  keep and reuse the decoded images (default true).
 - ``synthetic`` only: ``image_size`` (C, H, W) default (3, 32, 32), ``num_classes`` default 10,
   ``seed`` default 0.
 """
@@ -19,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.digits import read_digits
+from bench.data.imagenette import read_imagenette
 from bench.data.imageset import DataSplits, ImageSet, channel_stats
 from bench.data.synthetic import make_synthetic
 from bench.data.torchvision_sets import read_torchvision_splits
 from bench.errors import DataError, UnknownNameError
-from bench.suite.settings import DATASETS
+from bench.suite.settings import DATASET_SIZES, DATASETS, IMAGENETTE_SIZES
 
 __all__ = ["DATASETS", "DATASET_OPTIONS", "DataSplits", "ImageSet", "load_dataset"]
 
@@ -34,16 +40,19 @@ PUBLISHED_STATS: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "fashion-mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagenette": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's
 }
 
 _SIZES = ("train_size", "test_size")
 DATASET_OPTIONS: Mapping[str, tuple[str, ...]] = {
     **{name: _SIZES for name in DATASETS},
     "synthetic": (*_SIZES, "image_size", "num_classes", "seed"),
+    "imagenette": (*_SIZES, "side", "size", "cache"),
 }
+IMAGENETTE_DEFAULTS: Mapping[str, Any] = {"side": 224, "size": "320px", "cache": True}
 SYNTHETIC_DEFAULTS: Mapping[str, Any] = {
-    "train_size": 1024,
-    "test_size": 256,
+    "train_size": DATASET_SIZES["synthetic"][0],
+    "test_size": DATASET_SIZES["synthetic"][1],
     "image_size": (3, 32, 32),
     "num_classes": 10,
     "seed": 0,
@@ -71,6 +80,19 @@ def load_dataset(
         )
         mean, std = channel_stats(train.images)
         return DataSplits(name, train, test, mean, std)
+    if name == "imagenette":
+        full = {**IMAGENETTE_DEFAULTS, **{k: v for k, v in opts.items() if v is not None}}
+        counts = (full.get("train_size") or 0, full.get("test_size") or 0)
+        loaded = read_imagenette(
+            Path(data_dir),
+            full["size"],
+            full["side"] or 224,
+            download=download,
+            counts=counts,
+            cache=full["cache"],
+        )
+        mean, std = PUBLISHED_STATS[name]
+        return DataSplits(name, loaded.train, loaded.test, mean, std, loaded.decode_s, loaded.note)
     if name == "digits":
         train, test = read_digits()
         mean, std = channel_stats(train.images)
@@ -90,6 +112,10 @@ def _check_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
             raise UnknownNameError("option", key, known, where=f"dataset {name}")
         if key == "image_size":
             ok = _is_sizes(value) and len(value) == 3 and min(value) >= 1
+        elif key == "size":
+            ok = value in IMAGENETTE_SIZES
+        elif key == "cache":
+            ok = isinstance(value, bool)
         else:
             least = {"num_classes": 2}.get(key, 0)
             ok = value is None or (_is_int(value) and value >= least)

@@ -38,13 +38,17 @@ class ImageSet:
 @dataclass(frozen=True)
 class DataSplits:
     """A named data set's train and test splits with its per-channel normalisation constants
-    (in [0, 1] units)."""
+    (in [0, 1] units); for data sets of compressed images, the seconds spent decoding them
+    (``decode_s``, 0.0 when read from a cache of decoded images) and a one-line ``note`` on
+    where they came from."""
 
     name: str
     train: ImageSet
     test: ImageSet
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    decode_s: float | None = None
+    note: str = ""
 
     @property
     def num_classes(self) -> int:

@@ -1,10 +1,11 @@
 """``BatchLoader``: batches of an in-memory ``ImageSet``, prepared on the device, seeded per epoch.
 
 The images stay uint8 on the device (a quarter of the memory of float32); each batch is turned
-into float32 there, in this order: to [0, 1] → resize → random crop with zero padding (back to the
-same size) → random horizontal flip → normalise. Epoch ``e`` of a loader with seed ``s`` draws its
-order and its augmentation from a CPU generator seeded from ``(s, e)``: the same seed gives the
-same batches in every run and on every device, whichever epochs are read and in whatever order.
+into float32 there, in this order: to [0, 1] → resize → random resized crop → random crop with
+zero padding (back to the same size) → random horizontal flip → normalise. Epoch ``e`` of a
+loader with seed ``s`` draws its order and its augmentation from a CPU generator seeded from
+``(s, e)``: the same seed gives the same batches in every run and on every device, whichever
+epochs are read and in whatever order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ class BatchLoader:
     ``shuffle``: a new random order each epoch (else the stored order). ``drop_last``: leave out
     the final incomplete batch. ``resize``: as torchvision's ``Resize(resize)`` (an int sets the
     smaller edge). ``mean``/``std``: normalise per channel (both or neither). ``crop_padding``:
-    random crop after zero padding by that many pixels (0 or None: no crop). ``hflip``: flip each
+    random crop after zero padding by that many pixels (0 or None: no crop). ``resized_crop``: a
+    random crop of at least this share of each image's area, resized back (0 or None: none).
+    ``hflip``: flip each
     image left-right with probability 0.5. A training loader shuffles and augments; a test loader
     does neither.
 
@@ -50,6 +53,7 @@ class BatchLoader:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         crop_padding: int | None = None,
+        resized_crop: float | None = None,
         hflip: bool = False,
         rank: int = 0,
         world_size: int = 1,
@@ -78,6 +82,7 @@ class BatchLoader:
                 transforms.channel_values(std, self.device),
             )
         self.crop_padding = crop_padding or 0
+        self.resized_crop = resized_crop or 0.0
         self.hflip = hflip
         self.rank, self.world_size = rank, world_size
         stored = len(self.labels)
@@ -126,6 +131,8 @@ class BatchLoader:
         x = transforms.to_float(images)
         if self.resize:
             x = transforms.resize(x, self.resize)
+        if self.resized_crop:
+            x = transforms.random_resized_crop(x, self.resized_crop, generator)
         if self.crop_padding:
             x = transforms.random_crop(x, (x.shape[-2], x.shape[-1]), self.crop_padding, generator)
         if self.hflip:

@@ -15,9 +15,9 @@ from bench.suite.settings import DatasetConfig, JobConfig
 
 
 def dataset_key(config: JobConfig) -> str:
-    """Jobs whose data sets share a key share one loaded copy."""
-    d = config.dataset
-    return f"{d.name}|{d.train_size}|{d.test_size}|{d.image_size}|{d.num_classes}|{d.data_seed}"
+    """Jobs whose data sets share a key (their name and loading options) share one loaded copy."""
+    options = sorted(dataset_options(config.dataset).items())
+    return f"{config.dataset.name}|{'|'.join(f'{k}={v}' for k, v in options)}"
 
 
 def dataset_options(cfg: DatasetConfig) -> dict[str, Any]:
@@ -27,6 +27,8 @@ def dataset_options(cfg: DatasetConfig) -> dict[str, Any]:
         options.update(
             image_size=tuple(cfg.image_size), num_classes=cfg.num_classes, seed=cfg.data_seed
         )
+    if cfg.name == "imagenette":
+        options.update(side=cfg.resize, size=cfg.imagenette_size, cache=cfg.cache)
     return options
 
 
@@ -71,6 +73,7 @@ def make_loaders(
         seed=seed,
         drop_last=config.drops_last_batch,
         crop_padding=cfg.random_crop_padding,
+        resized_crop=cfg.random_resized_crop,
         hflip=cfg.hflip,
         **common,
     )

@@ -62,6 +62,12 @@ class TorchDataLoader(BatchLoader):
             steps.append(v2.Resize(self.resize, antialias=True))
             short = min(height, width)
             height, width = height * self.resize // short, width * self.resize // short
+        if self.resized_crop:
+            steps.append(
+                v2.RandomResizedCrop(
+                    (height, width), scale=(self.resized_crop, 1.0), antialias=True
+                )
+            )
         if self.crop_padding:
             steps.append(v2.RandomCrop((height, width), padding=self.crop_padding))
         if self.hflip:

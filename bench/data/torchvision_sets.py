@@ -38,7 +38,7 @@ SOURCES: Mapping[str, type[datasets.VisionDataset]] = {
     "cifar100": datasets.CIFAR100,
 }
 # What torchvision's download raises when it cannot fetch or unpack an archive.
-_DOWNLOAD_ERRORS = (RuntimeError, OSError, ValueError)
+DOWNLOAD_ERRORS = (RuntimeError, OSError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,10 @@ def read_torchvision_splits(name: str, root: Path, download: bool) -> tuple[Imag
     if _missing(files) and download:
         try:
             _download(files.cls, root)
-        except _DOWNLOAD_ERRORS as err:
+        except DOWNLOAD_ERRORS as err:
             folder = files.folder.resolve()
             raise DataError(
-                f"could not download {name} into {folder} ({_last_line(err)}); {supply} instead"
+                f"could not download {name} into {folder} ({last_line(err)}); {supply} instead"
             ) from None
     missing = _missing(files)
     if missing:
@@ -170,7 +170,7 @@ def _md5(path: Path) -> str:
         raise UnreadableData(path, err) from None
 
 
-def _last_line(err: BaseException) -> str:
+def last_line(err: BaseException) -> str:
     """The innermost cause of a download error (torchvision lists one line per mirror)."""
     lines = str(err).strip().splitlines()
     return lines[-1] if lines else type(err).__name__

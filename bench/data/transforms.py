@@ -8,11 +8,13 @@ its per-channel values as tensors made once on the device (see ``channel_values`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
+from torchvision.ops import roi_align
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -67,6 +69,36 @@ def random_crop(
         rows[:, None, :, None],
         cols[:, None, None, :],
     ]
+
+
+def random_resized_crop(
+    x: torch.Tensor, min_scale: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Crop each image to a random box and resize it back to the images' size (as torchvision's
+    ``RandomResizedCrop(size, scale=(min_scale, 1))``, per image): the box's area a uniform
+    share of the image in [``min_scale``, 1], its aspect ratio log-uniform in [3/4, 4/3]
+    (clipped to the image where it is wider or taller), its place uniform. The boxes are
+    resampled together on the images' device (``resize_boxes``)."""
+    batch, _channels, height, width = x.shape
+    area = torch.empty(batch).uniform_(min_scale, 1.0, generator=generator) * height * width
+    log_ratio = torch.empty(batch).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator)
+    ratio = log_ratio.exp()
+    box_w = (area * ratio).sqrt().clamp(1, width)
+    box_h = (area / ratio).sqrt().clamp(1, height)
+    left = torch.rand(batch, generator=generator) * (width - box_w)
+    top = torch.rand(batch, generator=generator) * (height - box_h)
+    boxes = torch.stack([left, top, left + box_w, top + box_h], dim=1)
+    return resize_boxes(x, to_device(boxes, x.device))
+
+
+def resize_boxes(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Each image's box ``(left, top, right, bottom)`` (pixel edges, float) resampled to the
+    images' size: torchvision's ``roi_align`` (bilinear, averaging as many samples per output
+    pixel as the box is larger than the output, which antialiases a downscale)."""
+    rows = torch.arange(len(x), device=x.device, dtype=boxes.dtype)[:, None]
+    return roi_align(
+        x, torch.cat([rows, boxes], dim=1), tuple(x.shape[-2:]), sampling_ratio=-1, aligned=True
+    )
 
 
 def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from bench.data.datasets import DATASETS
+from bench.data.imagenette import check_imagenette
 from bench.data.torchvision_sets import SOURCES, check_files
 from bench.measure.cpu_info import process_affinity, read_cpu
 from bench.measure.device_peaks import COPY_BYTES, MATMUL_SIZE, REPEATS, cpu_peaks
@@ -155,8 +156,8 @@ def data_section(data_dir: Path) -> dict[str, Any]:
     """Each data set's files under ``data_dir``: verified, present, missing or what is wrong."""
     datasets = {}
     for name in DATASETS:
-        if name in SOURCES:
-            check = check_files(name, data_dir)
+        if name in SOURCES or name == "imagenette":
+            check = check_files(name, data_dir) if name in SOURCES else check_imagenette(data_dir)
             datasets[name] = {"status": check.status, "detail": check.detail}
         else:
             datasets[name] = {"status": "built-in", "detail": "needs no files"}

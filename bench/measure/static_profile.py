@@ -17,7 +17,7 @@ divided by ``batch_size``. Counts depend on shapes only, never on weight values.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -192,6 +192,22 @@ def input_fits(name: str, input_size: tuple[int, int, int]) -> Iterator[None]:
             raise
         size = "x".join(map(str, input_size))
         raise BenchError(f"--input-size {size} does not fit {name}: {first_line(err)}") from None
+
+
+def meta_flops(
+    name: str, input_size: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
+) -> tuple[int, int]:
+    """The training-step FLOPs (forward and backward, train mode) and the forward FLOPs (eval
+    mode) per image of the registered model ``name``, counted as :func:`profile_model` counts
+    them but on the meta device: from shapes alone, in milliseconds, the same on every
+    machine. ``kwargs`` go to ``create_model``."""
+    batch = 2  # batch norm in train mode needs more than one value per channel
+    model = meta_model(name, num_classes=num_classes, in_channels=input_size[0], **kwargs)
+    x = torch.empty((batch, *input_size), device="meta")
+    train_step = _count_flops(model.train(), x, backward=True)
+    with torch.no_grad():
+        forward = _count_flops(model.eval(), x, backward=False)
+    return _per_image(train_step, batch), _per_image(forward, batch)
 
 
 def registered_facts(name: str, macs: bool = True) -> dict[str, Any]:

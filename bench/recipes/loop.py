@@ -37,10 +37,13 @@ class DivergedError(RuntimeError):
 
 
 def classification_objective(
-    outputs: torch.Tensor, _inputs: torch.Tensor, targets: torch.Tensor
+    outputs: torch.Tensor,
+    _inputs: torch.Tensor,
+    targets: torch.Tensor,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cross-entropy and the number of correct top-1 predictions."""
-    loss = nn.functional.cross_entropy(outputs, targets)
+    """Cross-entropy (with ``label_smoothing``) and the number of correct top-1 predictions."""
+    loss = nn.functional.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
     return loss, (outputs.argmax(dim=1) == targets).sum()
 
 

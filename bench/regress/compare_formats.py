@@ -7,6 +7,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from bench.regress.compare import (
@@ -49,7 +50,9 @@ def format_markdown(comparison: Comparison) -> str:
     others = [c for c in comparison.changes if c.verdict == "info"]
     header = _header(comparison, code=markdown_code, text=markdown_text)
     lines = [f"### bench compare: {markdown_text(_result(comparison))}", ""]
-    lines += [f"> **Warning:** {h}" if h.startswith("CROSS-") else h for h in header]
+    for line in header:  # a paragraph each: GitHub joins lines of one paragraph into one
+        lines += [f"> **Warning:** {line}" if line.startswith("CROSS-") else line, ""]
+    lines.pop()
     lines += ["", *_md_table(judged)] if judged else []
     if others:
         lines += ["", "<details><summary>Metrics without a threshold</summary>", ""]
@@ -99,10 +102,12 @@ def format_json(comparison: Comparison) -> str:
 
 def format_junit(comparison: Comparison) -> str:
     """JUnit XML: one test case per model and metric (its ``noise`` property names the noise
-    that judged it), a failure for each regression, and a ``status`` test case failing for
-    each model whose jobs all failed in the new run. Text from the runs is escaped by
-    ElementTree; a character XML forbids (a control character in a name) becomes U+FFFD, so the
-    file always parses."""
+    that judged it), a failure for each regression, and a ``status`` test case per model: passing
+    for a model compared, timed by its jobs' wall time in the new run (``total_time_s``, summed
+    over seeds), failing for a model whose jobs all failed in the new run and for a model of the
+    baseline missing from it. The suite carries the new run's time and host. Text from the runs
+    is escaped by ElementTree; a character XML forbids (a control character in a name) becomes
+    U+FFFD, so the file always parses."""
     suite_name = comparison.new.suite_name or "run"
     cases: list[ET.Element] = []
     for change in comparison.changes:
@@ -113,13 +118,25 @@ def format_junit(comparison: Comparison) -> str:
             ET.SubElement(case, "failure", message=_describe(change), type="regression")
         ET.SubElement(case, "system-out").text = f"{_describe(change)}: {change.verdict}"
         cases.append(case)
+    compared = dict.fromkeys((c.model, c.variant) for c in comparison.changes)
+    for model, variant in compared:
+        cases.append(
+            _case(suite_name, model, variant, "status", _wall_time(comparison, model, variant))
+        )
     for failed in comparison.failed:
         case = _case(suite_name, failed.model, failed.variant, "status")
         message = f"no ok job in the new run (status: {', '.join(failed.statuses)})"
         ET.SubElement(case, "failure", message=message, type="failed")
         cases.append(case)
+    for model, variant in comparison.only_base:
+        case = _case(suite_name, model, variant, "status")
+        ET.SubElement(
+            case, "failure", message="in the baseline, not in the new run", type="missing"
+        )
+        cases.append(case)
     failures = sum(1 for case in cases if case.find("failure") is not None)
-    root = ET.Element("testsuites", tests=str(len(cases)), failures=str(failures))
+    seconds = f"{sum(float(case.get('time', '0')) for case in cases):.3f}"
+    root = ET.Element("testsuites", tests=str(len(cases)), failures=str(failures), time=seconds)
     suite = ET.SubElement(
         root,
         "testsuite",
@@ -128,6 +145,9 @@ def format_junit(comparison: Comparison) -> str:
         failures=str(failures),
         errors="0",
         skipped="0",
+        time=seconds,
+        timestamp=_timestamp(comparison.new.created_utc),
+        hostname=comparison.new.hostname or comparison.new.machine_id,
     )
     properties = ET.SubElement(suite, "properties")
     for name, value in (
@@ -356,6 +376,27 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _case(suite_name: str, model: str, variant: str, name: str) -> ET.Element:
+def _case(suite_name: str, model: str, variant: str, name: str, seconds: float = 0.0) -> ET.Element:
     classname = f"bench.{suite_name}.{model_label(model, variant)}"
-    return ET.Element("testcase", classname=classname, name=name, time="0")
+    return ET.Element("testcase", classname=classname, name=name, time=f"{seconds:.3f}")
+
+
+def _wall_time(comparison: Comparison, model: str, variant: str) -> float:
+    """The summed ``total_time_s`` of the new run's ok jobs of a model (0 where unknown)."""
+    return sum(
+        job.metrics.get("total_time_s") or 0.0
+        for job in comparison.new.jobs
+        if (job.model, job.variant, job.status) == (model, variant, "ok")
+    )
+
+
+def _timestamp(created_utc: str) -> str:
+    """``created_utc`` as JUnit writes a timestamp: ISO 8601 in UTC without an offset (the
+    text as it is where it does not parse)."""
+    try:
+        moment = datetime.fromisoformat(created_utc)
+    except ValueError:
+        return created_utc
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")

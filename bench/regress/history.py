@@ -1,7 +1,12 @@
 """The history database (SQLite): one row per job per run, and steps in a metric's history.
 
-Rows are keyed by machine, commit, suite, model, variant and seed, with the run id, its
-creation time, the job's status and every metric of ``bench.results.records.METRICS``. A series is a
+Rows are keyed by machine, run id, model, variant and seed, with the commit, the run's
+creation time, suite and torch version, the job's status, device, precision and batch size, and
+every metric of ``bench.results.records.METRICS`` (the schema: docs/regressions.md). The file
+keeps its schema's version in SQLite's ``user_version``: a database of an older version gains
+the columns it lacks (every row kept, the new columns null) when a run is next recorded, and
+readers see those columns as null; one of a newer version than this bench knows is refused in
+one line. A series is a
 metric's values for one suite, model, variant and machine, grouped by commit; commits are
 ordered by their first appearance (the earliest run created at that commit).
 
@@ -56,6 +61,9 @@ _DAMAGE_MESSAGES = ("file is not a database", "database disk image is malformed"
 SQLITE_HEADER = b"SQLite format 3\x00"
 """The first 16 bytes of every SQLite database file."""
 
+SCHEMA_VERSION = 2
+"""The history schema this bench writes (SQLite's ``user_version``; 0 in a file written before
+the version was kept, which is version 1: no device, precision, batch size or torch version)."""
 _KEY = ("machine_id", "run_id", "model", "variant", "seed")
 _COLUMNS: dict[str, str] = {
     "run_id": "TEXT NOT NULL",
@@ -68,8 +76,14 @@ _COLUMNS: dict[str, str] = {
     "variant": "TEXT NOT NULL",
     "seed": "INTEGER NOT NULL",
     "status": "TEXT NOT NULL",
+    "device": "TEXT",
+    "precision": "TEXT",
+    "batch_size": "INTEGER",
+    "torch_version": "TEXT",
     **{name: "REAL" for name in METRICS},
 }
+# the columns a database of an older schema may lack (added where missing, null in old rows)
+_ADDED = [name for name, kind in _COLUMNS.items() if not kind.endswith("NOT NULL")]
 _JOBS_TABLE = (
     f"jobs ({', '.join(f'{name} {kind}' for name, kind in _COLUMNS.items())}, "
     f"PRIMARY KEY ({', '.join(_KEY)}))"
@@ -85,6 +99,7 @@ _ROW_FIELDS: Fields = {
     },
     "dirty": Field(int),
     "seed": Field(int, required=True),
+    "batch_size": Field(int, minimum=1),
     **METRIC_FIELDS,
 }
 
@@ -138,12 +153,17 @@ def connect(db_path: Path) -> Iterator[sqlite3.Connection]:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     with _database(db_path) as conn:
         _bench_columns(conn, db_path)
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {_JOBS_TABLE}")
-        conn.execute("CREATE INDEX IF NOT EXISTS jobs_series ON jobs (suite, model, machine_id)")
-        present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-        for name in METRICS:
-            if name not in present:
-                conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} REAL")
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {_JOBS_TABLE}")
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS jobs_series ON jobs (suite, model, machine_id)"
+            )
+            present = _bench_columns(conn, db_path)
+            for name in _ADDED:
+                if name not in present:
+                    conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {_COLUMNS[name]}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         with conn:
             yield conn
 
@@ -160,7 +180,7 @@ def connect_existing(db_path: Path) -> Iterator[sqlite3.Connection]:
     with _database(db_path, read_only=True) as conn:
         # a table or view of this connection's own (TEMP) comes before the file's table
         present = _bench_columns(conn, db_path)
-        missing = [name for name in METRICS if name not in present]
+        missing = [name for name in _ADDED if name not in present]
         if not present:
             conn.execute(f"CREATE TEMP TABLE {_JOBS_TABLE}")
         elif missing:
@@ -192,13 +212,20 @@ def _database(db_path: Path, *, read_only: bool = False) -> Iterator[sqlite3.Con
 
 def _bench_columns(conn: sqlite3.Connection, db_path: Path) -> set[str]:
     """The columns of the database's ``jobs`` table, none in a database without tables; a
-    ``BenchError`` for a database of something else (tables, but not bench's ``jobs``)."""
+    ``BenchError`` for a database of something else (tables, but not bench's ``jobs``) or of a
+    newer schema than this bench knows."""
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     present = {row[1] for row in conn.execute("PRAGMA main.table_info(jobs)")}
-    if tables and not set(_COLUMNS) - set(METRICS) <= present:
+    if tables and not set(_COLUMNS) - set(_ADDED) <= present:
         raise BenchError(
             f"{db_path}: an SQLite database of something else (no bench jobs table); give "
             "another path for the history"
+        )
+    (version,) = conn.execute("PRAGMA main.user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise BenchError(
+            f"{db_path}: history schema version {version} is newer than this bench knows "
+            f"({SCHEMA_VERSION}); upgrade bench"
         )
     return present
 
@@ -246,6 +273,10 @@ def record_results(db_path: Path, results: RunResults) -> int:
             job.variant,
             job.seed,
             job.status,
+            job.device,
+            job.precision,
+            job.batch_size,
+            results.torch_version,
             *(job.metrics.get(name) for name in METRICS),
         )
         for job in results.jobs

@@ -43,7 +43,8 @@ def draw_series(
 ) -> None:
     """Every value (dots) and the commit medians (line) at ``positions`` (one per commit), each
     step (a dashed line between its commits with its change, red when worse, green when
-    better) and the ``baseline`` (a dotted line) where one is known."""
+    better) and the ``baseline`` (a dotted line) where one is known; a percentage's axis ends
+    at 100."""
     for x, point in zip(positions, series.points, strict=True):
         axes.scatter([x] * len(point.values), point.values, s=12, color="0.6", zorder=2)
     axes.plot(positions, [p.median for p in series.points], marker="o", color="C0", zorder=3)
@@ -60,4 +61,6 @@ def draw_series(
         )
     if baseline is not None:
         axes.axhline(baseline, color="0.25", linestyle=":", linewidth=1.2, label="baseline")
+    if METRICS[series.metric].unit == "%" and axes.get_ylim()[1] > 100:
+        axes.set_ylim(top=100)  # a share: the axis stops where the scale does
     axes.grid(True, axis="y", alpha=0.3)

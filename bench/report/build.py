@@ -115,9 +115,10 @@ def write_report(
             paths, tables=tuple(_write_csv(tables[n], out_dir) for n in CSV_TABLES)
         )
     notes: list[str] = []
+    figures: list[tuple[str, str]] = []
     if "html" in formats:
         gallery = draw_gallery(runs, jobs, out_dir / FIGURES_DIR)
-        notes = gallery.notes
+        notes, figures = gallery.notes, gallery.links()
         html = render_html(
             title=title,
             descriptions=descriptions,
@@ -136,7 +137,7 @@ def write_report(
         shown = [tables[n] for n in ("lecture", "models", "failures", "environment")]
         if len(tables["devices"].data):
             shown.insert(2, tables["devices"])
-        markdown = render_markdown(title, descriptions, run_ids, shown, notes, warnings)
+        markdown = render_markdown(title, descriptions, run_ids, shown, notes, warnings, figures)
         write_atomic(out_dir / MARKDOWN_FILE, markdown)
         paths = dataclasses.replace(paths, markdown=out_dir / MARKDOWN_FILE)
     return dataclasses.replace(paths, notes=tuple(notes))

@@ -16,6 +16,7 @@ from typing import Any
 
 import matplotlib
 import pandas as pd
+from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from bench.regress.compare import model_label, relative_change
@@ -92,7 +93,9 @@ def _view(board: Board, chart: Chart) -> ChartView:
         for s in chart.steps
     ]
     latest = series.points[-1]
-    caption = f"{metric.label}{unit}: {len(series.points)} commits, latest {latest.median:.4g}"
+    commits = len(series.points)
+    caption = f"{metric.label}{unit}: {commits} commit{'s' * (commits != 1)}, latest "
+    caption += f"{latest.median:.4g}"
     if chart.baseline is not None:
         caption += f", baseline {chart.baseline:.4g}"
     hover = "\n".join(
@@ -116,19 +119,24 @@ def _mark(chart: Chart) -> str:
 
 
 def _draw(board: Board, chart: Chart) -> bytes:
-    """The chart, small: commit numbers on the x axis, shared by every chart of the board."""
-    series, metric = chart.series, METRICS[chart.series.metric]
     with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
-        figure, axes = new_figure(3.8, 2.6)
-        ax = axes[0, 0]
-        positions = [board.position(p.commit) for p in series.points]
-        draw_series(ax, series, chart.steps, positions, chart.baseline)
-        ax.set_xlim(0.5, len(board.commits) + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("commit #")
-        ax.set_ylabel(metric.unit or metric.name)
-        ax.set_title(f"{model_label(series.model, series.variant)} · {series.metric}")
-        return png_bytes(figure)
+        return png_bytes(chart_figure(board, chart))
+
+
+def chart_figure(board: Board, chart: Chart) -> Figure:
+    """The chart, small: commit numbers (whole ones, even for one commit) on the x axis,
+    shared by every chart of the board."""
+    series, metric = chart.series, METRICS[chart.series.metric]
+    figure, axes = new_figure(3.8, 2.6)
+    ax = axes[0, 0]
+    positions = [board.position(p.commit) for p in series.points]
+    draw_series(ax, series, chart.steps, positions, chart.baseline)
+    ax.set_xlim(0.5, len(board.commits) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel("commit #")
+    ax.set_ylabel(metric.unit or metric.name)
+    ax.set_title(f"{model_label(series.model, series.variant)} · {series.metric}")
+    return figure
 
 
 def _series_table(board: Board) -> Table:

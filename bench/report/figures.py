@@ -21,6 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from bench.report.labels import place_labels
+
 DPI = 100
 STYLE: dict[str, Any] = {
     **sns.axes_style("whitegrid"),
@@ -101,19 +103,31 @@ def accuracy_vs_flops(ok: pd.DataFrame, palette: Palette) -> Figure:
     ax = axes[0, 0]
     gflops = stats["flops"] / 1e9
     ax.errorbar(gflops, stats["acc"], yerr=stats["sd"].fillna(0), fmt="none", ecolor="0.4")
-    ax.scatter(gflops, stats["acc"], s=area, c=[palette[g] for g in stats.index], alpha=0.7)
-    for group, x, y in zip(stats.index, gflops, stats["acc"], strict=True):
-        ax.annotate(group, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=8)
+    bubbles = ax.scatter(
+        gflops, stats["acc"], s=area, c=[palette[g] for g in stats.index], alpha=0.7
+    )
     log = gflops.max() / max(gflops.min(), 1e-12) > 20
     if log:
         ax.set_xscale("log")
+    ax.margins(0.12)  # room for the largest bubble inside the frame
     scale = ", log scale" if log else ""
     ax.set_xlabel(f"Forward GFLOPs per image (multiply-add = 2{scale})")
     ax.set_ylabel("Final test accuracy (%)")
     if largest > 0:
-        for share in (1.0, 0.1):
+        sizes = [
             ax.scatter([], [], s=40 + 1200 * share, c="0.7", label=f"{largest * share / 1e6:.3g}M")
-        ax.legend(title="Parameters", loc="lower right", labelspacing=1.5, borderpad=1)
+            for share in (1.0, 0.1)
+        ]
+        legend_beside(
+            ax,
+            handles=sizes,
+            title="Parameters",
+            labelspacing=2,
+            borderpad=1.2,
+            handletextpad=1.5,
+        )
+    figure.draw_without_rendering()  # the layout fixes the axes' size before the labels are placed
+    place_labels(ax, list(gflops), list(stats["acc"]), [str(g) for g in stats.index], bubbles)
     ax.set_title("Accuracy vs compute (bubble area ∝ parameters, bars ±1 sd over seeds)")
     return figure
 
@@ -236,7 +250,13 @@ def _shared_legend(figure: Figure, axes: Sequence[Axes]) -> None:
     for ax in axes:
         if (legend := ax.get_legend()) is not None:
             legend.remove()
-    figure.legend(handles, labels, loc="outside right upper")
+    legend_beside(axes[-1], handles=handles, labels=labels)
+
+
+def legend_beside(ax: Axes, **legend: Any) -> None:
+    """A legend right of ``ax``, its top level with the axes' top: outside the data, and
+    below a figure's title (a legend at the figure's top right runs into a long title)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **legend)
 
 
 def draw(

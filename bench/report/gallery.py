@@ -60,6 +60,15 @@ class Gallery:
             self.group_notes.setdefault(group, []).append(text)
         self.notes.append(f"{group}: {text}" if group else text)
 
+    def links(self) -> list[tuple[str, str]]:
+        """Each figure's caption (with its model's name for a model's own) and its files'
+        path without the extension, relative to the folder above ``folder``."""
+        plots = [*self.plots, *(p for group in self.by_group.values() for p in group)]
+        return [
+            (f"{p.group}: {p.title}" if p.group else p.title, f"{self.folder.name}/{p.name}")
+            for p in plots
+        ]
+
     def files(self) -> list[Path]:
         """Every figure file written."""
         plots = [*self.plots, *(p for group in self.by_group.values() for p in group)]
@@ -226,7 +235,7 @@ def _draw_reconstructions(gallery: Gallery, group: str, run: Run, job_id: str, s
     else:
         gallery.draw(
             f"reconstructions_{slug}",
-            "Reconstructions",
+            f"Reconstructions ({panels.RECONSTRUCTION_SCALE})",
             panels.reconstructions,
             group,
             job_id,

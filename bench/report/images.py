@@ -13,6 +13,11 @@ def scale_to_unit(array: np.ndarray) -> np.ndarray:
     return ((array - low) / (high - low)).astype(np.float32)
 
 
+def scale_each_to_unit(images: np.ndarray) -> np.ndarray:
+    """Each of ``images`` [n, ...] scaled to [0, 1] by its own minimum and maximum."""
+    return np.stack([scale_to_unit(image) for image in images])
+
+
 def tile(images: np.ndarray, per_row: int = 8, pad: int = 1, fill: float = 1.0) -> np.ndarray:
     """``images`` [n, h, w, c] laid out ``per_row`` to a row with ``pad`` pixels of ``fill``."""
     count, height, width, channels = images.shape
@@ -41,11 +46,16 @@ def filter_grid(weights: np.ndarray, per_row: int = 8) -> np.ndarray:
     return tile(scale_to_unit(tiles), per_row)
 
 
-def image_grid(images: np.ndarray, per_row: int = 8) -> np.ndarray:
+def image_grid(images: np.ndarray, per_row: int = 8, each: bool = False) -> np.ndarray:
     """Images [n, C, H, W] as one grid image.
 
-    Values in [0, 1] are shown as they are; others (normalised inputs) are scaled by their range.
+    With ``each``, every image is scaled to its own range; otherwise values in [0, 1] are shown
+    as they are and others (normalised inputs) are scaled by their common range.
     """
-    inside = images.min() >= 0.0 and images.max() <= 1.0
-    shown = images if inside else scale_to_unit(images)
+    if each:
+        shown = scale_each_to_unit(images)
+    elif images.min() >= 0.0 and images.max() <= 1.0:
+        shown = images
+    else:
+        shown = scale_to_unit(images)
     return tile(shown.astype(np.float32).transpose(0, 2, 3, 1), per_row)

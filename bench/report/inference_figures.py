@@ -13,10 +13,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bench.report.figures import Palette, Skipped, new_figure
+from bench.report.figures import Palette, Skipped, legend_beside, new_figure
+from bench.report.labels import place_labels
 
 _STYLES = ("-", "--", ":", "-.")
 _NO_ROWS = "no inference measurement of a job that ended ok"
+NO_POWER = "Power: n/a (no GPU power readings: CPU run or NVML unavailable)"
 
 
 def latency_vs_batch(rows: pd.DataFrame, palette: Palette) -> Figure:
@@ -32,17 +34,19 @@ def latency_vs_batch(rows: pd.DataFrame, palette: Palette) -> Figure:
 
 
 def throughput_and_power_vs_batch(rows: pd.DataFrame, palette: Palette) -> Figure:
-    """Images/s (log-log) and mean GPU power against batch size, one line per model."""
+    """Images/s (log-log) and mean GPU power against batch size, one line per model; without
+    power readings, the throughput alone with a line saying why."""
     data = _medians(rows)
-    figure, axes = new_figure(11, 4.4, ncols=2)
-    rate, power = axes[0]
+    measured = bool(data["power_w"].notna().any())
+    figure, axes = new_figure(11 if measured else 8, 4.4, ncols=2 if measured else 1)
+    rate = axes[0, 0]
     _lines(rate, data, "images_per_s", palette)
     rate.set(yscale="log", ylabel="Inference throughput (images/s, log scale)")
-    if data["power_w"].notna().any():
-        _lines(power, data, "power_w", palette)
-        power.set(ylabel="Mean GPU power while timed (W)")
+    if measured:
+        _lines(axes[0, 1], data, "power_w", palette)
+        axes[0, 1].set(ylabel="Mean GPU power while timed (W)")
     else:
-        _unavailable(power, "power: n/a (no GPU power readings: CPU run or NVML unavailable)")
+        figure.supxlabel(NO_POWER, fontsize=8, color="0.35")
     _legend(figure, rate)
     figure.suptitle("Throughput and power vs batch size (median over seeds)")
     return figure
@@ -82,8 +86,6 @@ def operations_vs_time(rows: pd.DataFrame, palette: Palette) -> Figure:
     figure, axes = new_figure(8, 5)
     ax = axes[0, 0]
     ax.scatter(per_image, gflops, s=60, c=[palette[g] for g in points["group"]], alpha=0.8)
-    for group, x, y in zip(points["group"], per_image, gflops, strict=True):
-        ax.annotate(group, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8)
     log = _spread(per_image) > 20 or _spread(gflops) > 20
     if log:
         ax.set(xscale="log", yscale="log")
@@ -93,6 +95,8 @@ def operations_vs_time(rows: pd.DataFrame, palette: Palette) -> Figure:
         ylabel=f"Forward GFLOPs per image (multiply-add = 2{scale})",
     )
     ax.set_title(f"Operations vs inference time (batch {batch}, median over seeds)")
+    figure.draw_without_rendering()  # the layout fixes the axes' size before the labels are placed
+    place_labels(ax, list(per_image), list(gflops), [str(g) for g in points["group"]])
     return figure
 
 
@@ -148,13 +152,8 @@ def _lines(ax: Axes, data: pd.DataFrame, column: str, palette: Palette) -> None:
 
 
 def _legend(figure: Figure, ax: Axes) -> None:
-    figure.legend(*ax.get_legend_handles_labels(), loc="outside right upper", title="Model")
-
-
-def _unavailable(ax: Axes, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    handles, labels = ax.get_legend_handles_labels()
+    legend_beside(figure.axes[-1], handles=handles, labels=labels, title="Model")
 
 
 def _spread(values: pd.Series) -> float:

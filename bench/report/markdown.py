@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import quote
 
 from bench.report.tables import Table
 from bench.text_table import markdown_text
@@ -26,9 +27,10 @@ def render_markdown(
     tables: Sequence[Table],
     notes: Sequence[str],
     warnings: Sequence[str],
+    figures: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The whole summary: title, the suites' descriptions, runs, warnings, each table with its
-    note, what was left out."""
+    note, links to the ``figures`` (caption, path without extension), what was left out."""
     lines = [f"# {markdown_text(title)}", ""]
     lines += [line for d in descriptions for line in (markdown_text(d), "")]
     lines += ["Runs: " + ", ".join(markdown_text(r) for r in runs)]
@@ -42,6 +44,12 @@ def render_markdown(
             lines.append(markdown_table(table))
         if table.note:
             lines += ["", markdown_text(table.note)]
+    if figures:
+        lines += ["", "## Figures", ""]
+        lines += [
+            f"- [{markdown_text(caption)}]({quote(path)}.png) ([SVG]({quote(path)}.svg))"
+            for caption, path in figures
+        ]
     if notes:
         lines += ["", "## Not shown", "", *(f"- {markdown_text(n)}" for n in notes)]
     return "\n".join(lines) + "\n"

@@ -21,7 +21,9 @@ from bench.report.images import filter_grid, image_grid
 
 MAX_TELEMETRY_POINTS = 1000
 MAX_CLASS_LABELS = 20
+RECONSTRUCTION_SCALE = "each image scaled to its own min–max for display"
 MAX_ANNOTATED = 3  # cell annotations are most of a confusion figure's drawing time
+TICK_FONT = 8  # points: class names as large as every other tick label (figures.STYLE)
 
 
 class ConfusionPanel(NamedTuple):
@@ -62,12 +64,12 @@ def confusion_matrices(panels: Sequence[ConfusionPanel], per_row: int = 3) -> Fi
             for (row, col), value in np.ndenumerate(share):
                 colour = "white" if value > 60 else "black"
                 ax.text(
-                    col, row, f"{value:.0f}", ha="center", va="center", fontsize=5, color=colour
+                    col, row, f"{value:.0f}", ha="center", va="center", fontsize=6, color=colour
                 )
         if len(panel.classes) <= MAX_CLASS_LABELS:
             ticks = range(len(panel.classes))
-            ax.set_xticks(ticks, panel.classes, rotation=90, fontsize=6)
-            ax.set_yticks(ticks, panel.classes, fontsize=6)
+            ax.set_xticks(ticks, panel.classes, rotation=90, fontsize=TICK_FONT)
+            ax.set_yticks(ticks, panel.classes, fontsize=TICK_FONT)
         ax.set(xlabel="Predicted class", ylabel="True class")
         total = int(panel.matrix.sum())
         ax.set_title(f"{panel.group}\n{panel.seeds} seed(s), {total:,} test images", fontsize=8)
@@ -139,11 +141,18 @@ def _thin(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def reconstructions(group: str, job_id: str, inputs: np.ndarray, outputs: np.ndarray) -> Figure:
-    """Test images above the autoencoder's reconstructions of them."""
-    grids = [image_grid(inputs), image_grid(outputs)]
+    """Test images above the autoencoder's reconstructions of them, each reconstruction
+    scaled to its own minimum and maximum for display (a short run's outputs can span a few
+    hundredths, all but black as they are) with the values' true range in its title."""
+    grids = [image_grid(inputs), image_grid(outputs, each=True)]
     aspect = grids[0].shape[0] / grids[0].shape[1]
     figure, axes = new_figure(9, 2 * (9 * aspect + 0.4), nrows=2)
-    for ax, title, grid in zip(axes[:, 0], ("Input", "Reconstruction"), grids, strict=True):
+    titles = (
+        "Input",
+        f"Reconstruction: {RECONSTRUCTION_SCALE} (values {outputs.min():.3g} to "
+        f"{outputs.max():.3g})",
+    )
+    for ax, title, grid in zip(axes[:, 0], titles, grids, strict=True):
         _show(ax, grid, title)
     figure.suptitle(f"{group}: test images and their reconstructions (job {job_id})")
     return figure

@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 
 from bench.measure.roofline import DevicePeaks, RooflinePoint, roof
 from bench.report.figures import Palette, Skipped, new_figure
+from bench.report.labels import place_labels
 from bench.report.tables import Column, Table, aggregate
 
 FIELDS = (
@@ -171,7 +172,7 @@ def roofline_figure(ok: pd.DataFrame, inference: pd.DataFrame, palette: Palette)
     ridges = list(roofs["peak_flops_per_s"] / roofs["peak_bytes_per_s"])
     intensities = [*training["roofline_intensity"], *batches["roofline_intensity"], *ridges]
     x = np.geomspace(min(intensities) / 4, max(intensities) * 4, 200)
-    figure, axes = new_figure(8, 5.5)
+    figure, axes = new_figure(8, 6.5)
     ax = axes[0, 0]
     for index, (source, precision, flops, bandwidth) in enumerate(roofs.itertuples(index=False)):
         peaks = DevicePeaks(flops, bandwidth, str(source))
@@ -180,12 +181,13 @@ def roofline_figure(ok: pd.DataFrame, inference: pd.DataFrame, palette: Palette)
         style = ROOF_STYLES[index % len(ROOF_STYLES)]
         ax.plot(x, [roof(i, peaks) / 1e9 for i in x], "0.35", linestyle=style, label=label)
         ax.axvline(peaks.ridge, color="0.6", linestyle=":", linewidth=0.8)
+    labelled: list[tuple[float, float, str]] = []
     for kind, stats in points.items():
         for key, row in stats.iterrows():
             name, group = key if isinstance(key, tuple) else (key, key)
             where = (row["roofline_intensity"], row["roofline_achieved"] / 1e9)
             ax.scatter(*where, s=50, marker=KINDS[kind][0], color=palette[group], zorder=3)
-            ax.annotate(str(name), where, xytext=(6, 4), textcoords="offset points", fontsize=8)
+            labelled.append((*where, str(name)))
     kinds = [kind for kind, stats in points.items() if not stats.empty]
     handles = [
         Line2D([], [], marker=KINDS[k][0], linestyle="", color="0.35", label=KINDS[k][1])
@@ -195,7 +197,12 @@ def roofline_figure(ok: pd.DataFrame, inference: pd.DataFrame, palette: Palette)
     ax.set_yscale("log")
     ax.set_xlabel("Arithmetic intensity (FLOP per byte moved at least, log scale)")
     ax.set_ylabel("Achieved GFLOP/s (multiply-add = 2, log scale)")
-    ax.legend(handles=[*ax.get_legend_handles_labels()[0], *handles], loc="lower right")
+    figure.legend(
+        handles=[*ax.get_legend_handles_labels()[0], *handles], loc="outside lower center"
+    )
+    figure.draw_without_rendering()  # the layout fixes the axes' size before the labels are placed
+    xs, ys, names = zip(*labelled, strict=True)
+    place_labels(ax, xs, ys, names)
     what = " and ".join(KINDS[k][2] for k in kinds)
     ax.set_title(f"Roofline of {what} (points: mean over seeds; dotted: ridge points)")
     return figure

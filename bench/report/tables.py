@@ -1,8 +1,9 @@
 """The report's tables (pure functions of the job frame): seeds aggregated as mean ± std.
 
-Each table keeps three aligned views: ``data`` (numbers, mean and std apart, for CSV),
-``display`` (text, "n/a" where unmeasured) and ``sort_keys`` (what a sortable HTML column
-orders by). Headers carry units.
+Each table keeps three aligned views: ``data`` (numbers, mean and std apart, for CSV and JSON,
+under the machine names of ``bench.results.columns`` with ``_mean`` and ``_std``: values in
+that column's unit, whatever the display shows), ``display`` (text under labels with units,
+"n/a" where unmeasured) and ``sort_keys`` (what a sortable HTML column orders by).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from bench.report.frames import MISSING_STATUS
+from bench.results.columns import job_column
 from bench.results.rundir import Run
 
 NA = "n/a"
@@ -62,8 +64,8 @@ class Table:
         return [pd.api.types.is_numeric_dtype(self.sort_keys[c]) for c in self.sort_keys]
 
     def csv_text(self) -> str:
-        """The data view as CSV, "n/a" where unmeasured."""
-        return self.data.convert_dtypes().to_csv(index=False, na_rep=NA)
+        """The data view as CSV, an empty cell where unmeasured."""
+        return self.data.convert_dtypes().to_csv(index=False)
 
     def records(self) -> list[dict[str, Any]]:
         """The data view's rows as JSON-ready dicts, ``None`` where unmeasured."""
@@ -113,6 +115,8 @@ INFERENCE_COLUMNS = (
     Column("inference_images_per_s", "Inference throughput, largest batch (images/s)", "{:,.0f}"),
 )
 SEEDS_HEADER = "Seeds (n)"
+NETWORK, SEEDS_OK = "network", "seeds_ok"
+"""The data view's names for the table line's label and for how many jobs ended ok."""
 
 
 def model_table(jobs: pd.DataFrame) -> Table:
@@ -178,29 +182,33 @@ def aggregate(
     recorded = jobs[jobs["status"] != MISSING_STATUS]
     ok = recorded[recorded["status"] == "ok"]
     groups = pd.Index(recorded["group"].unique(), name="group")
-    data: dict[str, Any] = {"Network": list(groups)}
+    data: dict[str, Any] = {NETWORK: list(groups)}
     display: dict[str, Any] = {"Network": list(groups)}
     sort: dict[str, Any] = {"Network": list(groups)}
     for column in columns:
+        machine = job_column(column.key)
         if column.per_seed:
-            values = pd.to_numeric(ok[column.key], errors="coerce") * column.scale
+            values = pd.to_numeric(ok[column.key], errors="coerce")
             stats = values.groupby(ok["group"]).agg(["mean", "std"]).reindex(groups)
-            data[f"{column.header} mean"] = stats["mean"].to_numpy()
-            data[f"{column.header} std"] = stats["std"].to_numpy()
+            data[f"{machine.name}_mean"] = (stats["mean"] * machine.scale).to_numpy()
+            data[f"{machine.name}_std"] = (stats["std"] * machine.scale).to_numpy()
+            stats = stats * column.scale
             display[column.header] = [
                 mean_std(m, s, column.fmt) for m, s in zip(stats["mean"], stats["std"], strict=True)
             ]
             sort[column.header] = stats["mean"].to_numpy()
         else:
             first = recorded.groupby("group", sort=False)[column.key].first().reindex(groups)
+            data[machine.name] = first.to_numpy()
             if column.fmt != "{}":
-                first = pd.to_numeric(first, errors="coerce") * column.scale
-            data[column.header] = first.to_numpy()
+                first = pd.to_numeric(first, errors="coerce")
+                data[machine.name] = (first * machine.scale).to_numpy()
+                first = first * column.scale
             display[column.header] = [fmt_value(v, column.fmt) for v in first]
             sort[column.header] = first.to_numpy()
     if seeds:
         counts = ok.groupby("group").size().reindex(groups, fill_value=0).to_numpy()
-        data[SEEDS_HEADER] = sort[SEEDS_HEADER] = counts
+        data[SEEDS_OK] = sort[SEEDS_HEADER] = counts
         display[SEEDS_HEADER] = [str(n) for n in counts]
     return Table(
         name,
@@ -218,15 +226,17 @@ def failures_table(jobs: pd.DataFrame) -> Table:
     columns = {"Job": "job_id", "Network": "group", "Seed": "seed", "Status": "status"}
     if jobs["run_id"].nunique() > 1:
         columns = {"Run": "run_id", **columns}
-    data = pd.DataFrame({h: failed[k].to_numpy() for h, k in columns.items()})
-    data["Error"] = failed["error"].fillna("").to_numpy()
-    display = data.apply(lambda column: column.map(lambda v: fmt_value(v, "{}")))
+    shown = pd.DataFrame({h: failed[k].to_numpy() for h, k in columns.items()})
+    shown["Error"] = failed["error"].fillna("").to_numpy()
+    display = shown.apply(lambda column: column.map(lambda v: fmt_value(v, "{}")))
+    names = {h: NETWORK if k == "group" else k for h, k in columns.items()}
+    data = shown.rename(columns={**names, "Error": "error"})
     return Table(
         "failures",
         "Failed jobs",
         data,
         display,
-        data.copy(),
+        shown,
         note="Jobs that ended oom, diverged, error or interrupted; planned jobs with no record.",
     )
 

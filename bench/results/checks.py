@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from bench.errors import BenchError
+from bench.results.columns import ROOFLINE
 from bench.results.records import (
     INFERENCE_STATUSES,
     METRICS,
@@ -172,19 +173,29 @@ def number_field(name: str, kind: type = float, required: bool = False) -> Field
     )
 
 
-INFERENCE_FIELDS = fields_of(
-    InferenceRow,
-    required=("model", "precision", "batch_size", "status"),
-    choices={"status": INFERENCE_STATUSES},
-    positive=(
-        "batch_size",
-        "iterations",
-        "images_per_s",
-        *(f"latency_ms_p{p}" for p in (50, 95, 99)),
+INFERENCE_FIELDS = {
+    **fields_of(
+        InferenceRow,
+        required=("model", "precision", "batch_size", "status"),
+        choices={"status": INFERENCE_STATUSES},
+        positive=(
+            "batch_size",
+            "iterations",
+            "images_per_s",
+            *(f"latency_ms_p{p}" for p in (50, 95, 99)),
+        ),
     ),
-)
+    "roofline": Field(
+        dict,
+        fields={
+            key: Field(str) if dtype == "string" else number_field(key)
+            for key, dtype in ROOFLINE.items()
+        },
+    ),
+}
 """An inference row's fields (the ``inference`` list of a job record); its batch size, count,
-latencies and throughput above 0 (the report draws them on log scales)."""
+latencies and throughput above 0 (the report draws them on log scales), and its roofline
+point's keys (``ROOFLINE``; each may be absent)."""
 JOB_FIELDS = {
     **fields_of(
         JobRecord,

@@ -233,12 +233,6 @@ def _finite(value: Any) -> Any:
     return value
 
 
-RESULT_COLUMNS: tuple[str, ...] = tuple(
-    f.name
-    for f in dataclasses.fields(JobRecord)
-    if f.name not in {"confusion_matrix", "inference", "samples", "extra", "schema_version", "type"}
-)
-
 INFERENCE_COLUMNS: tuple[str, ...] = (
     "job_id",
     "suite",

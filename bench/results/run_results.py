@@ -16,8 +16,10 @@ from bench.results.samples import sample_values
 
 @dataclass(frozen=True)
 class JobRow:
-    """One job's outcome: its key, its status, every metric (``None`` where unknown) and the
-    per-pass or per-step times some are judged by (``bench.results.samples``, in ms)."""
+    """One job's outcome: its key, its status, every metric (``None`` where unknown), the
+    per-pass or per-step times some are judged by (``bench.results.samples``, in ms), and what
+    it ran on (device, precision, batch size: kept in the history; not part of the outcome
+    rows compare by, and ``None`` from a baseline file, which keeps none)."""
 
     model: str
     variant: str
@@ -25,6 +27,9 @@ class JobRow:
     status: str
     metrics: Mapping[str, float | None]
     samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    device: str | None = field(default=None, compare=False)
+    precision: str | None = field(default=None, compare=False)
+    batch_size: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         """A non-finite metric never reaches a comparison: the readers refuse it first."""
@@ -45,6 +50,8 @@ class RunResults:
     dirty: bool | None
     suite: Mapping[str, Any]
     jobs: tuple[JobRow, ...]
+    hostname: str = ""  # where the run was made ("" where not recorded, as in baseline files)
+    torch_version: str | None = None
 
     @property
     def suite_name(self) -> str:
@@ -62,6 +69,7 @@ def results_of(run: Run) -> RunResults:
         machine_id=run.required("environment.machine_id", str),
         commit=environment.get("commit"),
         dirty=environment.get("dirty"),
+        hostname=hostname if isinstance(hostname := environment.get("hostname"), str) else "",
         suite=run.required("suite"),
         jobs=tuple(
             JobRow(
@@ -71,9 +79,13 @@ def results_of(run: Run) -> RunResults:
                 status=job["status"],
                 metrics=metric_values(job),
                 samples=sample_values(job.get("samples")),
+                device=job.get("device"),
+                precision=job.get("precision"),
+                batch_size=job.get("batch_size"),
             )
             for job in run.jobs
         ),
+        torch_version=run.required("environment.torch", str, needed=False),
     )
 
 

@@ -13,13 +13,22 @@
   inference.csv                   one row per inference measurement of each job (model ×
                                   precision × batch size), from the job records; written
                                   where a job measured inference
+  results.parquet, epochs.parquet,
+  inference.parquet               the same tables, typed (``bench.results.columns``)
   telemetry/<job_id>.csv          a job's GPU telemetry samples
   artifacts/<job_id>/<name>.npy   arrays for the report (plain arrays, never pickled objects)
   compare.md, compare.json,       the comparison with a baseline (``bench run --baseline``), as
   compare.junit.xml               Markdown, JSON and JUnit XML; replaced atomically
-  traces/<job_id>.json.gz         a traced job's Chrome trace (``--trace``, gzipped JSON)
-  traces/<job_id>_ops.csv         its top operators by self time, per traced step
-  traces/<job_id>_modules.csv     its top-level modules' forward time, per traced step
+  traces/<job_id>/rank0.pt.trace.json.gz
+                                  a traced job's Chrome trace (``--trace``, gzipped JSON), one
+                                  folder per job as TensorBoard's profiler plugin and
+                                  HolisticTraceAnalysis look for them (docs/integrations.md);
+                                  runs before this layout kept ``traces/<job_id>.json.gz``,
+                                  ``<job_id>_ops.csv`` and ``<job_id>_modules.csv``
+  traces/<job_id>/operators.csv   its top operators by self time, per traced step
+  traces/<job_id>/modules.csv     its top-level modules' forward time, per traced step
+  tensorboard/<job_id>/events.*   a finished job's epoch scalars and hparams (TensorBoard event
+                                  file, from its records; bench.export.tensorboard_events)
 ```
 
 A run killed at any moment keeps valid record lines: readers skip an unterminated last line,
@@ -35,7 +44,6 @@ folder, disk full) is a ``WriteError`` naming it.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import errno
 import io
@@ -67,10 +75,18 @@ from bench.results.checks import (
     checked_csv,
     parse_json,
 )
+from bench.results.columns import (
+    EPOCH_COLUMNS,
+    INFERENCE_TABLE_COLUMNS,
+    JOB_COLUMNS,
+    Column,
+    arrow_table,
+    csv_text,
+    parquet_bytes,
+    table_rows,
+)
 from bench.results.records import (
     FINISHED_STATUSES,
-    INFERENCE_COLUMNS,
-    RESULT_COLUMNS,
     SCHEMA_VERSION,
     EpochRecord,
     JobRecord,
@@ -88,6 +104,12 @@ TORN_FILE = "records.jsonl.torn"
 RESULTS_FILE = "results.csv"
 EPOCHS_FILE = "epochs.csv"
 INFERENCE_FILE = "inference.csv"
+TABLES: Mapping[str, tuple[Column, ...]] = {
+    "results": JOB_COLUMNS,
+    "epochs": EPOCH_COLUMNS,
+    "inference": INFERENCE_TABLE_COLUMNS,
+}
+"""The tables a run directory keeps, each as ``NAME.csv`` and ``NAME.parquet``, by name."""
 TELEMETRY_DIR = "telemetry"
 ARTIFACTS_DIR = "artifacts"
 COMPARISON_FILES: Mapping[str, str] = {
@@ -97,6 +119,10 @@ COMPARISON_FILES: Mapping[str, str] = {
 }
 """The comparison with a baseline, by format."""
 TRACES_DIR = "traces"
+TRACE_FILE = "rank0.pt.trace.json.gz"
+"""A job's Chrome trace in its folder: the profiler plugin finds ``*.pt.trace.json.gz`` (the part
+before it names the worker); only rank 0 keeps its trace."""
+TENSORBOARD_DIR = "tensorboard"
 
 _JOB_ID = re.compile(r"[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*")
 _INFO_FIELDS: Fields = {
@@ -195,13 +221,14 @@ class Run:
         path = self.path / COMPARISON_FILES["md"]
         return path if member_file(self.path, path) else None
 
-    def required(self, dotted: str, kind: type = dict) -> Any:
-        """The ``run.json`` field ``a.b`` of JSON type ``kind``; a ``BenchError`` naming the
-        file and field where it is missing or of another type."""
+    def required(self, dotted: str, kind: type = dict, needed: bool = True) -> Any:
+        """The ``run.json`` field ``a.b`` of JSON type ``kind`` (``None`` where it is absent
+        and not ``needed``); a ``BenchError`` naming the file and field where it is missing or
+        of another type."""
         value: Any = self.info
         for part in dotted.split("."):
             value = value.get(part) if isinstance(value, Mapping) else None
-        problem = Field(kind, required=True).problem(value)
+        problem = Field(kind, required=needed).problem(value)
         if problem is not None:
             raise BenchError(f"{self.info_path}: field '{dotted}' {problem}")
         return value
@@ -212,8 +239,7 @@ class Run:
 
     @property
     def inference(self) -> tuple[dict[str, Any], ...]:
-        """The inference rows of each job's latest record, after the job's identity columns
-        (``INFERENCE_COLUMNS``)."""
+        """The inference rows of each job's latest record, after the job's identity fields."""
         return tuple(
             {**{k: job.get(k) for k in ("job_id", "suite", "seed", "variant")}, **row}
             for job in self.jobs
@@ -245,7 +271,9 @@ class Run:
 
         paths = trace_paths(self.path / TRACES_DIR, _checked_job_id(job_id, str(self.path)))
         if not member_file(self.path, paths.operators):
-            return None
+            paths = legacy_trace_paths(self.path / TRACES_DIR, job_id)
+            if not member_file(self.path, paths.operators):
+                return None
         tables = []
         for path, fields in ((paths.operators, OPERATOR_FIELDS), (paths.modules, MODULE_FIELDS)):
             rows = _checked_table(self.path, path, fields, "trace table", required=True)
@@ -341,9 +369,9 @@ class RunDir:
 
     def save_trace(self, job_id: str, files: TraceFiles) -> None:
         """Keep a traced job's Chrome trace and tables (each atomically)."""
-        folder = self.path / TRACES_DIR
-        with _writing(folder):
-            save_trace_files(folder, _checked_job_id(job_id, str(self.path)), files)
+        name = _checked_job_id(job_id, str(self.path))
+        with _writing(self.path / TRACES_DIR / name):
+            save_trace_files(self.path / TRACES_DIR, name, files)
 
     def copy_job_files(self, source: Path, job_id: str) -> None:
         """The job's artifacts, telemetry and trace from the run directory ``source``, where it
@@ -375,20 +403,21 @@ class RunDir:
         return self.read().finished_job_ids()
 
     def write_tables(self, run: Run | None = None) -> None:
-        """Rewrite ``results.csv``, ``epochs.csv`` and (where some job measured inference)
-        ``inference.csv`` from the records, atomically."""
+        """Rewrite the ``TABLES`` (results, epochs and, where some job measured inference,
+        inference) from the records, each as CSV and Parquet, atomically."""
         run = run or self.read()
-        epochs = run.epochs
-        columns = [k for k in epochs[0] if k not in ("type", "schema_version")] if epochs else []
-        tables = {
-            RESULTS_FILE: _to_csv(run.jobs, RESULT_COLUMNS),
-            EPOCHS_FILE: _to_csv(epochs, columns),
-        }
-        if run.inference:
-            tables[INFERENCE_FILE] = _to_csv(run.inference, INFERENCE_COLUMNS)
-        for name, text in tables.items():
-            with _writing(self.path / name):
-                write_atomic(self.path / name, text)
+        for name, rows in run_tables(run).items():
+            if name == "inference" and not rows:
+                continue
+            columns = TABLES[name]
+            where = str(self.path / f"{name}.parquet")
+            files: dict[str, str | bytes] = {
+                f"{name}.csv": csv_text(rows, columns),
+                f"{name}.parquet": parquet_bytes(arrow_table(rows, columns, where)),
+            }
+            for file, content in files.items():
+                with _writing(self.path / file):
+                    write_atomic(self.path / file, content)
 
     def cut_torn_tail(self) -> str | None:
         """Cut a last line left unterminated by a killed writer, so that the next record starts
@@ -438,21 +467,33 @@ class TracePaths:
 
 
 def trace_paths(folder: Path, name: str) -> TracePaths:
-    """The files of trace ``name`` under ``folder``."""
+    """The files of trace ``name`` under ``folder``: a folder of their own, ``folder/name``."""
+    own = folder / name
+    return TracePaths(own / TRACE_FILE, own / "operators.csv", own / "modules.csv")
+
+
+def legacy_trace_paths(folder: Path, name: str) -> TracePaths:
+    """Where runs before the folder per trace kept trace ``name`` (read, never written)."""
     return TracePaths(
         folder / f"{name}.json.gz", folder / f"{name}_ops.csv", folder / f"{name}_modules.csv"
     )
 
 
 def save_trace_files(folder: Path, name: str, files: TraceFiles) -> TracePaths:
-    """Write trace ``name`` under ``folder`` (created where missing), each file atomically;
+    """Write trace ``name`` into ``folder/name`` (created where missing), each file atomically;
     used for a run's jobs and for ``bench profile --trace``."""
-    folder.mkdir(parents=True, exist_ok=True)
     paths = trace_paths(folder, name)
+    paths.chrome_trace.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(paths.chrome_trace, files.chrome_trace_gz)
     write_atomic(paths.operators, files.operators_csv)
     write_atomic(paths.modules, files.modules_csv)
     return paths
+
+
+def run_tables(run: Run) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each of the ``TABLES`` of ``run``, by table name."""
+    records = {"results": run.jobs, "epochs": run.epochs, "inference": run.inference}
+    return {name: table_rows(records[name], columns) for name, columns in TABLES.items()}
 
 
 def read_runs(paths: Sequence[Path]) -> list[Run]:
@@ -482,6 +523,7 @@ def job_files(run_dir: Path, job_id: str) -> list[Path]:
         *(_inside(run_dir, path) for path in found),
         run_dir / TELEMETRY_DIR / f"{job_id}.csv",
         *dataclasses.astuple(trace_paths(run_dir / TRACES_DIR, job_id)),
+        *dataclasses.astuple(legacy_trace_paths(run_dir / TRACES_DIR, job_id)),
     ]
     return [path for path in candidates if member_file(run_dir, path)]
 
@@ -628,18 +670,6 @@ def _checked_job_id(job_id: str, where: str) -> str:
     if not _JOB_ID.fullmatch(job_id):
         raise BenchError(f"{where}: job id {job_id!r} is not a plain name")
     return job_id
-
-
-def _to_csv(rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> str:
-    """Rows as CSV text with the given columns (lists and dicts as JSON)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
-            {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()}
-        )
-    return buffer.getvalue()
 
 
 def _append_line(path: Path, line: str) -> None:

@@ -407,6 +407,8 @@ def _input_size(splits: DataSplits, config: JobConfig) -> tuple[int, int, int]:
 
 def _extra(info: Any, splits: DataSplits) -> dict[str, Any]:
     extra: dict[str, Any] = {"classes": list(splits.train.classes)}
+    if splits.decode_s is not None:
+        extra["data_decode_s"] = splits.decode_s
     if info.published is not None:
         extra["published_top1"] = info.published.top1
         extra["published_top5"] = info.published.top5

@@ -2,7 +2,7 @@
 
 Everything the user can get wrong (suite file, flags, data location, device) is checked before
 the run directory is created or any training starts. With ``--shard I/N`` the run holds only
-that shard's jobs (see ``bench.suite.shard``); under torchrun (``WORLD_SIZE`` > 1) every process
+that shard's jobs (see ``bench.run.shard_plan``); under torchrun (``WORLD_SIZE`` > 1) every process
 runs the same jobs together and rank 0 alone writes the run directory (see
 ``bench.run.distributed``).
 
@@ -42,8 +42,9 @@ from bench.run.job import (
     unavailable_device,
 )
 from bench.run.progress import Progress
+from bench.run.shard_plan import format_plan, select_shard
 from bench.suite.matrix import Job, Suite, build_suite, load_suite
-from bench.suite.shard import Shard, parse_shard, shard_job_ids
+from bench.suite.shard import Shard, parse_shard
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class RunRequest:
     argv: Sequence[str]
     shard: Shard | None = None
     gate: Gate | None = None  # judge the run against a baseline at the end
+    mlflow: str | None = None  # log the run to MLflow at the end: a tracking URI, "" the default
 
 
 def run_suite(request: RunRequest) -> int:
@@ -80,10 +82,10 @@ def run_suite(request: RunRequest) -> int:
     full, shard = _suite(request, previous)
     if request.gate is not None:
         request.gate.check_suite(full.name)
-    suite = _shard_of(full, shard)
+    suite = select_shard(full, shard, previous)
     if request.dry_run:
         if main:
-            print(format_matrix(suite, f" (shard {shard} of {len(full.jobs)})" if shard else ""))
+            print(format_plan(full, suite, shard))
         return 0
     if not suite.jobs:
         if main:
@@ -116,6 +118,8 @@ def run_suite(request: RunRequest) -> int:
             _warn(note)
         if done:
             progress.say(f"resuming {run_dir.path}: {len(done)} finished, {len(pending)} to run")
+    if run_dir is not None:
+        _note_missing_tensorboard(progress)
     try:
         code = _run_jobs(pending, run_dir, env, request, progress)
     except KeyboardInterrupt:
@@ -126,6 +130,13 @@ def run_suite(request: RunRequest) -> int:
         assert run_dir is not None, "only the process holding the run directory writes"
         raise WriteError(f"{err}; the run stops here, {_finish_hint(run_dir)}") from None
     return dist.finish(code) if dist is not None else code
+
+
+def _note_missing_tensorboard(progress: Progress) -> None:
+    from bench.export.tensorboard_events import missing_note
+
+    if (note := missing_note()) is not None:
+        progress.say(note)
 
 
 def _finish_hint(run_dir: RunDir) -> str:
@@ -226,14 +237,6 @@ def _check_recorded(run: Run, suite: Suite) -> None:
             )
 
 
-def _shard_of(suite: Suite, shard: Shard | None) -> Suite:
-    """``suite`` with only the jobs of ``shard`` (all of them without one)."""
-    if shard is None:
-        return suite
-    chosen = set(shard_job_ids([job.job_id for job in suite.jobs], shard))
-    return dataclasses.replace(suite, jobs=tuple(j for j in suite.jobs if j.job_id in chosen))
-
-
 def _note_skipped(suite: Suite, skipped: Mapping[str, str]) -> None:
     """One line on stderr: which variants are skipped, how many jobs, why."""
     jobs = [j for j in suite.jobs if j.job_id in skipped]
@@ -285,6 +288,8 @@ def _load_datasets(jobs: Sequence[Job], request: RunRequest) -> dict[str, DataSp
         key = dataset_key(job.config)
         if key not in datasets:
             datasets[key] = load_splits(job.config.dataset, request.data_dir, request.download)
+            if datasets[key].note:  # decoding, apart from training time
+                print(datasets[key].note, file=sys.stderr, flush=True)
     return datasets
 
 
@@ -313,6 +318,25 @@ def _store(
         progress.epoch_done(item)
     else:
         progress.job_done(item)
+        _write_events(run_dir, item)
+
+
+def _write_events(run_dir: RunDir, record: JobRecord) -> None:
+    """The job's TensorBoard event file, from its records as stored; a problem is a warning
+    (the records hold everything: ``bench export tensorboard`` writes it again)."""
+    from bench.export import tensorboard_events
+
+    if tensorboard_events.missing_note() is not None:
+        return
+    run = run_dir.read()
+    try:
+        job = next(j for j in run.jobs if j["job_id"] == record.job_id)
+        tensorboard_events.write_job_events(run, job)
+    except (BenchError, OSError) as err:
+        _warn(
+            f"TensorBoard events not written: {_one_line(err)}; write them with: "
+            f"python -m bench export tensorboard {run.path}"
+        )
 
 
 def _finish(run: Run, request: RunRequest) -> int:
@@ -327,9 +351,11 @@ def _finish(run: Run, request: RunRequest) -> int:
         lines += files
     recorded = str(db) != "none" and _record_history(db, run)
     html = _draw_report(run) if request.report else None
+    logged = _log_mlflow(run, request.mlflow) if request.mlflow is not None else None
     lines += [
         *([f"report:  {html}"] if html else []),
         *([f"history: {db}"] if recorded else []),
+        *([f"mlflow:  {logged}"] if logged else []),
     ]
     for line in lines:
         print(line, flush=True)
@@ -380,6 +406,21 @@ def _record_history(db: Path, run: Run) -> bool:
     return True
 
 
+def _log_mlflow(run: Run, uri: str) -> str | None:
+    """The run logged to MLflow (after its report, whose files it keeps), in one line; ``None``
+    (and a warning) where it was not."""
+    from bench.export.mlflow_runs import export_run, summary
+
+    try:
+        return summary(export_run(run, uri or None))
+    except (BenchError, OSError) as err:
+        _warn(
+            f"MLflow not logged: {_one_line(err)}; log it with: python -m bench export mlflow "
+            f"{run.path}"
+        )
+        return None
+
+
 def _draw_report(run: Run) -> Path | None:
     """The run's report page; ``None`` (and a warning) where it cannot be drawn."""
     from bench.report import write_report
@@ -403,27 +444,3 @@ def _one_line(err: BaseException) -> str:
     if isinstance(err, BenchError):
         return text
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def format_matrix(suite: Suite, note: str = "") -> str:
-    """The expanded job matrix as a text table (``--dry-run``), ``note`` after its job count."""
-    header = ("job", "model", "seed", "variant", "dataset", "recipe", "epochs", "batch", "device")
-    rows = [
-        (
-            j.job_id,
-            j.model,
-            str(j.seed),
-            j.variant or "-",
-            j.config.dataset.name,
-            j.config.recipe,
-            str(j.config.epochs),
-            str(j.config.batch_size),
-            j.config.device,
-        )
-        for j in suite.jobs
-    ]
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in (header, *rows)
-    ]
-    return f"suite {suite.name}: {len(rows)} jobs{note}\n" + "\n".join(lines)

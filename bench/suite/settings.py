@@ -22,7 +22,9 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "amp-bf16", "amp-fp16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 LOADERS = ("auto", "resident", "torch")
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits", "synthetic")
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar100", "imagenette", "digits", "synthetic")
+# torchvision's three Imagenette downloads (the shorter edge of its images).
+IMAGENETTE_SIZES = ("full", "320px", "160px")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "one-cycle", "plateau")
 # The image shape (C, H, W) and class count of each data set that has fixed ones, as published
@@ -32,7 +34,21 @@ DATASET_SHAPES: Mapping[str, tuple[tuple[int, int, int], int]] = {
     "fashion-mnist": ((1, 28, 28), 10),
     "cifar10": ((3, 32, 32), 10),
     "cifar100": ((3, 32, 32), 100),
+    # decoded at `resize` px (shorter edge, then the centre crop); 224 where `resize` is 0
+    "imagenette": ((3, 224, 224), 10),
     "digits": ((1, 32, 32), 10),
+}
+# The number of training and test images of each data set, as published (``digits``: the split
+# of ``bench.data.digits``; ``synthetic``: the numbers drawn when ``train_size`` and
+# ``test_size`` are 0), so that a job's cost is known without its data.
+DATASET_SIZES: Mapping[str, tuple[int, int]] = {
+    "mnist": (60_000, 10_000),
+    "fashion-mnist": (60_000, 10_000),
+    "cifar10": (50_000, 10_000),
+    "cifar100": (50_000, 10_000),
+    "digits": (1437, 360),
+    "synthetic": (1024, 256),
+    "imagenette": (9469, 3925),  # the same images at every size (full, 320px, 160px)
 }
 # Bounds on every size-like setting and on the flags made from them: generous for any real use,
 # small enough that a typo (`10**17`) is refused when the suite or command line is read instead
@@ -93,6 +109,14 @@ class DatasetConfig:
         minimum=0,
         maximum=MAX_IMAGE_SIDE,
     )
+    random_resized_crop: float = setting(
+        0.0,
+        "training augmentation: crop a random area of at least this share of each image (aspect "
+        "3/4 to 4/3), resized back to the image's size, as torchvision's `RandomResizedCrop` "
+        "(scale from this share to 1); 0 disables",
+        minimum=0.0,
+        maximum=1.0,
+    )
     hflip: bool = setting(False, "training augmentation: random horizontal flips")
     train_size: int = setting(0, "use only the first N training images; 0 uses all", minimum=0)
     test_size: int = setting(0, "use only the first N test images; 0 uses all", minimum=0)
@@ -109,6 +133,16 @@ class DatasetConfig:
     data_seed: int = setting(
         0, "`synthetic` only: seed of the generated images", minimum=0, maximum=MAX_SEED
     )
+    imagenette_size: str = setting(
+        "320px",
+        "`imagenette` only: which of torchvision's downloads to read (its images' shorter edge)",
+        choices=IMAGENETTE_SIZES,
+    )
+    cache: bool = setting(
+        True,
+        "`imagenette` only: keep the decoded images in a file beside the JPEGs, read by later "
+        "runs instead of decoding again (checked against the files; rebuilt where they changed)",
+    )
 
     def input_shape(self) -> tuple[tuple[int, int, int], int]:
         """The (C, H, W) of the images a model is given (after ``resize``) and the number of
@@ -120,6 +154,12 @@ class DatasetConfig:
         if self.resize:
             height = width = self.resize
         return (channels, height, width), classes
+
+    def split_sizes(self) -> tuple[int, int]:
+        """The number of training and test images a job uses: ``train_size`` and
+        ``test_size``, or the data set's whole splits (``DATASET_SIZES``) where they are 0."""
+        train, test = DATASET_SIZES[self.name]
+        return self.train_size or train, self.test_size or test
 
 
 @dataclass(frozen=True)
@@ -288,6 +328,13 @@ class JobConfig:
         True,
         "collect memory peaks and GPU telemetry beside the loop; `false` only to measure their "
         "cost",
+    )
+    label_smoothing: float = setting(
+        0.0,
+        "`classify`: cross-entropy label smoothing (torch's `label_smoothing`), in the training "
+        "and the test loss alike, as torchvision's reference recipes",
+        minimum=0.0,
+        below=1.0,
     )
     model_kwargs: Mapping[str, Any] = setting(
         {}, "extra constructor arguments, e.g. `{ aux_logits = true }`"

@@ -1,18 +1,21 @@
-"""Shards of a job matrix: ``--shard I/N`` picks a deterministic slice of a suite's jobs.
+"""Shards of a job matrix: ``--shard I/N`` picks a deterministic share of a suite's jobs.
 
 Shards are numbered from 1 (``1/4`` … ``4/4``), as Slurm array task ids and CI matrix indices
-usually are. Jobs are ranked by a SHA-256 hash of their stable job id and dealt out round-robin:
-shard ``I`` takes ranks ``I-1``, ``I-1+N``, ``I-1+2N``, … The shards of one matrix are disjoint,
-together hold every job, differ in size by at most one job, and come out the same on every
-machine and Python (no salted ``hash()``). Models and seeds are spread over the shards rather
-than one shard getting all seeds of the largest model. The slice depends on the whole matrix,
-so every shard must be run with the same suite and flags (``--models``, ``--seeds``, ``--set``).
+usually are. Jobs are dealt out by their estimated cost (``bench.measure.job_cost``: training,
+evaluation and inference FLOPs, counted from shapes), largest first, each to the shard with the
+least cost so far (the LPT rule): shards end up holding about the same work rather than the same
+number of jobs. Every tie is broken without timing or randomness (jobs of one cost by a SHA-256
+hash of their stable job id, not Python's salted ``hash()``; shards of one load by fewer jobs,
+then lower index), so every task of an array computes the same shards without talking to the
+others, and the shards of one matrix are disjoint and together hold every job. The shares depend
+on the whole matrix, so every shard must be run with the same suite and flags (``--models``,
+``--seeds``, ``--set``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -45,8 +48,21 @@ def job_rank_key(job_id: str) -> tuple[bytes, str]:
     return hashlib.sha256(job_id.encode("utf-8")).digest(), job_id
 
 
-def shard_job_ids(job_ids: Sequence[str], shard: Shard) -> list[str]:
-    """The ids of ``job_ids`` that belong to ``shard``, in their given order."""
-    ranked = sorted(job_ids, key=job_rank_key)
-    chosen = set(ranked[shard.index - 1 :: shard.count])
-    return [job_id for job_id in job_ids if job_id in chosen]
+def assign_shards(costs: Mapping[str, int], count: int) -> list[list[str]]:
+    """The job ids of ``costs`` (job id → estimated cost, in matrix order) dealt into ``count``
+    shards, largest cost first, each to the least loaded shard; each shard keeps the matrix
+    order."""
+    loads = [0] * count
+    members: list[list[str]] = [[] for _ in range(count)]
+    for job_id in sorted(costs, key=lambda j: (-costs[j], job_rank_key(j))):
+        target = min(range(count), key=lambda i: (loads[i], len(members[i]), i))
+        loads[target] += costs[job_id]
+        members[target].append(job_id)
+    order = {job_id: index for index, job_id in enumerate(costs)}
+    return [sorted(shard, key=order.__getitem__) for shard in members]
+
+
+def shard_job_ids(costs: Mapping[str, int], shard: Shard) -> list[str]:
+    """The ids of ``costs`` (job id → estimated cost, in matrix order) that belong to
+    ``shard``, in matrix order."""
+    return assign_shards(costs, shard.count)[shard.index - 1]
