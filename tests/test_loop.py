@@ -51,6 +51,11 @@ def evaluate(steps: int) -> loop.PassStats:
     return eval_pass(nn.Identity(), logit_batches(steps), classification_objective, CPU, 3)
 
 
+def evaluate_top5(steps: int) -> loop.PassStats:
+    batches = logit_batches(steps, classes=7)
+    return eval_pass(nn.Identity(), batches, classification_objective, CPU, 7)
+
+
 def test_evaluation_counts_the_confusion_matrix_loss_and_accuracy_exactly() -> None:
     batches = logit_batches(3)
     stats = eval_pass(nn.Identity(), batches, classification_objective, CPU, 3)
@@ -65,6 +70,39 @@ def test_evaluation_counts_the_confusion_matrix_loss_and_accuracy_exactly() -> N
     assert stats.loss == pytest.approx(float(nn.functional.cross_entropy(logits, targets)))
 
 
+def test_evaluation_counts_top5_accuracy_exactly_from_the_same_outputs() -> None:
+    batches = logit_batches(5, classes=7)
+    stats = eval_pass(nn.Identity(), batches, classification_objective, CPU, 7)
+    # a target is in the top 5 when fewer than 5 of its row's scores are higher
+    in_top5 = [
+        sum(score > row[target] for score in row) < 5
+        for logits, targets in batches
+        for row, target in zip(logits.tolist(), targets.tolist(), strict=True)
+    ]
+    assert 0 < sum(in_top5) < 20  # the check below can tell top-5 from top-1 and from all
+    assert stats.top5 == 100.0 * sum(in_top5) / 20
+    assert stats.acc is not None and stats.acc < stats.top5
+
+
+def test_top5_is_not_counted_below_five_classes_nor_in_training() -> None:
+    assert evaluate(3).top5 is None
+    assert train(3).top5 is None
+
+
+def test_top5_of_a_distributed_pass_is_summed_with_the_other_counts() -> None:
+    """``reduce`` sums each process's counts; two processes that saw the same batches keep
+    the same percentages (and double the images)."""
+    batches = logit_batches(5, classes=7)
+    alone = eval_pass(nn.Identity(), batches, classification_objective, CPU, 7)
+    twice = eval_pass(
+        nn.Identity(), batches, classification_objective, CPU, 7, reduce=lambda t: 2 * t
+    )
+    assert twice.images == 2 * alone.images
+    assert (twice.acc, twice.top5) == (alone.acc, alone.top5)
+    assert alone.confusion is not None and twice.confusion is not None
+    assert torch.equal(twice.confusion, 2 * alone.confusion)
+
+
 def test_evaluation_without_batches_has_an_empty_confusion_matrix() -> None:
     stats = eval_pass(nn.Identity(), [], classification_objective, CPU, 3)
     assert stats.confusion is not None and torch.equal(
@@ -73,7 +111,9 @@ def test_evaluation_without_batches_has_an_empty_confusion_matrix() -> None:
     assert stats.images == 0
 
 
-@pytest.mark.parametrize("run", [train, evaluate], ids=["train", "eval"])
+@pytest.mark.parametrize(
+    "run", [train, evaluate, evaluate_top5], ids=["train", "eval", "eval-top5"]
+)
 def test_a_pass_reads_tensor_values_a_fixed_number_of_times_whatever_its_length(
     monkeypatch: pytest.MonkeyPatch, run: Callable[[int], loop.PassStats]
 ) -> None:

@@ -42,14 +42,15 @@ def test_first_epoch_apart_and_steady_state_median() -> None:
         epochs(
             {"epoch_time_s": 30.0, "images_per_s": 30.0},
             {"epoch_time_s": 10.0, "images_per_s": 100.0, "test_acc": 80.0},
-            {"epoch_time_s": 12.0, "images_per_s": 90.0, "test_acc": 85.0},
-            {"epoch_time_s": 11.0, "images_per_s": 95.0, "test_acc": 84.0},
+            {"epoch_time_s": 12.0, "images_per_s": 90.0, "test_acc": 85.0, "test_top5": 99.5},
+            {"epoch_time_s": 11.0, "images_per_s": 95.0, "test_acc": 84.0, "test_top5": 99.0},
         )
     )
     assert out["first_epoch_time_s"] == 30.0
     assert out["epoch_time_s"] == 11.0
     assert out["images_per_s"] == 95.0
     assert out["test_acc"] == 84.0 and out["best_test_acc"] == 85.0
+    assert out["test_top5"] == 99.0  # the final epoch's, as test_acc
 
 
 def test_single_epoch_has_no_steady_state() -> None:
@@ -93,6 +94,7 @@ def test_accuracy_comes_from_the_finetune_phase_of_autoencode() -> None:
     )
     out = summarize_epochs(rows)
     assert out["test_acc"] == 45.0 and out["best_test_acc"] == 45.0
+    assert out["test_top5"] is None  # epochs without top-5 (fewer than 5 classes, old records)
     assert out["epoch_time_s"] == 10.0 and out["epochs"] == 4
 
 

@@ -14,6 +14,7 @@ SEED_COLUMNS = (
     "epochs",
     "test_acc_pct",
     "best_test_acc_pct",
+    "test_top5_pct",
     "train_loss",
     "test_loss",
 )

@@ -88,10 +88,17 @@ class Precision:
         torch.backends.cudnn.allow_tf32 = tf32
 
 
+TOP_K = 5
+"""Top-k accuracy counts a prediction right when the true class is among the ``TOP_K`` highest
+scores; it is counted for evaluation passes of a classifier of at least ``TOP_K`` classes (with
+fewer, every prediction would count)."""
+
+
 @dataclass(frozen=True)
 class PassStats:
-    """One pass over a data set: mean loss, accuracy (%) and where the time went (``step_s``:
-    each step's data wait and compute, in this process)."""
+    """One pass over a data set: mean loss, accuracy (%), top-5 accuracy (%, evaluation of at
+    least ``TOP_K`` classes only) and where the time went (``step_s``: each step's data wait and
+    compute, in this process)."""
 
     loss: float
     acc: float | None
@@ -101,6 +108,7 @@ class PassStats:
     compute_s: float
     confusion: torch.Tensor | None = None
     step_s: tuple[float, ...] = ()
+    top5: float | None = None
 
 
 def train_pass(
@@ -165,7 +173,8 @@ def eval_pass(
     num_classes: int | None,
     reduce: Reducer | None = None,
 ) -> PassStats:
-    """One evaluation pass; with ``num_classes``, also the confusion matrix (true × predicted).
+    """One evaluation pass; with ``num_classes``, also the confusion matrix (true × predicted)
+    and, with at least ``TOP_K`` classes, the top-5 accuracy (from the same outputs).
 
     A DistributedDataParallel model is evaluated through its inner module: no collectives run
     while processes evaluate different numbers of batches; ``reduce`` sums the counts after.
@@ -174,7 +183,9 @@ def eval_pass(
     model.eval()
     timer = step_timer(precision.device)
     loss_sum = torch.zeros((), device=precision.device)
-    correct_sum = torch.zeros((), device=precision.device, dtype=torch.long)
+    # correct top-1 and top-5 predictions
+    counts = torch.zeros(2, device=precision.device, dtype=torch.long)
+    top_k = num_classes is not None and num_classes >= TOP_K
     cells: list[torch.Tensor] = []  # true × predicted cells of the confusion matrix
     images = 0
     for inputs, targets in timer.timed(batches):
@@ -184,19 +195,28 @@ def eval_pass(
             loss, correct = objective(outputs, inputs, targets)
         loss_sum += loss.float() * inputs.shape[0]
         if correct is not None:
-            correct_sum += correct
+            counts[0] += correct
+        if top_k:
+            counts[1] += _in_top_k(outputs, targets)
         if num_classes:
             cells.append(targets * num_classes + outputs.argmax(dim=1))
         images += inputs.shape[0]
     confusion = _confusion(cells, num_classes, precision.device)
-    loss_sum, correct_sum, images, confusion = _summed(
-        reduce, loss_sum, correct_sum, images, confusion
-    )
-    stats = _stats(loss_sum, correct_sum if num_classes else None, images, timer)
+    loss_sum, counts, images, confusion = _summed(reduce, loss_sum, counts, images, confusion)
+    correct, in_top_k = counts.tolist()  # one read of both counts
+    stats = _stats(loss_sum, correct if num_classes else None, images, timer)
+    if top_k:
+        stats = dataclasses.replace(stats, top5=100.0 * in_top_k / max(images, 1))
     if confusion is not None and num_classes:
         matrix = confusion.view(num_classes, num_classes).cpu()
         stats = dataclasses.replace(stats, confusion=matrix)
     return stats
+
+
+def _in_top_k(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """How many of ``targets`` are among their row's ``TOP_K`` highest ``outputs``."""
+    top = outputs.topk(TOP_K, dim=1).indices
+    return (top == targets.unsqueeze(1)).any(dim=1).sum()
 
 
 def local_module(model: nn.Module) -> nn.Module:
@@ -207,20 +227,24 @@ def local_module(model: nn.Module) -> nn.Module:
 def _summed(
     reduce: Reducer | None,
     loss_sum: torch.Tensor,
-    correct: torch.Tensor,
+    counts: torch.Tensor,
     images: int,
     confusion: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor | None]:
-    """The pass's sums over all processes (one ``reduce`` call); unchanged without ``reduce``."""
+    """The pass's sums over all processes (one ``reduce`` call): loss, ``counts`` (a count or a
+    vector of counts, given back in its shape), images, confusion; unchanged without
+    ``reduce``."""
     if reduce is None:
-        return loss_sum, correct, images, confusion
+        return loss_sum, counts, images, confusion
     count = torch.tensor([images], dtype=torch.float64, device=loss_sum.device)
-    parts = [loss_sum.double().view(1), correct.double().view(1), count]
+    parts = [loss_sum.double().view(1), count, counts.double().view(-1)]
     if confusion is not None:
         parts.append(confusion.double())
     total = reduce(torch.cat(parts))
-    summed_confusion = total[3:].long() if confusion is not None else None
-    return total[0], total[1].long(), int(total[2]), summed_confusion
+    end = 2 + counts.numel()
+    summed_counts = total[2:end].long().view(counts.shape)
+    summed_confusion = total[end:].long() if confusion is not None else None
+    return total[0], summed_counts, int(total[1]), summed_confusion
 
 
 def _confusion(
@@ -235,7 +259,10 @@ def _confusion(
 
 
 def _stats(
-    loss_sum: torch.Tensor, correct: torch.Tensor | None, images: int, timer: StepTimer[Any]
+    loss_sum: torch.Tensor,
+    correct: torch.Tensor | int | None,
+    images: int,
+    timer: StepTimer[Any],
 ) -> PassStats:
     count = max(images, 1)
     acc = 100.0 * float(correct) / count if correct is not None else None

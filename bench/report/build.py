@@ -12,7 +12,14 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.report.cautions import run_warnings, throttle_warning
-from bench.report.frames import MISSING_STATUS, inference_frame, job_frame, unique_slugs
+from bench.report.devices import device_table
+from bench.report.frames import (
+    MISSING_STATUS,
+    epoch_frame,
+    inference_frame,
+    job_frame,
+    unique_slugs,
+)
 from bench.report.gallery import Gallery, draw_gallery
 from bench.report.html import Section, render_html
 from bench.report.markdown import render_markdown
@@ -94,6 +101,7 @@ def write_report(
         "failures": failures_table(jobs),
         "environment": environment_table(runs),
         "roofline": roofline_table(jobs, inference_frame(list(runs), jobs)),
+        "devices": device_table(jobs, epoch_frame(list(runs), jobs)),
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
     descriptions = list(dict.fromkeys(d for r in runs if (d := _description(r))))
@@ -127,6 +135,8 @@ def write_report(
         paths = dataclasses.replace(paths, html=out_dir / HTML_FILE, figures=tuple(gallery.files()))
     if "md" in formats:
         shown = [tables[n] for n in ("lecture", "models", "failures", "environment")]
+        if len(tables["devices"].data):
+            shown.insert(2, tables["devices"])
         markdown = render_markdown(title, descriptions, run_ids, shown, notes, warnings, figures)
         write_atomic(out_dir / MARKDOWN_FILE, markdown)
         paths = dataclasses.replace(paths, markdown=out_dir / MARKDOWN_FILE)

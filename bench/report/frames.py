@@ -83,7 +83,9 @@ def _missing_job(planned: dict[str, Any], run: Run, index: int) -> dict[str, Any
         "seed": planned.get("seed"),
         "variant": planned.get("variant") or "",
         "status": MISSING_STATUS,
-        "error": "no job record (not run yet, or killed before its first record)",
+        "error": f"skipped: {planned['skipped']}"
+        if planned.get("skipped")
+        else "no job record (not run yet, or killed before its first record)",
         "run": index,
         "run_id": run.run_id,
     }

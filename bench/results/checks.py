@@ -141,8 +141,8 @@ def fields_of(
 ) -> dict[str, Field]:
     """The fields of the record dataclass ``cls`` with the types their annotations give:
     numbers at least 0 (``SIGNED_FIELDS`` aside; above 0 where ``positive``), percentages
-    (``*_pct``, ``*_acc``) at most 100, ``list[float]`` samples (``SAMPLE_FIELD``); ``required``
-    ones present, ``choices`` for strings."""
+    (``*_pct``, ``*_acc``, ``*_top5``) at most 100, ``list[float]`` samples
+    (``SAMPLE_FIELD``); ``required`` ones present, ``choices`` for strings."""
     needed, options, above_zero = set(required), choices or {}, set(positive)
     out = {}
     for field in dataclasses.fields(cls):
@@ -164,7 +164,7 @@ def number_field(name: str, kind: type = float, required: bool = False) -> Field
     """The field ``name`` of ``kind``, bounded as a figure named so is (see ``fields_of``)."""
     if kind not in (int, float):
         return Field(kind, required)
-    percentage = name.endswith(("_pct", "_acc"))
+    percentage = name.endswith(("_pct", "_acc", "_top5"))
     return Field(
         kind,
         required,

@@ -42,6 +42,7 @@ def summarize_epochs(
         "epochs": len(epochs),
         "test_acc": last.test_acc,
         "best_test_acc": _max([e.test_acc for e in accuracy_phase]),
+        "test_top5": last.test_top5,
         "train_loss": last.train_loss,
         "test_loss": last.test_loss,
         "first_epoch_time_s": epochs[0].epoch_time_s,

@@ -43,6 +43,7 @@ METRICS: dict[str, Metric] = {
     for m in (
         Metric("test_acc", "%", True, "Final test accuracy", "-1.0", False),
         Metric("best_test_acc", "%", True, "Best test accuracy", "-1.0", False),
+        Metric("test_top5", "%", True, "Final test top-5 accuracy", "-1.0", False),
         Metric("train_loss", "", False, "Final train loss", None, False),
         Metric("test_loss", "", False, "Final test loss", None, False),
         Metric("epoch_time_s", "s", False, "Steady-state epoch time", "+10%"),
@@ -112,6 +113,7 @@ class EpochRecord:
     temperature_c: float | None = None
     time_utc: str = ""
     step_ms: list[float] | None = None  # training steps' wall times (bench.results.samples)
+    test_top5: float | None = None  # % ; None for reconstruction and fewer than 5 classes
     schema_version: int = SCHEMA_VERSION
     type: str = "epoch"
 
@@ -210,6 +212,7 @@ class JobRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     started_utc: str = ""
     finished_utc: str = ""
+    test_top5: float | None = None  # % , final epoch; None as for EpochRecord.test_top5
     schema_version: int = SCHEMA_VERSION
     type: str = "job"
 

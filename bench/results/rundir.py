@@ -133,7 +133,10 @@ _INFO_FIELDS: Fields = {
     "overrides": Field(list, item=Field(str)),
     "environment": Field(dict),
     "environments": Field(list, item=Field(dict)),
-    "jobs": Field(list, item=Field(dict, fields={"job_id": Field(str, required=True)})),
+    "jobs": Field(
+        list,
+        item=Field(dict, fields={"job_id": Field(str, required=True), "skipped": Field(str)}),
+    ),
     "command": Field(list),
     "shard": Field(str),
     "history_db": Field(str),

@@ -47,6 +47,7 @@ from bench.run.inference import LastBuilt, measure_trained
 from bench.run.job_trace import trace_job
 from bench.suite.matrix import Job
 from bench.suite.settings import JobConfig
+from bench.suite.variants import split_device
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def unavailable_device(job: Job) -> str | None:
+    """Why ``job`` cannot run here, where its variant names a device this machine lacks
+    (``cuda`` without CUDA); ``None`` where it can (a suite's own ``device = "cuda"`` is not
+    skipped: ``resolve_device`` refuses it)."""
+    if split_device(job.variant)[0] == "cuda" and not torch.cuda.is_available():
+        return "no CUDA device on this machine"
+    return None
 
 
 def seed_everything(seed: int) -> None:
@@ -439,6 +449,7 @@ def epoch_record(
         images_per_s=train.images / train.time_s if train.time_s > 0 else 0.0,
         time_utc=utc_now(),
         step_ms=compact(1000 * s for s in train.step_s) or None,
+        test_top5=test.top5,
         **figures,
     )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from bench.run.job import (
     TelemetryCsv,
     resolve_device,
     run_job,
+    unavailable_device,
 )
 from bench.run.progress import Progress
 from bench.run.shard_plan import format_plan, select_shard
@@ -94,7 +95,10 @@ def run_suite(request: RunRequest) -> int:
     if main and request.history_db is not None and str(request.history_db) != "none":
         _check_history_db(request.history_db)
     done = previous.finished_job_ids() if previous else set()
-    pending = [job for job in suite.jobs if job.job_id not in done]
+    skipped = {j.job_id: reason for j in suite.jobs if (reason := unavailable_device(j))}
+    if main and skipped:
+        _note_skipped(suite, skipped)
+    pending = [job for job in suite.jobs if job.job_id not in done and job.job_id not in skipped]
     devices = {resolve_device(job.config.device).type for job in pending}
     if dist is not None:
         for job in pending:
@@ -107,7 +111,7 @@ def run_suite(request: RunRequest) -> int:
     if not main:
         run_dir = None
     elif run_dir is None:
-        run_dir = _create_run_dir(suite, request, shard)
+        run_dir = _create_run_dir(suite, request, shard, skipped)
     else:
         note = run_dir.cut_torn_tail()
         if note is not None:
@@ -233,7 +237,23 @@ def _check_recorded(run: Run, suite: Suite) -> None:
             )
 
 
-def _create_run_dir(suite: Suite, request: RunRequest, shard: Shard | None) -> RunDir:
+def _note_skipped(suite: Suite, skipped: Mapping[str, str]) -> None:
+    """One line on stderr: which variants are skipped, how many jobs, why."""
+    jobs = [j for j in suite.jobs if j.job_id in skipped]
+    variants = list(dict.fromkeys(j.variant for j in jobs))
+    reasons = "; ".join(dict.fromkeys(skipped.values()))
+    print(
+        f"bench run: note: variant{'s' if len(variants) > 1 else ''} {', '.join(variants)} "
+        f"skipped ({len(jobs)} job{'s' if len(jobs) > 1 else ''}): {reasons}; the other jobs "
+        "run (a --resume on a machine that has the device runs these)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _create_run_dir(
+    suite: Suite, request: RunRequest, shard: Shard | None, skipped: Mapping[str, str]
+) -> RunDir:
     environment = capture_environment(Path(__file__).resolve().parent)
     path = new_run_dir(request.out, environment["machine_id"], suite.name, environment["commit"])
     return RunDir.create(
@@ -248,7 +268,13 @@ def _create_run_dir(suite: Suite, request: RunRequest, shard: Shard | None) -> R
             "environment": environment,
             "doctor": take_snapshot(request.data_dir),
             "jobs": [
-                {"job_id": j.job_id, "model": j.model, "seed": j.seed, "variant": j.variant}
+                {
+                    "job_id": j.job_id,
+                    "model": j.model,
+                    "seed": j.seed,
+                    "variant": j.variant,
+                    **({"skipped": skipped[j.job_id]} if j.job_id in skipped else {}),
+                }
                 for j in suite.jobs
             ],
         },

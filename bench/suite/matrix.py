@@ -28,6 +28,7 @@ from bench.suite.settings import (
     SuiteConfig,
 )
 from bench.suite.thresholds import parse_threshold_table
+from bench.suite.variants import DEVICE_PARTS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -189,8 +190,11 @@ def _job(
 ) -> Job:
     settings = {k: resolved[k] for k in JOB_SCHEMA}
     settings = sch.deep_merge(settings, {k: v for k, v in entry.items() if k != "name"})
-    settings = sch.deep_merge(settings, variant_settings(variant, where))
+    parts = variant_settings(variant, where)
+    settings = sch.deep_merge(settings, parts)
     settings = sch.deep_merge(settings, cli)
+    if "device" in parts:  # a variant that names its device trains there, --device aside
+        settings["device"] = parts["device"]
     config = sch.build(JobConfig, settings)
     _check_recipe(entry["name"], config, where)
     _check_nesterov(config, where)
@@ -199,11 +203,16 @@ def _job(
 
 
 def variant_settings(variant: str, where: str = "variants") -> dict[str, Any]:
-    """``"amp-bf16+channels_last+compile"`` → the settings it changes."""
+    """``"amp-bf16+channels_last+compile"`` → the settings it changes (``cuda``: the device;
+    at most one device part)."""
     out: dict[str, Any] = {}
     for token in filter(None, variant.split("+")):
         if token in PRECISIONS:
             out["precision"] = token
+        elif token in DEVICE_PARTS:
+            if "device" in out:
+                raise SuiteError(f"{where}: {variant!r} names two devices; give one of them")
+            out["device"] = token
         elif token == "channels_last":
             out["channels_last"] = True
         elif token == "compile":

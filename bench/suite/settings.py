@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.models.registry import TASKS
 from bench.suite.schema import section, setting
+from bench.suite.variants import DEVICE_PARTS
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "amp-bf16", "amp-fp16")
@@ -70,8 +71,8 @@ MAX_ITERATIONS = 1_000_000
 MAX_SEED = 2**32 - 1
 # The longest suite name: it is part of every run directory's name (at most 255 bytes).
 MAX_SUITE_NAME = 100
-# Parts of a variant name besides a precision (``amp-bf16+channels_last+compile``).
-VARIANT_FLAGS = ("channels_last", "compile")
+# Parts of a variant name besides a precision (``amp-bf16+channels_last+compile``, ``cuda``).
+VARIANT_FLAGS = ("channels_last", "compile", *DEVICE_PARTS)
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,9 @@ class SuiteConfig:
     variants: tuple[str, ...] = setting(
         (),
         'e.g. `["fp32", "amp-bf16+channels_last", "tf32+compile"]`; parts: '
-        + ", ".join(f"`{part}`" for part in (*PRECISIONS, *VARIANT_FLAGS)),
+        + ", ".join(f"`{part}`" for part in (*PRECISIONS, *VARIANT_FLAGS))
+        + " (a device part sets the job's device, over `device` and `--device`; `cuda` on a "
+        "machine without CUDA: its jobs are skipped)",
         unique=True,
     )
     thresholds: Mapping[str, Any] = setting(
