@@ -16,6 +16,7 @@ from bench.report.frames import MISSING_STATUS, inference_frame, job_frame, uniq
 from bench.report.gallery import Gallery, draw_gallery
 from bench.report.html import Section, render_html
 from bench.report.markdown import render_markdown
+from bench.report.prediction import prediction_table
 from bench.report.roofline import roofline_fact, roofline_table
 from bench.report.tables import (
     Table,
@@ -94,6 +95,7 @@ def write_report(
         "failures": failures_table(jobs),
         "environment": environment_table(runs),
         "roofline": roofline_table(jobs, inference_frame(list(runs), jobs)),
+        "prediction": prediction_table(jobs),
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
     descriptions = list(dict.fromkeys(d for r in runs if (d := _description(r))))
@@ -125,7 +127,7 @@ def write_report(
         write_atomic(out_dir / HTML_FILE, html)
         paths = dataclasses.replace(paths, html=out_dir / HTML_FILE, figures=tuple(gallery.files()))
     if "md" in formats:
-        shown = [tables[n] for n in ("lecture", "models", "failures", "environment")]
+        shown = [tables[n] for n in ("lecture", "models", "failures", "prediction", "environment")]
         markdown = render_markdown(title, descriptions, run_ids, shown, notes, warnings)
         write_atomic(out_dir / MARKDOWN_FILE, markdown)
         paths = dataclasses.replace(paths, markdown=out_dir / MARKDOWN_FILE)

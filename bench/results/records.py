@@ -212,6 +212,7 @@ class JobRecord:
     finished_utc: str = ""
     schema_version: int = SCHEMA_VERSION
     type: str = "job"
+    predicted_time_s: float | None = None  # total_time_s as predicted before the run (--predict)
 
 
 def utc_now() -> str:
