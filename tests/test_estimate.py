@@ -161,3 +161,8 @@ def test_a_short_run_takes_four_batches_and_the_partial_one(
     )
     short = short_splits(_splits(500, 100), config)
     assert (len(short.train), len(short.test)) == sizes
+
+
+def test_predict_refuses_a_dry_run(capsys: pytest.CaptureFixture[str]) -> None:
+    err = one_line_error(["run", "--suite", "smoke", "--predict", "--dry-run"], capsys)
+    assert err == "bench run: error: --predict runs the jobs; drop --dry-run (or use --estimate)"

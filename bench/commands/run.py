@@ -188,6 +188,8 @@ def run_command(args: argparse.Namespace) -> int:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
     if args.estimate:
         _check_estimate(args)
+    elif args.predict and args.dry_run:
+        raise BenchError("--predict runs the jobs; drop --dry-run (or use --estimate)")
     if args.resume is None and not args.dry_run and not args.estimate:
         from bench.results.outputs import output_dir
 
