@@ -9,7 +9,7 @@ from bench.report.tables import Table, fmt_value
 from bench.results.prediction import prediction_error_pct
 
 COLUMNS = ("Job", "Network", "Seed", "Predicted (s)", "Measured (s)", "Error (%)")
-FORMATS = ("{}", "{}", "{:.0f}", "{:.2f}", "{:.2f}", "{:+.1f}")
+FORMATS = ("{}", "{}", "{}", "{:.2f}", "{:.2f}", "{:+.1f}")
 
 
 def prediction_table(jobs: pd.DataFrame) -> Table:
@@ -20,7 +20,7 @@ def prediction_table(jobs: pd.DataFrame) -> Table:
         [
             job.job_id,
             job.group,
-            job.seed,
+            f"{job.seed:.0f}",
             _number(job.predicted_time_s),
             _number(job.total_time_s),
             prediction_error_pct(_number(job.predicted_time_s), _number(job.total_time_s)),
@@ -30,7 +30,7 @@ def prediction_table(jobs: pd.DataFrame) -> Table:
     both = [(p, m) for *_, p, m, _ in rows if p is not None and m is not None]
     if both:
         predicted, measured = sum(p for p, _ in both), sum(m for _, m in both)
-        total = ["total", f"{len(both)} jobs", None, predicted, measured]
+        total = ["total", f"{len(both)} jobs", "all", predicted, measured]
         rows.append([*total, prediction_error_pct(predicted, measured)])
     data = pd.DataFrame(rows, columns=list(COLUMNS))
     display = pd.DataFrame(
