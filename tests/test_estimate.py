@@ -14,10 +14,11 @@ from run_fixtures import write_run
 
 from bench.cli import main
 from bench.data.imageset import DataSplits, ImageSet
+from bench.recipes import PHASE_EPOCHS, RECIPES
 from bench.report import write_report
 from bench.results.rundir import RunDir
 from bench.run.estimate import short_splits
-from bench.suite.settings import DatasetConfig, JobConfig
+from bench.suite.settings import DatasetConfig, FinetuneConfig, JobConfig
 
 # lenet5 on 256 digits (4 batches of 64: the short run is the whole epoch), two seeds that
 # share one short run, and a small inference timing
@@ -166,3 +167,12 @@ def test_a_short_run_takes_four_batches_and_the_partial_one(
 def test_predict_refuses_a_dry_run(capsys: pytest.CaptureFixture[str]) -> None:
     err = one_line_error(["run", "--suite", "smoke", "--predict", "--dry-run"], capsys)
     assert err == "bench run: error: --predict runs the jobs; drop --dry-run (or use --estimate)"
+
+
+def test_every_recipe_says_how_many_epochs_each_of_its_phases_trains() -> None:
+    assert set(PHASE_EPOCHS) == set(RECIPES)
+    config = JobConfig(epochs=3)
+    assert PHASE_EPOCHS["classify"](config) == {"train": 3}
+    assert PHASE_EPOCHS["autoencode"](config) == {"pretrain": 3, "finetune": 3}  # 0: as epochs
+    config = JobConfig(epochs=3, finetune=FinetuneConfig(epochs=2))
+    assert PHASE_EPOCHS["autoencode"](config) == {"pretrain": 3, "finetune": 2}

@@ -162,8 +162,10 @@ def _phase(
     splits: DataSplits,
     short_test_images: int,
 ) -> PhaseRun:
-    """The short run's two epochs of phase ``name``, with the real job's sizes."""
-    first, steady = (e for e in epochs if e.phase == name)
+    """The short run's epochs of phase ``name`` (its first, and its last: steady), with the
+    real job's sizes."""
+    ran = [e for e in epochs if e.phase == name]
+    first, steady = ran[0], ran[-1]
     images = len(splits.train)
     if config.drops_last_batch:
         images -= images % config.batch_size
