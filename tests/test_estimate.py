@@ -14,6 +14,7 @@ from run_fixtures import write_run
 
 from bench.cli import main
 from bench.data.imageset import DataSplits, ImageSet
+from bench.models import registry
 from bench.recipes import PHASE_EPOCHS, RECIPES
 from bench.report import write_report
 from bench.results.rundir import RunDir
@@ -176,3 +177,35 @@ def test_every_recipe_says_how_many_epochs_each_of_its_phases_trains() -> None:
     assert PHASE_EPOCHS["autoencode"](config) == {"pretrain": 3, "finetune": 3}  # 0: as epochs
     config = JobConfig(epochs=3, finetune=FinetuneConfig(epochs=2))
     assert PHASE_EPOCHS["autoencode"](config) == {"pretrain": 3, "finetune": 2}
+
+
+class NaNNet(torch.nn.Module):
+    """A classifier whose loss is NaN from the first step."""
+
+    def __init__(self, num_classes: int, in_channels: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(in_channels, 4, 3)
+        self.head = torch.nn.Linear(4, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x).mean(dim=(2, 3))) * float("nan")
+
+
+def test_a_job_whose_short_run_fails_is_shown_failed_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(registry, "_REGISTRY", {i.name: i for i in registry.list_models()})
+    registry.register_model(
+        "test-nan-net",
+        family="Test",
+        year=2024,
+        salient_feature="-",
+        paper="-",
+        input_size=(1, 32, 32),
+    )(NaNNet)
+    path = tmp_path / "nan.toml"
+    path.write_text(SUITE.replace('"lenet5"', '"test-nan-net"').replace("seeds = [0, 1]", ""))
+    assert main(["run", "--suite", str(path), "--estimate", "--quiet"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:6] == ["test-nan-net__s0", "cpu", "n/a", "n/a", "n/a", "diverged"]
+    assert out[-1] == "test-nan-net__s0: diverged: training loss is nan"
