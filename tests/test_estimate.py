@@ -11,10 +11,10 @@ import pytest
 import torch
 from cli_errors import one_line_error
 from run_fixtures import write_run
+from test_run import failing_models  # noqa: F401 (a fixture: models that fail)
 
 from bench.cli import main
 from bench.data.imageset import DataSplits, ImageSet
-from bench.models import registry
 from bench.recipes import PHASE_EPOCHS, RECIPES
 from bench.report import write_report
 from bench.results.rundir import RunDir
@@ -179,30 +179,10 @@ def test_every_recipe_says_how_many_epochs_each_of_its_phases_trains() -> None:
     assert PHASE_EPOCHS["autoencode"](config) == {"pretrain": 3, "finetune": 2}
 
 
-class NaNNet(torch.nn.Module):
-    """A classifier whose loss is NaN from the first step."""
-
-    def __init__(self, num_classes: int, in_channels: int) -> None:
-        super().__init__()
-        self.conv = torch.nn.Conv2d(in_channels, 4, 3)
-        self.head = torch.nn.Linear(4, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.conv(x).mean(dim=(2, 3))) * float("nan")
-
-
+@pytest.mark.usefixtures("failing_models")
 def test_a_job_whose_short_run_fails_is_shown_failed_and_exits_1(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(registry, "_REGISTRY", {i.name: i for i in registry.list_models()})
-    registry.register_model(
-        "test-nan-net",
-        family="Test",
-        year=2024,
-        salient_feature="-",
-        paper="-",
-        input_size=(1, 32, 32),
-    )(NaNNet)
     path = tmp_path / "nan.toml"
     path.write_text(SUITE.replace('"lenet5"', '"test-nan-net"').replace("seeds = [0, 1]", ""))
     assert main(["run", "--suite", str(path), "--estimate", "--quiet"]) == 1
