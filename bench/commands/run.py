@@ -59,6 +59,18 @@ def add_parser(subparsers: Any) -> None:
         help="run only shard I of N (numbered from 1) of the job matrix, e.g. 2/4",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the job matrix and exit")
+    parser.add_argument(
+        "--estimate",
+        action="store_true",
+        help="run each kind of job for a few steps, print each job's predicted time, peak "
+        "memory, GPU fit and energy, and exit; nothing is written",
+    )
+    parser.add_argument(
+        "--predict",
+        action="store_true",
+        help="predict each job as --estimate does before the jobs start, and keep the "
+        "prediction beside the measurement (predicted_time_s); the report shows its error",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only errors and the result")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
     parser.add_argument(
@@ -186,7 +198,11 @@ def run_command(args: argparse.Namespace) -> int:
             raise BenchError(f"--resume takes the run's own settings; drop {flag}")
     elif not args.suite:
         raise BenchError("--suite is required (or --resume RUN_DIR)")
-    if args.resume is None and not args.dry_run:
+    if args.estimate:
+        _check_estimate(args)
+    elif args.predict and args.dry_run:
+        raise BenchError("--predict runs the jobs; drop --dry-run (or use --estimate)")
+    if args.resume is None and not args.dry_run and not args.estimate:
         from bench.results.outputs import output_dir
 
         reads = [args.baseline] if args.baseline is not None else []
@@ -223,8 +239,25 @@ def run_command(args: argparse.Namespace) -> int:
         shard=args.shard,
         gate=gate,
         mlflow=args.mlflow,
+        estimate=args.estimate,
+        predict=args.predict,
     )
     return run_suite(request)
+
+
+def _check_estimate(args: argparse.Namespace) -> None:
+    """``--estimate`` writes nothing and runs no job: a flag that writes or judges a run is a
+    one-line error naming it."""
+    for flag, given in (
+        ("--resume", args.resume is not None),
+        ("--dry-run", args.dry_run),
+        ("--predict", args.predict),
+        ("--baseline", args.baseline is not None),
+        ("--history-db", args.history_db is not None),
+        ("--no-report", args.no_report),
+    ):
+        if given:
+            raise BenchError(f"--estimate writes nothing and runs no job; drop {flag}")
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

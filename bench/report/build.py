@@ -23,6 +23,7 @@ from bench.report.frames import (
 from bench.report.gallery import Gallery, draw_gallery
 from bench.report.html import Section, render_html
 from bench.report.markdown import render_markdown
+from bench.report.prediction import prediction_table
 from bench.report.roofline import roofline_fact, roofline_table
 from bench.report.tables import (
     Table,
@@ -102,6 +103,7 @@ def write_report(
         "environment": environment_table(runs),
         "roofline": roofline_table(jobs, inference_frame(list(runs), jobs)),
         "devices": device_table(jobs, epoch_frame(list(runs), jobs)),
+        "prediction": prediction_table(jobs),
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
     descriptions = list(dict.fromkeys(d for r in runs if (d := _description(r))))
@@ -134,7 +136,7 @@ def write_report(
         write_atomic(out_dir / HTML_FILE, html)
         paths = dataclasses.replace(paths, html=out_dir / HTML_FILE, figures=tuple(gallery.files()))
     if "md" in formats:
-        shown = [tables[n] for n in ("lecture", "models", "failures", "environment")]
+        shown = [tables[n] for n in ("lecture", "models", "failures", "prediction", "environment")]
         if len(tables["devices"].data):
             shown.insert(2, tables["devices"])
         markdown = render_markdown(title, descriptions, run_ids, shown, notes, warnings, figures)

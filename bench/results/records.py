@@ -215,6 +215,7 @@ class JobRecord:
     test_top5: float | None = None  # % , final epoch; None as for EpochRecord.test_top5
     schema_version: int = SCHEMA_VERSION
     type: str = "job"
+    predicted_time_s: float | None = None  # total_time_s as predicted before the run (--predict)
 
 
 def utc_now() -> str:

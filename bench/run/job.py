@@ -77,12 +77,14 @@ BatchWrapper = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 @dataclass
 class JobEnvironment:
-    """What jobs of one run share: loaded data sets, a progress display, cached profiles and,
-    under torchrun, this process's place among the processes that train each job together."""
+    """What jobs of one run share: loaded data sets, a progress display, cached profiles (with
+    the seconds each took to count), and, under torchrun, this process's place among the
+    processes that train each job together."""
 
     datasets: Mapping[str, DataSplits]
     wrap_batches: BatchWrapper = lambda batches, _total, _label: batches
     profiles: dict[tuple[Any, ...], StaticProfile] = field(default_factory=dict)
+    profile_s: dict[tuple[Any, ...], float] = field(default_factory=dict)
     dist: Distributed | None = None
 
 
@@ -394,8 +396,10 @@ def _profile(
     kwargs = tuple(sorted(job.config.model_kwargs.items()))
     key = (name, builder.num_classes, input_size, kwargs)
     if key not in env.profiles:
+        start = time.perf_counter()
         seed_everything(job.seed)
         env.profiles[key] = profile_model(builder.plain(name), input_size)
+        env.profile_s[key] = time.perf_counter() - start
     return env.profiles[key]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,8 @@ class RunRequest:
     shard: Shard | None = None
     gate: Gate | None = None  # judge the run against a baseline at the end
     mlflow: str | None = None  # log the run to MLflow at the end: a tracking URI, "" the default
+    estimate: bool = False  # predict the jobs and print the predictions; nothing else
+    predict: bool = False  # predict the jobs before they start, keeping each beside its record
 
 
 def run_suite(request: RunRequest) -> int:
@@ -91,6 +94,11 @@ def run_suite(request: RunRequest) -> int:
         if main:
             print(f"shard {shard} of suite {suite.name} holds none of its {len(full.jobs)} jobs")
         return 0
+    if dist is not None and (request.estimate or request.predict):
+        flag = "--estimate" if request.estimate else "--predict"
+        raise BenchError(f"{flag} runs in one process; start it without torchrun")
+    if request.estimate:
+        return _print_estimate(suite.jobs, request, progress)
     request = dataclasses.replace(request, history_db=_history_db(request, previous))
     if main and request.history_db is not None and str(request.history_db) != "none":
         _check_history_db(request.history_db)
@@ -106,6 +114,7 @@ def run_suite(request: RunRequest) -> int:
     env = JobEnvironment(
         datasets=_load_datasets(pending, request), wrap_batches=progress.batches, dist=dist
     )
+    predicted = _predicted(pending, env, progress) if request.predict else {}
     if dist is not None:
         dist.start(cuda="cuda" in devices)
     if not main:
@@ -121,7 +130,7 @@ def run_suite(request: RunRequest) -> int:
     if run_dir is not None:
         _note_missing_tensorboard(progress)
     try:
-        code = _run_jobs(pending, run_dir, env, request, progress)
+        code = _run_jobs(pending, run_dir, env, request, progress, predicted)
     except KeyboardInterrupt:
         if run_dir is not None:
             print(f"interrupted; {_finish_hint(run_dir)}", file=sys.stderr)
@@ -139,6 +148,34 @@ def _note_missing_tensorboard(progress: Progress) -> None:
         progress.say(note)
 
 
+def _print_estimate(jobs: Sequence[Job], request: RunRequest, progress: Progress) -> int:
+    """Print each job's prediction (``--estimate``); 0 when every short run ended ``ok``, 1
+    otherwise. Nothing is written."""
+    from bench.run.estimate import estimate_jobs
+    from bench.run.estimate_table import format_estimate
+
+    start = time.perf_counter()
+    datasets = _load_datasets(jobs, request)
+    load_s = time.perf_counter() - start
+    predictions = estimate_jobs(jobs, datasets, progress.say)
+    print(format_estimate(predictions, load_s, time.perf_counter() - start), flush=True)
+    return 0 if all(p.status == "ok" for p in predictions) else 1
+
+
+def _predicted(
+    jobs: Sequence[Job], env: JobEnvironment, progress: Progress
+) -> dict[str, float | None]:
+    """Each job's predicted time (``--predict``), from short runs before the first job, on
+    data and with profiles of their own (the run's profile cache stays empty, so each job
+    still counts its own)."""
+    from bench.run.estimate import estimate_jobs
+
+    start = time.perf_counter()
+    predictions = estimate_jobs(jobs, env.datasets, progress.say)
+    progress.say(f"predicted {len(jobs)} jobs in {time.perf_counter() - start:.1f} s")
+    return {p.job_id: p.total_s for p in predictions}
+
+
 def _finish_hint(run_dir: RunDir) -> str:
     return f"finish it with: python -m bench run --resume {run_dir.path}"
 
@@ -149,15 +186,16 @@ def _run_jobs(
     env: JobEnvironment,
     request: RunRequest,
     progress: Progress,
+    predicted: Mapping[str, float | None],
 ) -> int:
-    """Run ``pending`` in order, then write tables, history and report (into ``run_dir``: none
-    on the processes other than rank 0). A job that ended differently on the processes of a
-    distributed run stops the run."""
+    """Run ``pending`` in order, each job's record carrying its ``predicted`` time, then write
+    tables, history and report (into ``run_dir``: none on the processes other than rank 0). A
+    job that ended differently on the processes of a distributed run stops the run."""
     stopped = False
     try:
         for index, job in enumerate(pending, start=1):
             progress.job_started(index, len(pending), job.job_id)
-            _run_and_store(run_dir, job, env, progress)
+            _run_and_store(run_dir, job, env, progress, predicted.get(job.job_id))
     except RanksDisagreeError as err:
         stopped = True
         if run_dir is not None:
@@ -172,14 +210,21 @@ def _run_jobs(
 
 
 def _run_and_store(
-    run_dir: RunDir | None, job: Job, env: JobEnvironment, progress: Progress
+    run_dir: RunDir | None,
+    job: Job,
+    env: JobEnvironment,
+    progress: Progress,
+    predicted_s: float | None = None,
 ) -> None:
-    """Run one job, storing what it yields (nothing without a run_dir). An interrupt that lands
-    while a record is being stored, or a record that cannot be stored, is passed into the job
-    so that it still records itself as ``interrupted``."""
+    """Run one job, storing what it yields (nothing without a run_dir), its record with
+    ``predicted_s``. An interrupt that lands while a record is being stored, or a record that
+    cannot be stored, is passed into the job so that it still records itself as
+    ``interrupted``."""
     items = run_job(job, env)
     try:
         for item in items:
+            if isinstance(item, JobRecord) and predicted_s is not None:
+                item = dataclasses.replace(item, predicted_time_s=predicted_s)
             _store(run_dir, job.job_id, item, progress)
     except KeyboardInterrupt:
         _stop_job(items, KeyboardInterrupt(), run_dir, job.job_id, progress)
