@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import torchvision.datasets.imagenette as tv_imagenette
@@ -330,6 +331,15 @@ def test_the_suite_runs_one_epoch_end_to_end_on_the_cpu(tmp_path: Path, capsys) 
     assert sum(map(sum, job["confusion_matrix"])) == 10
     assert job["latency_ms_p50"] > 0 and [row["batch_size"] for row in job["inference"]] == [1]
     assert (run_dir / "report.html").is_file()
+    lecture = pd.read_csv(run_dir / "summary_lecture.csv").set_index("network")
+    measured = lecture.loc["resnet18", ["test_acc_pct_mean", "test_top5_pct_mean"]].tolist()
+    assert measured == pytest.approx([job["test_acc"], job["test_top5"]])
+    assert 0 <= job["test_acc"] <= job["test_top5"] <= 100
+    assert lecture.loc["resnet18", "published_top5_pct"] == pytest.approx(89.078)
+    labels = (run_dir / "summary.md").read_text(encoding="utf-8")
+    for label in ("Top-1, imagenette test set (%)", "Top-5, imagenette test set (%)"):
+        assert label in labels
+    assert "ImageNet top-5, published (%)" in labels
 
 
 def test_download_fetches_the_asked_size_through_torchvision_then_reads_it_as_any(
