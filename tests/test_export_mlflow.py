@@ -170,3 +170,20 @@ def test_a_damaged_run_directory_is_one_line_and_logs_nothing(
     err = one_line_error(argv, capsys, unchanged=[tmp_path])
     assert err.startswith(f"bench export: error: {run}/records.jsonl: line ")
     assert not store.exists()
+
+
+@pytest.mark.parametrize("form", ["path", "uri", "link"])
+def test_a_store_inside_the_run_directory_is_one_line_and_logs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    run = write_run(tmp_path / "run", models=("lenet5",), telemetry=False, artifacts=False)
+    (tmp_path / "link").symlink_to(run)
+    store = {
+        "path": str(run / "mlruns"),
+        "uri": (run / "mlruns").as_uri(),
+        "link": str(tmp_path / "link" / "mlruns"),
+    }[form]
+    argv = ["export", "mlflow", str(run), "--tracking-uri", store]
+    err = one_line_error(argv, capsys, unchanged=[tmp_path])
+    assert err.endswith(f"inside the input {run}; write outside what this command reads")
+    assert err.startswith("bench export: error: --tracking-uri ")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from bench.export.fields import (
     seconds,
 )
 from bench.report.frames import slug
+from bench.results.outputs import check_apart
 from bench.results.rundir import (
     COMPARISON_FILES,
     RUN_FILE,
@@ -74,14 +76,29 @@ def tracking_uri(given: str | None) -> str:
     return given or os.environ.get("MLFLOW_TRACKING_URI") or Path(DEFAULT_STORE).absolute().as_uri()
 
 
-def export_run(run: Run, uri: str | None = None, experiment: str | None = None) -> Exported:
+def local_store(uri: str) -> Path | None:
+    """The folder of a local file store (a path, or a ``file:`` URI); ``None`` for a server or
+    a database."""
+    if uri.startswith("file:"):
+        return Path(urllib.parse.unquote(urllib.parse.urlparse(uri).path))
+    return None if "://" in uri else Path(uri)
+
+
+def export_run(
+    run: Run,
+    uri: str | None = None,
+    experiment: str | None = None,
+    flag: str = "--tracking-uri",
+) -> Exported:
     """Log ``run`` (read and checked by ``bench.results.rundir``) to MLflow at ``uri`` under
-    ``experiment`` (default: the suite's name); a problem MLflow reports is a ``BenchError``."""
+    ``experiment`` (default: the suite's name); a problem MLflow reports is a ``BenchError``,
+    and so is a local store inside the run directory or any other (``flag`` names it)."""
     require("mlflow", EXTRA)
     from mlflow.exceptions import MlflowException
 
     uri = tracking_uri(uri)
-    if "://" not in uri or uri.startswith("file:"):
+    if (store := local_store(uri)) is not None:
+        check_apart(store, flag, [run.path])
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # the store skinny can write
     name = experiment or run.suite_name or "bench"
     try:

@@ -457,7 +457,7 @@ def _log_mlflow(run: Run, uri: str) -> str | None:
     from bench.export.mlflow_runs import export_run, summary
 
     try:
-        return summary(export_run(run, uri or None))
+        return summary(export_run(run, uri or None, flag="--mlflow"))
     except (BenchError, OSError) as err:
         _warn(
             f"MLflow not logged: {_one_line(err)}; log it with: python -m bench export mlflow "
