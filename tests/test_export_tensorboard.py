@@ -142,3 +142,16 @@ def test_without_tensorboard_export_names_the_extra_and_a_run_only_notes_it(
     session._write_events(RunDir.open(run), record)  # what bench run does after each job
     assert not (run / "tensorboard").exists()
     assert capsys.readouterr().err == ""
+
+
+def test_an_events_folder_linked_out_of_the_run_is_one_line_and_nothing_is_written_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_run(tmp_path / "run", models=("lenet5",), telemetry=False, artifacts=False)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (run / "tensorboard").symlink_to(outside)
+    err = one_line_error(["export", "tensorboard", str(run)], capsys, unchanged=[outside])
+    assert err == (
+        f"bench export: error: {run}/tensorboard/lenet5-s0: leads out of the run directory {run}"
+    )

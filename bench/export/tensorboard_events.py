@@ -50,10 +50,10 @@ def write_job_events(run: Run, job: Mapping[str, Any]) -> Path | None:
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
 
+    if not real_path(folder).is_relative_to(real_path(run.path)):
+        raise BenchError(f"{folder}: leads out of the run directory {run.path}")
     with os_errors(folder, "write", WriteError):
         folder.mkdir(parents=True, exist_ok=True)
-        if not real_path(folder).is_relative_to(real_path(run.path)):
-            raise BenchError(f"{folder}: leads out of the run directory {run.path}")
         staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=folder.parent))
         try:
             with SummaryWriter(log_dir=str(staging)) as writer:
