@@ -126,7 +126,6 @@ def accuracy_vs_flops(ok: pd.DataFrame, palette: Palette) -> Figure:
             borderpad=1.2,
             handletextpad=1.5,
         )
-    figure.draw_without_rendering()  # the layout fixes the axes' size before the labels are placed
     place_labels(ax, list(gflops), list(stats["acc"]), [str(g) for g in stats.index], bubbles)
     ax.set_title("Accuracy vs compute (bubble area ∝ parameters, bars ±1 sd over seeds)")
     return figure

@@ -95,7 +95,6 @@ def operations_vs_time(rows: pd.DataFrame, palette: Palette) -> Figure:
         ylabel=f"Forward GFLOPs per image (multiply-add = 2{scale})",
     )
     ax.set_title(f"Operations vs inference time (batch {batch}, median over seeds)")
-    figure.draw_without_rendering()  # the layout fixes the axes' size before the labels are placed
     place_labels(ax, list(per_image), list(gflops), [str(g) for g in points["group"]])
     return figure
 

@@ -4,11 +4,13 @@ crowded ones apart (with a thin line back to the point where one moved far)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 from adjustText import adjust_text
 from matplotlib.axes import Axes
 from matplotlib.collections import Collection
+from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 STAGGER_PX = 3.0
@@ -23,7 +25,9 @@ def place_labels(
 ) -> list[Text]:
     """Label each point (``xs``, ``ys`` in data coordinates) of ``ax`` and move the labels
     until no two overlap and none covers a point (nor one of ``markers``, drawn larger than a
-    point); the axes' limits must already be final."""
+    point); the axes' limits must already be final. The figure is laid out first, so the
+    labels are placed in the axes' final size."""
+    cast(Figure, ax.figure).draw_without_rendering()
     # a label whose point is level with an earlier one starts a few pixels higher: labels of
     # points with equal values would otherwise be pushed straight sideways, never apart
     shown = ax.transData.transform(np.column_stack([xs, ys]))

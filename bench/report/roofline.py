@@ -200,7 +200,6 @@ def roofline_figure(ok: pd.DataFrame, inference: pd.DataFrame, palette: Palette)
     figure.legend(
         handles=[*ax.get_legend_handles_labels()[0], *handles], loc="outside lower center"
     )
-    figure.draw_without_rendering()  # the layout fixes the axes' size before the labels are placed
     xs, ys, names = zip(*labelled, strict=True)
     place_labels(ax, xs, ys, names)
     what = " and ".join(KINDS[k][2] for k in kinds)
