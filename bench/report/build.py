@@ -96,13 +96,15 @@ def write_report(
         raise BenchError("no run directory given")
     jobs = job_frame(runs)
     traces = trace_tables(runs, jobs[jobs["status"] != MISSING_STATUS])
+    epochs = epoch_frame(list(runs), jobs)
+    inference = inference_frame(list(runs), jobs)
     tables = {
         "lecture": lecture_table(jobs),
         "models": model_table(jobs),
         "failures": failures_table(jobs),
         "environment": environment_table(runs),
-        "roofline": roofline_table(jobs, inference_frame(list(runs), jobs)),
-        "devices": device_table(jobs, epoch_frame(list(runs), jobs)),
+        "roofline": roofline_table(jobs, inference),
+        "devices": device_table(jobs, epochs),
         "prediction": prediction_table(jobs),
     }
     title = "Benchmark report: " + ", ".join(dict.fromkeys(r.suite_name or "?" for r in runs))
@@ -119,7 +121,7 @@ def write_report(
     notes: list[str] = []
     figures: list[tuple[str, str]] = []
     if "html" in formats:
-        gallery = draw_gallery(runs, jobs, out_dir / FIGURES_DIR)
+        gallery = draw_gallery(runs, jobs, epochs, inference, out_dir / FIGURES_DIR)
         notes, figures = gallery.notes, gallery.links()
         html = render_html(
             title=title,

@@ -14,7 +14,7 @@ from bench.report import figures as charts
 from bench.report import inference_figures as inference_charts
 from bench.report import model_figures as panels
 from bench.report.figures import Plot
-from bench.report.frames import MISSING_STATUS, epoch_frame, inference_frame, unique_slugs
+from bench.report.frames import MISSING_STATUS, unique_slugs
 from bench.report.roofline import roofline_figure
 from bench.results.rundir import Run
 
@@ -75,8 +75,15 @@ class Gallery:
         return [self.folder / f"{p.name}.{ext}" for p in plots for ext in ("png", "svg")]
 
 
-def draw_gallery(runs: Sequence[Run], jobs: pd.DataFrame, folder: Path) -> Gallery:
-    """Draw every figure the runs support into ``folder`` (PNG and SVG)."""
+def draw_gallery(
+    runs: Sequence[Run],
+    jobs: pd.DataFrame,
+    epochs: pd.DataFrame,
+    inference: pd.DataFrame,
+    folder: Path,
+) -> Gallery:
+    """Draw every figure the runs support into ``folder`` (PNG and SVG), from their jobs,
+    epochs and inference rows (``bench.report.frames``)."""
     folder.mkdir(parents=True, exist_ok=True)
     gallery = Gallery(folder)
     recorded = jobs[jobs["status"] != MISSING_STATUS]
@@ -90,7 +97,6 @@ def draw_gallery(runs: Sequence[Run], jobs: pd.DataFrame, folder: Path) -> Galle
         ok,
         palette,
     )
-    epochs = epoch_frame(list(runs), jobs)
     phases = sorted(set(epochs["phase"]), key=_phase_key)
     if not phases:
         gallery.note("Learning curves: no epoch records of jobs that ended ok")
@@ -111,7 +117,6 @@ def draw_gallery(runs: Sequence[Run], jobs: pd.DataFrame, folder: Path) -> Galle
         palette,
     )
     gallery.draw("peak_memory", "Peak memory", charts.peak_memory, ok)
-    inference = inference_frame(list(runs), jobs)
     _draw_inference(gallery, inference, palette)
     gallery.draw("roofline", "Roofline", roofline_figure, ok, inference, palette)
     _draw_model_figures(gallery, runs, recorded, palette)
