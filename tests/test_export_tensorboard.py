@@ -139,7 +139,7 @@ def test_without_tensorboard_export_names_the_extra_and_a_run_only_notes_it(
         "note: no TensorBoard event files (install them with: pip install 'bench[tensorboard]')"
     )
     (record,) = [r for r in RunDir.open(run).records() if r["type"] == "job"]
-    session._write_events(RunDir.open(run), record)  # what bench run does after each job
+    session._write_events(RunDir.open(run).read(), record)  # what bench run does after each job
     assert not (run / "tensorboard").exists()
     assert capsys.readouterr().err == ""
 

@@ -57,7 +57,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from bench.errors import BenchError, WriteError, first_line, os_error_line, os_errors
 from bench.results.atomic import write_atomic
@@ -102,8 +102,6 @@ RUN_FILE = "run.json"
 RECORDS_FILE = "records.jsonl"
 TORN_FILE = "records.jsonl.torn"
 RESULTS_FILE = "results.csv"
-EPOCHS_FILE = "epochs.csv"
-INFERENCE_FILE = "inference.csv"
 TABLES: Mapping[str, tuple[Column, ...]] = {
     "results": JOB_COLUMNS,
     "epochs": EPOCH_COLUMNS,
@@ -326,16 +324,19 @@ class RunDir:
             raise BenchError(f"{run_file}: cannot read: {first_line(err)}") from None
         return cls(path, _checked_info(check_tree(info, str(run_file)), run_file))
 
-    def append(self, record: EpochRecord | JobRecord) -> None:
+    @overload
+    def append(self, record: EpochRecord) -> None: ...
+    @overload
+    def append(self, record: JobRecord) -> Run: ...
+    def append(self, record: EpochRecord | JobRecord) -> Run | None:
         """Append one record line, flushed and fsynced before returning; after a job record,
-        rewrite the tables."""
+        rewrite the tables and return the run as read for them (``None`` after an epoch)."""
         line = json.dumps(to_json_dict(record), separators=(",", ":"), allow_nan=False)
         self.cut_torn_tail()
         path = self.path / RECORDS_FILE
         with _writing(path):
             _append_line(path, line)
-        if isinstance(record, JobRecord):
-            self.write_tables()
+        return self.write_tables() if isinstance(record, JobRecord) else None
 
     def write_records(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Replace ``records.jsonl`` with ``records`` (atomically), e.g. when merging runs."""
@@ -402,9 +403,10 @@ class RunDir:
         """Jobs whose last job record has a final status."""
         return self.read().finished_job_ids()
 
-    def write_tables(self, run: Run | None = None) -> None:
+    def write_tables(self, run: Run | None = None) -> Run:
         """Rewrite the ``TABLES`` (results, epochs and, where some job measured inference,
-        inference) from the records, each as CSV and Parquet, atomically."""
+        inference) from the records, each as CSV and Parquet, atomically; the run they came
+        from."""
         run = run or self.read()
         for name, rows in run_tables(run).items():
             if name == "inference" and not rows:
@@ -416,8 +418,8 @@ class RunDir:
                 f"{name}.parquet": parquet_bytes(arrow_table(rows, columns, where)),
             }
             for file, content in files.items():
-                with _writing(self.path / file):
-                    write_atomic(self.path / file, content)
+                write_atomic(self.path / file, content)
+        return run
 
     def cut_torn_tail(self) -> str | None:
         """Cut a last line left unterminated by a killed writer, so that the next record starts

@@ -358,22 +358,23 @@ def _store(
     if isinstance(item, TraceFiles):
         run_dir.save_trace(job_id, item)
         return
-    run_dir.append(item)
     if isinstance(item, EpochRecord):
+        run_dir.append(item)
         progress.epoch_done(item)
     else:
+        run = run_dir.append(item)
         progress.job_done(item)
-        _write_events(run_dir, item)
+        _write_events(run, item)
 
 
-def _write_events(run_dir: RunDir, record: JobRecord) -> None:
-    """The job's TensorBoard event file, from its records as stored; a problem is a warning
-    (the records hold everything: ``bench export tensorboard`` writes it again)."""
+def _write_events(run: Run, record: JobRecord) -> None:
+    """The job's TensorBoard event file, from its records as stored (``run``, as read for its
+    tables); a problem is a warning (the records hold everything: ``bench export tensorboard``
+    writes it again)."""
     from bench.export import tensorboard_events
 
     if tensorboard_events.missing_note() is not None:
         return
-    run = run_dir.read()
     try:
         job = next(j for j in run.jobs if j["job_id"] == record.job_id)
         tensorboard_events.write_job_events(run, job)
