@@ -43,7 +43,7 @@ from bench.run.job import (
     unavailable_device,
 )
 from bench.run.progress import Progress
-from bench.run.shard_plan import format_plan, select_shard
+from bench.run.shard_plan import format_plan, select_shard, suite_cost_counter
 from bench.suite.matrix import Job, Suite, build_suite, load_suite
 from bench.suite.shard import Shard, parse_shard
 
@@ -85,10 +85,11 @@ def run_suite(request: RunRequest) -> int:
     full, shard = _suite(request, previous)
     if request.gate is not None:
         request.gate.check_suite(full.name)
-    suite = select_shard(full, shard, previous)
+    costs = suite_cost_counter(full)
+    suite = select_shard(full, shard, previous, costs)
     if request.dry_run:
         if main:
-            print(format_plan(full, suite, shard))
+            print(format_plan(full, suite, shard, costs))
         return 0
     if not suite.jobs:
         if main:

@@ -9,7 +9,8 @@ resumed one keeps the jobs its run directory recorded when it was created (the r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 
 from bench.errors import BenchError
 from bench.measure.job_cost import JobCost, suite_costs
@@ -23,15 +24,25 @@ _UNITS = ((1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP"), (1.0
 _CONVENTION = "training, evaluation and inference FLOPs counted from shapes, multiply-add = 2"
 
 
-def select_shard(suite: Suite, shard: Shard | None, previous: Run | None) -> Suite:
+Costs = Callable[[], Mapping[str, JobCost]]
+"""The estimated cost of every job of the whole suite, counted where first asked for."""
+
+
+def suite_cost_counter(full: Suite) -> Costs:
+    """``full``'s job costs (``bench.measure.job_cost``), counted once, on first use."""
+    return functools.cache(lambda: suite_costs(full.jobs))
+
+
+def select_shard(suite: Suite, shard: Shard | None, previous: Run | None, costs: Costs) -> Suite:
     """``suite`` with only the jobs of ``shard`` (all of them without one): the jobs
-    ``previous`` recorded where it is resumed, else the shard's share by estimated cost."""
+    ``previous`` recorded where it is resumed, else the shard's share by estimated cost
+    (``costs``, of the whole ``suite``)."""
     if shard is None:
         return suite
     if previous is not None:
         chosen = _recorded_jobs(previous, suite)
     else:
-        totals = {job_id: cost.total_flops for job_id, cost in suite_costs(suite.jobs).items()}
+        totals = {job_id: cost.total_flops for job_id, cost in costs().items()}
         chosen = set(shard_job_ids(totals, shard))
     return dataclasses.replace(suite, jobs=tuple(j for j in suite.jobs if j.job_id in chosen))
 
@@ -52,10 +63,11 @@ def _recorded_jobs(run: Run, suite: Suite) -> set[str]:
     return set(recorded)
 
 
-def format_plan(full: Suite, suite: Suite, shard: Shard | None) -> str:
+def format_plan(full: Suite, suite: Suite, shard: Shard | None, full_costs: Costs) -> str:
     """The jobs of ``suite`` (``full``, or one shard of it) as a text table with each job's
-    estimated cost and share of ``full``'s; with a shard, the share of every shard after it."""
-    costs = suite_costs(full.jobs)
+    estimated cost and share of ``full``'s (``full_costs``); with a shard, the share of every
+    shard after it."""
+    costs = full_costs()
     total = sum(cost.total_flops for cost in costs.values())
     scale, unit = _unit(max(cost.total_flops for cost in costs.values()))
     header = ("job", "model", "seed", "variant", "dataset", "recipe", "epochs", "batch", "device")
