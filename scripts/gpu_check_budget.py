@@ -36,7 +36,7 @@ from bench.measure.peak_throughput import DTYPE_OF_PRECISION, PEAKS
 from bench.models.registry import get_model_info
 from bench.suite.files import find_suite, read_toml
 from bench.suite.matrix import Job, build_suite
-from bench.suite.settings import JobConfig
+from bench.suite.settings import JobConfig, trained_images
 
 GPU = "H100 SXM5"
 ACHIEVED = {"fp32": 0.40, "tf32": 0.15, "bf16": 0.10, "fp16": 0.10}
@@ -121,12 +121,6 @@ def default_shape(model: str) -> tuple[tuple[int, int, int], int]:
     return info.input_size, info.num_classes
 
 
-def trained_images(images: int, batch: int, drop_last: bool) -> int:
-    """The images one training epoch over ``images`` trains at ``batch``: all of them, or
-    those of its whole batches where the last partial batch is dropped."""
-    return images - images % batch if drop_last else images
-
-
 def training(
     model: str,
     shape: tuple[tuple[int, int, int], int],
@@ -193,7 +187,7 @@ def job_work(job: Job) -> list[Work]:
     )
     if config.recipe == "autoencode":
         classifier = config.finetune.model
-        epochs = config.finetune.epochs or config.epochs
+        epochs = config.finetune_epochs
         work += [
             profile(classifier, shape),
             training(classifier, shape, images, epochs, batches, config.precision, drop_last),

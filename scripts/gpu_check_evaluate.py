@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpu_check_budget import FULL_SIZES, run_configs, suite_jobs, trained_images
+from gpu_check_budget import FULL_SIZES, run_configs, suite_jobs
 from gpu_check_energy import energy_check
 
 from bench.errors import first_line
 from bench.measure.telemetry import COUNTER, INSTANT, TRAILING_AVERAGE
+from bench.suite.settings import trained_images
 
 CLASSIC_EPOCHS, CLASSIC_SEEDS = 30, 3  # cifar10-classic's schedule
 UTIL_GOAL_PCT, OVERHEAD_GOAL, CLASSIC_GOAL_MIN = 90.0, 1.02, 30.0

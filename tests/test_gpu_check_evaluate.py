@@ -364,9 +364,8 @@ def test_the_rule_for_a_last_partial_batch_is_the_loaders() -> None:
         (job,) = budget.suite_jobs("smoke", (*overrides, f'variants=["{variant}"]'), "lenet5-relu")
         splits = load_splits(job.config.dataset, ROOT / "data", False)
         train, _ = make_loaders(splits, job.config, 0, torch.device("cpu"))
-        batch = job.config.batch_size
         assert job.config.drops_last_batch is dropped
-        assert train.num_images == budget.trained_images(100, batch, dropped)
+        assert train.num_images == job.config.trained_images(100)
 
 
 def classic_run(path: Path, images: int, steady_s: float) -> Any:

@@ -67,8 +67,7 @@ def job_cost(
     """The estimated cost of training ``model`` under ``config`` (see the module docstring);
     ``flops(name, config)`` gives a model's training-step and forward FLOPs per image."""
     train_images, test_images = config.dataset.split_sizes()
-    if config.drops_last_batch:
-        train_images -= train_images % config.batch_size
+    train_images = config.trained_images(train_images)
     train = evaluation = 0
     forward = 0
     for name, epochs in _phases(model, config):
@@ -86,6 +85,6 @@ def _phases(model: str, config: JobConfig) -> Sequence[tuple[str, int]]:
     if config.recipe == "autoencode":
         return [
             (model, config.epochs),
-            (config.finetune.model, config.finetune.epochs or config.epochs),
+            (config.finetune.model, config.finetune_epochs),
         ]
     return [(model, config.epochs)]

@@ -5,7 +5,7 @@ tasks models are registered with (``bench.models.registry.TASKS``)."""
 
 from collections.abc import Callable
 
-from bench.recipes.autoencode import finetune_epochs, run_autoencode
+from bench.recipes.autoencode import run_autoencode
 from bench.recipes.classify import run_classify
 from bench.recipes.common import Recipe
 from bench.recipes.loop import Objective, classification_objective, reconstruction_objective
@@ -20,5 +20,5 @@ OBJECTIVES: dict[str, Objective] = {
 # The epochs of each phase a recipe trains (the ``phase`` of its epoch records), in order.
 PHASE_EPOCHS: dict[str, Callable[[JobConfig], dict[str, int]]] = {
     "classify": lambda cfg: {"train": cfg.epochs},
-    "autoencode": lambda cfg: {"pretrain": cfg.epochs, "finetune": finetune_epochs(cfg)},
+    "autoencode": lambda cfg: {"pretrain": cfg.epochs, "finetune": cfg.finetune_epochs},
 }

@@ -9,7 +9,6 @@ from bench.models.autoencoder import load_encoder_from_autoencoder
 from bench.recipes.common import Artifact, RecipeContext, RecipeOutput
 from bench.recipes.loop import classification_objective, local_module, reconstruction_objective
 from bench.recipes.phase import first_layer, run_phase
-from bench.suite.settings import JobConfig
 
 RECONSTRUCTION_SAMPLES = 16
 
@@ -27,7 +26,7 @@ def run_autoencode(ctx: RecipeContext) -> RecipeOutput:
 
     classifier = ctx.build_model(cfg.finetune.model)
     load_encoder_from_autoencoder(local_module(classifier), local_module(autoencoder))
-    epochs = finetune_epochs(cfg)
+    epochs = cfg.finetune_epochs
     yield from run_phase(
         ctx,
         classifier,
@@ -37,11 +36,6 @@ def run_autoencode(ctx: RecipeContext) -> RecipeOutput:
         classification_objective,
         ctx.num_classes,
     )
-
-
-def finetune_epochs(cfg: JobConfig) -> int:
-    """The fine-tuning phase's epochs (``finetune.epochs``; 0 means the job's ``epochs``)."""
-    return cfg.finetune.epochs or cfg.epochs
 
 
 @torch.no_grad()

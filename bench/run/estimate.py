@@ -166,9 +166,7 @@ def _phase(
     real job's sizes."""
     ran = [e for e in epochs if e.phase == name]
     first, steady = ran[0], ran[-1]
-    images = len(splits.train)
-    if config.drops_last_batch:
-        images -= images % config.batch_size
+    images = config.trained_images(len(splits.train))
     energies = (first.energy_j, steady.energy_j)
     return PhaseRun(
         phase=name,

@@ -354,6 +354,21 @@ class JobConfig:
         graph)."""
         return self.dataset.drop_last or bool(self.compile)
 
+    @property
+    def finetune_epochs(self) -> int:
+        """The fine-tuning phase's epochs (``finetune.epochs``; 0 means the job's ``epochs``)."""
+        return self.finetune.epochs or self.epochs
+
+    def trained_images(self, images: int) -> int:
+        """How many of ``images`` one training epoch takes (``trained_images``)."""
+        return trained_images(images, self.batch_size, self.drops_last_batch)
+
+
+def trained_images(images: int, batch: int, drop_last: bool) -> int:
+    """The images one training epoch over ``images`` trains at ``batch``: all of them, or
+    those of its whole batches where the last partial batch is dropped."""
+    return images - images % batch if drop_last else images
+
 
 @dataclass(frozen=True)
 class SuiteConfig:
