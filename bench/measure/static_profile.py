@@ -109,6 +109,12 @@ class StaticProfile:
         return out
 
 
+COUNTING_BATCH = 2
+"""Images a job's counts are taken from (and reported per image): batch norm in train mode
+needs more than one value per channel, and a 224-px layout run on small images ends in 1x1
+maps."""
+
+
 def profile_model(
     model: nn.Module,
     input_size: tuple[int, int, int],
@@ -201,13 +207,12 @@ def meta_flops(
     mode) per image of the registered model ``name``, counted as :func:`profile_model` counts
     them but on the meta device: from shapes alone, in milliseconds, the same on every
     machine. ``kwargs`` go to ``create_model``."""
-    batch = 2  # batch norm in train mode needs more than one value per channel
     model = meta_model(name, num_classes=num_classes, in_channels=input_size[0], **kwargs)
-    x = torch.empty((batch, *input_size), device="meta")
+    x = torch.empty((COUNTING_BATCH, *input_size), device="meta")
     train_step = _count_flops(model.train(), x, backward=True)
     with torch.no_grad():
         forward = _count_flops(model.eval(), x, backward=False)
-    return _per_image(train_step, batch), _per_image(forward, batch)
+    return _per_image(train_step, COUNTING_BATCH), _per_image(forward, COUNTING_BATCH)
 
 
 def registered_facts(name: str, macs: bool = True) -> dict[str, Any]:

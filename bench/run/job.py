@@ -31,7 +31,7 @@ from bench.measure.device_peaks import device_peaks
 from bench.measure.memory import is_out_of_memory
 from bench.measure.peak_throughput import peak_tflops
 from bench.measure.roofline import RooflinePoint, training_step_bytes
-from bench.measure.static_profile import StaticProfile, profile_model
+from bench.measure.static_profile import COUNTING_BATCH, StaticProfile, profile_model
 from bench.models.registry import create_model, get_model_info
 from bench.recipes import RECIPES
 from bench.recipes.common import Artifact, EpochBatches, EpochResult, RecipeContext
@@ -398,9 +398,7 @@ def _profile(
     if key not in env.profiles:
         start = time.perf_counter()
         seed_everything(job.seed)
-        # two images: batch norm in train mode needs more than one value per channel, and a
-        # 224-px layout run on small images ends in 1x1 maps (the counts are per image)
-        env.profiles[key] = profile_model(builder.plain(name), input_size, batch_size=2)
+        env.profiles[key] = profile_model(builder.plain(name), input_size, COUNTING_BATCH)
         env.profile_s[key] = time.perf_counter() - start
     return env.profiles[key]
 
