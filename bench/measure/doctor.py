@@ -156,11 +156,14 @@ def data_section(data_dir: Path) -> dict[str, Any]:
     """Each data set's files under ``data_dir``: verified, present, missing or what is wrong."""
     datasets = {}
     for name in DATASETS:
-        if name in SOURCES or name == "imagenette":
-            check = check_files(name, data_dir) if name in SOURCES else check_imagenette(data_dir)
-            datasets[name] = {"status": check.status, "detail": check.detail}
+        if name in SOURCES:
+            check = check_files(name, data_dir)
+        elif name == "imagenette":
+            check = check_imagenette(data_dir)
         else:
             datasets[name] = {"status": "built-in", "detail": "needs no files"}
+            continue
+        datasets[name] = {"status": check.status, "detail": check.detail}
     return {
         "dir": str(data_dir),
         "is_dir": _is_dir(data_dir),
