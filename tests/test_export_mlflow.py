@@ -187,3 +187,29 @@ def test_a_store_inside_the_run_directory_is_one_line_and_logs_nothing(
     err = one_line_error(argv, capsys, unchanged=[tmp_path])
     assert err.endswith(f"inside the input {run}; write outside what this command reads")
     assert err.startswith("bench export: error: --tracking-uri ")
+
+
+def test_a_job_gets_the_figures_the_report_drew_for_its_group(tmp_path: Path) -> None:
+    """Where the report's groups name their data set (a run of two), a group's figures carry
+    it in their file names, and the job's MLflow run keeps them all the same."""
+    run = write_run(tmp_path / "run", models=("lenet5", "conv-autoencoder"), telemetry=False)
+    records = run / "records.jsonl"
+    records.write_text(
+        "\n".join(
+            line.replace('"dataset":"cifar10"', '"dataset":"digits"') if "lenet5" in line else line
+            for line in records.read_text().splitlines()
+        )
+        + "\n"
+    )
+    assert main(["report", str(run)]) == 0
+    drawn = sorted(p.name for p in (run / "figures").glob("reconstructions_*.png"))
+    assert drawn == ["reconstructions_conv-autoencoder-cifar10.png"]
+    uri = (tmp_path / "mlruns").as_uri()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["export", "mlflow", str(run), "--tracking-uri", uri]) == 0
+    exported = Exported(run, uri, ("", ""))
+    job_run = runs_of(exported)["conv-autoencoder-s0"].info.run_id
+    listed = [a.path for a in client(exported).list_artifacts(job_run, "figures")]
+    assert listed == [
+        f"figures/reconstructions_conv-autoencoder-cifar10.{kind}" for kind in ("png", "svg")
+    ]

@@ -30,7 +30,7 @@ from bench.export.fields import (
     require,
     seconds,
 )
-from bench.report.frames import slug
+from bench.report.frames import group_slugs, job_frame
 from bench.results.outputs import check_apart
 from bench.results.rundir import (
     COMPARISON_FILES,
@@ -119,13 +119,18 @@ def _export(run: Run, uri: str, experiment: str) -> Exported:
         client.log_artifact(parent, str(path))
     for path in _figures(run, ""):
         client.log_artifact(parent, str(path), FIGURES)
+    jobs = job_frame([run])
+    slugs = group_slugs(jobs)
+    groups = zip(jobs["job_id"], jobs["group"], strict=True)
+    figure_slugs = {str(job_id): slugs[g] for job_id, g in groups if g in slugs}
     created, kept = [], []
     for job in run.jobs:
         job_key = _key(key, str(job["job_id"]))
         if _find(client, experiment_id, job_key) is not None:
             kept.append(str(job["job_id"]))
             continue
-        _log_job(client, experiment_id, parent, run, job, job_key)
+        figures = _figures(run, figure_slugs[str(job["job_id"])])
+        _log_job(client, experiment_id, parent, run, job, job_key, figures)
         created.append(str(job["job_id"]))
     client.set_terminated(parent, "FINISHED")
     return Exported(uri, experiment, parent, tuple(created), tuple(kept))
@@ -156,7 +161,10 @@ def _log_job(
     run: Run,
     job: Mapping[str, Any],
     key: str,
+    figures: Iterable[Path],
 ) -> None:
+    """One nested run for ``job``, with its settings, metrics, files and ``figures`` (the
+    report's figures of its group)."""
     from mlflow.entities import Metric, Param
 
     job_id = str(job["job_id"])
@@ -178,7 +186,7 @@ def _log_job(
         )
     for path in job_files(run.path, job_id):
         client.log_artifact(run_id, str(path), str(path.parent.relative_to(run.path)))
-    for path in _figures(run, slug(str(job.get("model") or ""))):
+    for path in figures:
         client.log_artifact(run_id, str(path), FIGURES)
     status = "FINISHED" if job["status"] == "ok" else "FAILED"
     client.set_terminated(run_id, status, end_time=_ms(job.get("finished_utc")))
@@ -199,15 +207,16 @@ def _present(run: Run, names: Iterable[str]) -> Iterator[Path]:
     return (path for name in names if member_file(run.path, path := run.path / name))
 
 
-def _figures(run: Run, model: str) -> list[Path]:
-    """The report's figures (those naming ``model``, where given), checked as run files."""
+def _figures(run: Run, group_slug: str) -> list[Path]:
+    """The report's figures (those of the job group ``group_slug``, where given: the report
+    names a group's figures ``<figure>_<slug>``), checked as run files."""
     folder = run.path / FIGURES
     if not folder.is_dir():
         return []
     return [
         path
         for path in sorted(folder.iterdir())
-        if (not model or path.stem.endswith(f"_{model}")) and member_file(run.path, path)
+        if (not group_slug or path.stem.endswith(f"_{group_slug}")) and member_file(run.path, path)
     ]
 
 

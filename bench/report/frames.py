@@ -137,6 +137,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "x"
 
 
+def group_slugs(jobs: pd.DataFrame) -> dict[str, str]:
+    """The file-name slug of each recorded job group (``job_frame``'s ``group``), as the
+    report names its figures of one group (``reconstructions_<slug>``)."""
+    return unique_slugs(jobs.loc[jobs["status"] != MISSING_STATUS, "group"].unique())
+
+
 def unique_slugs(labels: Iterable[str]) -> dict[str, str]:
     """A distinct file-name-safe slug for each label."""
     slugs: dict[str, str] = {}

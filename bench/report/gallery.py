@@ -14,7 +14,7 @@ from bench.report import figures as charts
 from bench.report import inference_figures as inference_charts
 from bench.report import model_figures as panels
 from bench.report.figures import Plot
-from bench.report.frames import MISSING_STATUS, unique_slugs
+from bench.report.frames import MISSING_STATUS, group_slugs
 from bench.report.roofline import roofline_figure
 from bench.results.rundir import Run
 
@@ -157,7 +157,7 @@ def _draw_model_figures(
 ) -> None:
     """Confusion matrices, filters and telemetry as small multiples; reconstructions per model."""
     confusion, filters = [], []
-    slugs = unique_slugs(recorded["group"].unique())
+    slugs = group_slugs(recorded)
     for group, members in recorded.groupby("group", sort=False):
         group = str(group)
         passed = members[members["status"] == "ok"]
