@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from bench.errors import BenchError
+from bench.results.columns import DEFAULT_VARIANT, job_column
 from bench.results.rundir import Run
 
 EPOCH_SCALARS: Mapping[str, str] = {
@@ -38,20 +39,15 @@ EPOCH_SCALARS: Mapping[str, str] = {
 PLAIN_PHASE = "train"
 
 FINAL_METRICS: Mapping[str, str] = {
-    "test_acc": "final/test_acc_pct",
-    "best_test_acc": "final/best_test_acc_pct",
-    "train_loss": "final/train_loss",
-    "test_loss": "final/test_loss",
-    "epoch_time_s": "final/epoch_time_s",
-    "first_epoch_time_s": "final/first_epoch_time_s",
-    "images_per_s": "final/images_per_s",
-    "peak_mem_mib": "final/peak_mem_mib",
-    "peak_rss_mib": "final/peak_rss_mib",
-    "power_w": "final/power_w",
-    "energy_j": "final/energy_j",
-    "total_time_s": "final/total_time_s",
-}
-"""Job record field → metric tag: the job's summary beside its settings (hparams)."""
+    field: f"final/{job_column(field).name}"
+    for field in (
+        "test_acc", "best_test_acc", "train_loss", "test_loss", "epoch_time_s",
+        "first_epoch_time_s", "images_per_s", "peak_mem_mib", "peak_rss_mib", "power_w",
+        "energy_j", "total_time_s",
+    )
+}  # fmt: skip
+"""Job record field → metric tag (``final/`` and the field's table column, its unit in its
+name): the job's summary beside its settings (hparams)."""
 
 JOB_SETTINGS = ("model", "seed", "variant", "dataset", "recipe", "device", "precision")
 JOB_SETTINGS_NUMBERS = ("batch_size", "world_size")
@@ -101,21 +97,29 @@ def job_params(run: Run, job: Mapping[str, Any]) -> dict[str, Value]:
     for name in (*JOB_SETTINGS, *JOB_SETTINGS_NUMBERS):
         value = job.get(name)
         if isinstance(value, (str, int, float)):
-            params[name] = value if name != "variant" else (value or "default")
+            params[name] = value if name != "variant" else (value or DEFAULT_VARIANT)
     return params
 
 
-def job_tags(run: Run, job: Mapping[str, Any]) -> dict[str, str]:
-    """What identifies the job among others: machine, commit, suite, variant, run, status."""
+def run_tags(run: Run) -> dict[str, str]:
+    """What identifies the run: its id, machine, commit and suite."""
     env = run.environment
     return {
         "bench.run_id": run.run_id,
-        "bench.job_id": str(job["job_id"]),
         "bench.machine": str(env.get("machine_id") or ""),
         "bench.commit": str(env.get("commit") or ""),
         "bench.suite": run.suite_name,
+    }
+
+
+def job_tags(run: Run, job: Mapping[str, Any]) -> dict[str, str]:
+    """What identifies the job among others: its run's tags, and its id, model, variant and
+    status."""
+    return {
+        **run_tags(run),
+        "bench.job_id": str(job["job_id"]),
         "bench.model": str(job.get("model") or ""),
-        "bench.variant": str(job.get("variant") or "default"),
+        "bench.variant": str(job.get("variant") or DEFAULT_VARIANT),
         "bench.status": str(job.get("status") or ""),
     }
 

@@ -28,8 +28,10 @@ from bench.export.fields import (
     job_params,
     job_tags,
     require,
+    run_tags,
     seconds,
 )
+from bench.report.build import CSV_TABLES, FIGURES_DIR, HTML_FILE, MARKDOWN_FILE, csv_file
 from bench.report.frames import group_slugs, job_frame
 from bench.results.outputs import check_apart
 from bench.results.rundir import (
@@ -48,15 +50,12 @@ PARENT_TAG = "mlflow.parentRunId"
 REPORT_FILES = (
     RUN_FILE,
     *(f"{name}.{kind}" for name in TABLES for kind in ("csv", "parquet")),
-    "report.html",
-    "summary.md",
-    "summary_models.csv",
-    "summary_lecture.csv",
-    "summary_failures.csv",
+    HTML_FILE,
+    MARKDOWN_FILE,
+    *(csv_file(table) for table in CSV_TABLES),
     COMPARISON_FILES["md"],
 )
 """Files of a run directory (and its report) the parent run keeps, where they are there."""
-FIGURES = "figures"
 BATCH = 100  # MLflow takes at most 100 parameters (1000 metrics) per log_batch
 
 
@@ -118,7 +117,7 @@ def _export(run: Run, uri: str, experiment: str) -> Exported:
     for path in _present(run, REPORT_FILES):
         client.log_artifact(parent, str(path))
     for path in _figures(run, ""):
-        client.log_artifact(parent, str(path), FIGURES)
+        client.log_artifact(parent, str(path), FIGURES_DIR)
     jobs = job_frame([run])
     slugs = group_slugs(jobs)
     groups = zip(jobs["job_id"], jobs["group"], strict=True)
@@ -137,14 +136,7 @@ def _export(run: Run, uri: str, experiment: str) -> Exported:
 
 
 def _create_parent(client: Any, experiment_id: str, run: Run, key: str) -> str:
-    env = run.environment
-    tags = {
-        KEY_TAG: key,
-        "bench.run_id": run.run_id,
-        "bench.machine": str(env.get("machine_id") or ""),
-        "bench.commit": str(env.get("commit") or ""),
-        "bench.suite": run.suite_name,
-    }
+    tags = {KEY_TAG: key, **run_tags(run)}
     created = client.create_run(
         experiment_id,
         start_time=_ms(run.info.get("created_utc")),
@@ -187,7 +179,7 @@ def _log_job(
     for path in job_files(run.path, job_id):
         client.log_artifact(run_id, str(path), str(path.parent.relative_to(run.path)))
     for path in figures:
-        client.log_artifact(run_id, str(path), FIGURES)
+        client.log_artifact(run_id, str(path), FIGURES_DIR)
     status = "FINISHED" if job["status"] == "ok" else "FAILED"
     client.set_terminated(run_id, status, end_time=_ms(job.get("finished_utc")))
 
@@ -210,7 +202,7 @@ def _present(run: Run, names: Iterable[str]) -> Iterator[Path]:
 def _figures(run: Run, group_slug: str) -> list[Path]:
     """The report's figures (those of the job group ``group_slug``, where given: the report
     names a group's figures ``<figure>_<slug>``), checked as run files."""
-    folder = run.path / FIGURES
+    folder = run.path / FIGURES_DIR
     if not folder.is_dir():
         return []
     return [
