@@ -39,13 +39,15 @@ def estimate_jobs(
     datasets: Mapping[str, DataSplits],
     say: Callable[[str], None] = lambda _text: None,
 ) -> list[JobPrediction]:
-    """Each job's prediction, in the order given (the order they will run in)."""
+    """Each job's prediction, in the order given (the order they will run in). The short runs
+    share one environment, as a run's jobs do, so an architecture is profiled once."""
+    env = JobEnvironment(datasets={})
     shorts: dict[str, ShortRun] = {}
     for job in jobs:
         kind = job_kind(job)
         if kind not in shorts:
             say(f"estimating {job.job_id}")
-            shorts[kind] = measure_short(job, datasets[dataset_key(job.config)])
+            shorts[kind] = measure_short(job, datasets[dataset_key(job.config)], env)
     return predict([(job.job_id, shorts[job_kind(job)]) for job in jobs])
 
 
@@ -54,12 +56,12 @@ def job_kind(job: Job) -> str:
     return repr((job.model, job.config))
 
 
-def measure_short(job: Job, splits: DataSplits) -> ShortRun:
-    """Run ``job`` short (see the module docstring) and keep what the prediction needs. Where
-    a steady short training pass took under ``MIN_STEADY_S`` and the real epoch is longer, the
-    job runs short once more with enough batches for it (at most the real epoch's), and the
-    steady rates come from that run; warm-up, fixed costs and profiles from the first."""
-    env = JobEnvironment(datasets={})
+def measure_short(job: Job, splits: DataSplits, env: JobEnvironment) -> ShortRun:
+    """Run ``job`` short in ``env`` (see the module docstring) and keep what the prediction
+    needs. Where a steady short training pass took under ``MIN_STEADY_S`` and the real epoch is
+    longer, the job runs short once more with enough batches for it (at most the real
+    epoch's), and the steady rates come from that run; warm-up, fixed costs and profiles from
+    the first."""
     first = _short_run(job, splits, SHORT_STEPS, env)
     slowest = min((p.steady_train_s for p in first.phases), default=MIN_STEADY_S)
     longer = any(p.short_train_images < p.train_images for p in first.phases)
