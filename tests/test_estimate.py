@@ -128,6 +128,7 @@ def test_a_run_without_predictions_reports_them_as_not_available(tmp_path: Path)
         (["--suite", "smoke", "--baseline", "BASE"], "--baseline"),
         (["--suite", "smoke", "--history-db", "none"], "--history-db"),
         (["--suite", "smoke", "--no-report"], "--no-report"),
+        (["--suite", "smoke", "--mlflow"], "--mlflow"),
     ],
 )
 def test_estimate_refuses_flags_that_write_or_judge_a_run(

@@ -255,6 +255,7 @@ def _check_estimate(args: argparse.Namespace) -> None:
         ("--baseline", args.baseline is not None),
         ("--history-db", args.history_db is not None),
         ("--no-report", args.no_report),
+        ("--mlflow", args.mlflow is not None),
     ):
         if given:
             raise BenchError(f"--estimate writes nothing and runs no job; drop {flag}")
