@@ -38,9 +38,9 @@ class UnreadableData(DataError):
     """A data file or folder the OS will not let bench read (permissions, say), with the OS's
     ``reason``: fetching it again would not help, so it is neither missing nor corrupt."""
 
-    def __init__(self, path: object, err: OSError, doing: str = "cannot be read") -> None:
+    def __init__(self, path: object, err: OSError, verb: str = "be read") -> None:
         self.reason = os_reason(err)
-        super().__init__(f"{path}: {doing}: {self.reason}")
+        super().__init__(os_error_line(path, verb, err))
 
 
 class WriteError(BenchError):

@@ -21,6 +21,7 @@ from bench.data.imagenette import check_imagenette
 from bench.errors import DataError
 from bench.measure.doctor import data_section
 from bench.results.rundir import RunDir
+from bench.suite.settings import IMAGENETTE_SIZES
 
 SMALL = {"size": "160px", "side": 24}
 
@@ -376,3 +377,7 @@ def test_a_failed_download_says_where_and_how_to_supply_the_files(
         "(no route to host); pass --data-dir DIR containing "
         "imagenette2-160/{train,val}/<class>/*.JPEG instead"
     )
+
+
+def test_the_sizes_a_suite_may_name_are_torchvisions_archives() -> None:
+    assert tuple(tv_imagenette.Imagenette._ARCHIVES) == IMAGENETTE_SIZES

@@ -86,7 +86,7 @@ def load_dataset(
         loaded = read_imagenette(
             Path(data_dir),
             full["size"],
-            full["side"] or 224,
+            full["side"] or IMAGENETTE_DEFAULTS["side"],
             download=download,
             counts=counts,
             cache=full["cache"],

@@ -31,8 +31,8 @@ from bench.data.image_files import read_square
 from bench.data.imageset import ImageSet
 from bench.data.torchvision_sets import DOWNLOAD_ERRORS, FileCheck, last_line
 from bench.errors import DataError, UnreadableData
+from bench.suite.settings import IMAGENETTE_SIZES
 
-SIZES = tuple(datasets.Imagenette._ARCHIVES)  # full, 320px, 160px
 WNIDS = tuple(sorted(datasets.Imagenette._WNID_TO_CLASS))
 CLASSES = tuple(datasets.Imagenette._WNID_TO_CLASS[wnid][0] for wnid in WNIDS)
 SPLITS = ("train", "val")
@@ -119,7 +119,7 @@ def list_split(split: Path) -> tuple[list[Path], list[int]]:
             raise DataError(f"{split}: incomplete, no class folder {missing[0]}")
         per_class = [sorted(found[wnid].iterdir()) for wnid in WNIDS]
     except OSError as err:
-        raise UnreadableData(split, err, "cannot be listed") from None
+        raise UnreadableData(split, err, "be listed") from None
     pairs = [[(path, label) for path in paths] for label, paths in enumerate(per_class)]
     ordered = [pair for pair in chain.from_iterable(zip_longest(*pairs)) if pair is not None]
     return [path for path, _ in ordered], [label for _, label in ordered]
@@ -129,7 +129,7 @@ def check_imagenette(root: Path) -> FileCheck:
     """Which of the downloads are under ``root`` (``bench doctor``): their layout is listed and
     checked, no image is decoded."""
     present, problems = [], []
-    for size in SIZES:
+    for size in IMAGENETTE_SIZES:
         base = folder(root, size)
         try:
             if not _exists(base):
@@ -143,7 +143,7 @@ def check_imagenette(root: Path) -> FileCheck:
         return FileCheck("corrupt", problems[0])
     if not present:
         return FileCheck(
-            "missing", f"no {', '.join(folder(root, s).name for s in SIZES)} in {root}"
+            "missing", f"no {', '.join(folder(root, s).name for s in IMAGENETTE_SIZES)} in {root}"
         )
     return FileCheck("present", "; ".join(present) + " (images are checked as they are decoded)")
 
@@ -152,7 +152,7 @@ def _exists(base: Path) -> bool:
     try:
         return base.is_dir()
     except OSError as err:
-        raise UnreadableData(base, err, "cannot look for the files") from None
+        raise UnreadableData(base, err, "look for the files") from None
 
 
 def _first(split: Path, n: int) -> tuple[list[Path], list[int]]:

@@ -141,7 +141,7 @@ def _missing(files: Files) -> list[str]:
             if not (idx_path(files.folder, file) if idx else files.folder / file).is_file()
         ]
     except OSError as err:
-        raise UnreadableData(files.folder, err, "cannot look for the files") from None
+        raise UnreadableData(files.folder, err, "look for the files") from None
 
 
 def _read(files: Files) -> tuple[ImageSet, ImageSet]:
