@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from bench.report.frames import MISSING_STATUS
@@ -16,17 +18,7 @@ def prediction_table(jobs: pd.DataFrame) -> Table:
     """Each recorded job's predicted wall time, its measured one (``total_time_s``) and the
     error, (predicted − measured) / measured; a total row over the jobs with both."""
     recorded = jobs[jobs["status"] != MISSING_STATUS]
-    rows = [
-        [
-            job.job_id,
-            job.group,
-            f"{job.seed:.0f}",
-            _number(job.predicted_time_s),
-            _number(job.total_time_s),
-            prediction_error_pct(_number(job.predicted_time_s), _number(job.total_time_s)),
-        ]
-        for job in recorded.itertuples()
-    ]
+    rows = [_row(job) for job in recorded.itertuples()]
     both = [(p, m) for *_, p, m, _ in rows if p is not None and m is not None]
     if both:
         predicted, measured = sum(p for p, _ in both), sum(m for _, m in both)
@@ -50,6 +42,13 @@ def prediction_table(jobs: pd.DataFrame) -> Table:
         "(predicted − measured) / measured, in %. n/a: the run made no prediction.",
         sortable=False,
     )
+
+
+def _row(job: Any) -> list[Any]:
+    """A job's line: its id, group and seed, predicted and measured seconds, and the error."""
+    predicted, measured = _number(job.predicted_time_s), _number(job.total_time_s)
+    error = prediction_error_pct(predicted, measured)
+    return [job.job_id, job.group, f"{job.seed:.0f}", predicted, measured, error]
 
 
 def _number(value: object) -> float | None:

@@ -199,8 +199,9 @@ def aggregate(
             sort[column.header] = stats["mean"].to_numpy()
         else:
             first = recorded.groupby("group", sort=False)[column.key].first().reindex(groups)
-            data[machine.name] = first.to_numpy()
-            if column.fmt != "{}":
+            if column.fmt == "{}":
+                data[machine.name] = first.to_numpy()
+            else:
                 first = pd.to_numeric(first, errors="coerce")
                 data[machine.name] = (first * machine.scale).to_numpy()
                 first = first * column.scale
